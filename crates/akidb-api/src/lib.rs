@@ -1,0 +1,292 @@
+//! AkiDB's HTTP wire format: request and response bodies, stable error codes, and the OpenAPI
+//! document. Clients (the load tool, tests, users' code) can depend on this crate alone.
+
+mod openapi;
+
+pub use openapi::{PATHS, openapi};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// `POST /api/v1/collections`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCollectionRequest {
+    pub name: String,
+    pub dimension: usize,
+    pub metric: Metric,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<IndexParams>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Metric {
+    Cosine,
+    L2,
+    Dot,
+}
+
+/// HNSW parameters; absent ones take the server's defaults.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub m: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ef_construction: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ef_search: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexInfo {
+    pub m: usize,
+    pub ef_construction: usize,
+    pub ef_search: usize,
+}
+
+/// A collection as listed and described.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectionInfo {
+    pub name: String,
+    pub id: String,
+    pub dimension: usize,
+    pub metric: Metric,
+    /// Live documents.
+    pub count: u64,
+    pub index: IndexInfo,
+    /// `ready`, or `unavailable` (then `reason` says why).
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Vectors written but not yet in the HNSW graph (they are searched exactly meanwhile).
+    #[serde(default)]
+    pub index_pending: u64,
+    /// Parquet segments in the newest manifest.
+    #[serde(default)]
+    pub segments: u64,
+    /// Documents and deletes applied but not yet in a segment (they are in the WAL).
+    #[serde(default)]
+    pub unflushed: u64,
+    #[serde(default)]
+    pub bytes_in_ram: u64,
+}
+
+/// `GET /api/v1/collections`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ListCollectionsResponse {
+    pub collections: Vec<CollectionInfo>,
+}
+
+/// One document of an upsert.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentIn {
+    /// At most 128 bytes; a UUIDv7 is generated when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub vector: Vec<f32>,
+    /// A JSON object of at most 64 KiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+}
+
+/// `POST /api/v1/collections/{name}/documents`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpsertRequest {
+    pub documents: Vec<DocumentIn>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UpsertResponse {
+    pub upserted: u64,
+    /// The ids written, in request order (generated ones included).
+    pub ids: Vec<String>,
+}
+
+/// `POST /api/v1/collections/{name}/documents/delete`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteDocumentsRequest {
+    pub ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeleteDocumentsResponse {
+    /// How many of the ids existed.
+    pub deleted: u64,
+}
+
+/// `GET /api/v1/collections/{name}/documents/{id}`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Document {
+    pub id: String,
+    pub vector: Vec<f32>,
+    pub metadata: Value,
+}
+
+pub const DEFAULT_K: usize = 10;
+
+fn default_k() -> usize {
+    DEFAULT_K
+}
+
+/// `POST /api/v1/collections/{name}/search`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    pub vector: Vec<f32>,
+    /// 1..=10000, default 10. Never capped: ask for k, get k (or every match if fewer exist).
+    #[serde(default = "default_k")]
+    pub k: usize,
+    /// HNSW search breadth for this query; default the collection's `ef_search`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ef: Option<usize>,
+    /// `{"key": value, "key2": {"$in": [v1, v2]}}`, all clauses ANDed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Value>,
+    /// Brute force instead of HNSW: exact results.
+    #[serde(default)]
+    pub exact: bool,
+    #[serde(default)]
+    pub include_vector: bool,
+    #[serde(default)]
+    pub include_metadata: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchHit {
+    pub id: String,
+    /// cosine: similarity (higher is better); dot: inner product (higher is better);
+    /// l2: Euclidean distance (lower is better).
+    pub score: f32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vector: Option<Vec<f32>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SearchResponse {
+    /// Best first.
+    pub results: Vec<SearchHit>,
+    /// Server-side time spent on the search, in milliseconds.
+    pub latency_ms: f64,
+}
+
+/// Every error: `{"error": {"code": "...", "message": "...", "field": "..."?}}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorResponse {
+    pub error: ErrorBody,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    pub message: String,
+    /// The request field at fault, when there is one (`documents[3].vector`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// Stable, machine-readable error codes. Clients match on these, never on messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 400: the body is not valid JSON.
+    MalformedJson,
+    /// 422: valid JSON of the wrong shape (missing field, wrong type, unknown field).
+    InvalidBody,
+    /// 400: a value is out of range or otherwise invalid; `field` names it.
+    InvalidArgument,
+    /// 415: the body is not `application/json`.
+    UnsupportedMediaType,
+    /// 413: the body is larger than the server's `max_body_bytes`.
+    PayloadTooLarge,
+    /// 404: no such collection.
+    CollectionNotFound,
+    /// 404: no such document.
+    DocumentNotFound,
+    /// 404: no such route.
+    NotFound,
+    /// 405: the route exists but not with this method.
+    MethodNotAllowed,
+    /// 409: a collection with that name exists.
+    CollectionExists,
+    /// 503: the collection failed to open or lost its WAL; `message` says why.
+    CollectionUnavailable,
+    /// 503: the server is starting, shutting down or degraded; retry later.
+    Unavailable,
+    /// 500: a bug or an unexpected storage failure; the message says which.
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorCode::MalformedJson | ErrorCode::InvalidArgument => 400,
+            ErrorCode::CollectionNotFound | ErrorCode::DocumentNotFound | ErrorCode::NotFound => {
+                404
+            }
+            ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::CollectionExists => 409,
+            ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::UnsupportedMediaType => 415,
+            ErrorCode::InvalidBody => 422,
+            ErrorCode::Internal => 500,
+            ErrorCode::CollectionUnavailable | ErrorCode::Unavailable => 503,
+        }
+    }
+
+    pub const ALL: [ErrorCode; 13] = [
+        ErrorCode::MalformedJson,
+        ErrorCode::InvalidBody,
+        ErrorCode::InvalidArgument,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::CollectionNotFound,
+        ErrorCode::DocumentNotFound,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::CollectionExists,
+        ErrorCode::CollectionUnavailable,
+        ErrorCode::Unavailable,
+        ErrorCode::Internal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::MalformedJson => "malformed_json",
+            ErrorCode::InvalidBody => "invalid_body",
+            ErrorCode::InvalidArgument => "invalid_argument",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::CollectionNotFound => "collection_not_found",
+            ErrorCode::DocumentNotFound => "document_not_found",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::CollectionExists => "collection_exists",
+            ErrorCode::CollectionUnavailable => "collection_unavailable",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_serialize_as_their_names() {
+        for code in ErrorCode::ALL {
+            assert_eq!(
+                serde_json::to_value(code).unwrap(),
+                Value::from(code.as_str())
+            );
+            assert!((400..600).contains(&code.status()));
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The OpenAPI 3.1 document served at `GET /openapi.json`.
+//!
+//! Written by hand next to the wire types it describes; the server's tests check that every
+//! route it serves is documented here and every documented path is served.
+
+use serde_json::{Value, json};
+
+fn body(schema: &str) -> Value {
+    json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
+}
+
+fn ok(description: &str, schema: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
+}
+
+fn errors(codes: &[u16]) -> Value {
+    let mut map = serde_json::Map::new();
+    for code in codes {
+        map.insert(
+            code.to_string(),
+            json!({"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
+        );
+    }
+    Value::Object(map)
+}
+
+fn responses(success: (&str, Value), error_codes: &[u16]) -> Value {
+    let mut r = errors(error_codes);
+    r.as_object_mut()
+        .unwrap()
+        .insert(success.0.to_string(), success.1);
+    r
+}
+
+fn name_param() -> Value {
+    json!({"name": "name", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"}})
+}
+
+fn id_param() -> Value {
+    json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string", "maxLength": 128}})
+}
+
+/// Every path the server serves, with its methods. The server's tests compare this list with
+/// its router.
+pub const PATHS: &[(&str, &[&str])] = &[
+    ("/health", &["get"]),
+    ("/ready", &["get"]),
+    ("/metrics", &["get"]),
+    ("/openapi.json", &["get"]),
+    ("/api/v1/collections", &["get", "post"]),
+    ("/api/v1/collections/{name}", &["get", "delete"]),
+    ("/api/v1/collections/{name}/documents", &["post"]),
+    ("/api/v1/collections/{name}/documents/delete", &["post"]),
+    (
+        "/api/v1/collections/{name}/documents/{id}",
+        &["get", "delete"],
+    ),
+    ("/api/v1/collections/{name}/search", &["post"]),
+];
+
+pub fn openapi() -> Value {
+    let body_errors = [400, 413, 415, 422];
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "AkiDB",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "A vector database for data that is mostly cold. Every error is {\"error\": {\"code\", \"message\", \"field\"?}} with a stable code."
+        },
+        "paths": {
+            "/health": {"get": {"summary": "Liveness: the process is up", "responses": {"200": {"description": "alive"}}}},
+            "/ready": {"get": {"summary": "Readiness: able to serve requests", "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}}}},
+            "/metrics": {"get": {"summary": "Prometheus text exposition", "responses": {"200": {"description": "metrics", "content": {"text/plain": {}}}}}},
+            "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI document"}}}},
+            "/api/v1/collections": {
+                "get": {"summary": "List collections", "responses": responses(("200", ok("collections", "ListCollections")), &[])},
+                "post": {"summary": "Create a collection", "requestBody": body("CreateCollection"),
+                         "responses": responses(("201", ok("created", "CollectionInfo")), &[400, 409, 413, 415, 422])}
+            },
+            "/api/v1/collections/{name}": {
+                "parameters": [name_param()],
+                "get": {"summary": "Describe a collection", "responses": responses(("200", ok("collection", "CollectionInfo")), &[400, 404, 503])},
+                "delete": {"summary": "Delete a collection and all its data", "responses": responses(("200", json!({"description": "deleted"})), &[400, 404])}
+            },
+            "/api/v1/collections/{name}/documents": {
+                "parameters": [name_param()],
+                "post": {"summary": "Upsert up to 10,000 documents; acknowledged after the WAL fsync",
+                         "requestBody": body("UpsertRequest"),
+                         "responses": responses(("200", ok("upserted", "UpsertResponse")), &[400, 404, 413, 415, 422, 503])}
+            },
+            "/api/v1/collections/{name}/documents/delete": {
+                "parameters": [name_param()],
+                "post": {"summary": "Delete documents by id", "requestBody": body("DeleteDocumentsRequest"),
+                         "responses": responses(("200", ok("deleted", "DeleteDocumentsResponse")), &[400, 404, 413, 415, 422, 503])}
+            },
+            "/api/v1/collections/{name}/documents/{id}": {
+                "parameters": [name_param(), id_param()],
+                "get": {"summary": "Get a document", "responses": responses(("200", ok("document", "Document")), &[400, 404, 503])},
+                "delete": {"summary": "Delete a document", "responses": responses(("200", ok("deleted", "DeleteDocumentsResponse")), &[400, 404, 503])}
+            },
+            "/api/v1/collections/{name}/search": {
+                "parameters": [name_param()],
+                "post": {"summary": "k nearest neighbours", "requestBody": body("SearchRequest"),
+                         "responses": responses(("200", ok("results, best first", "SearchResponse")), &body_errors.iter().copied().chain([404, 503]).collect::<Vec<_>>())}
+            }
+        },
+        "components": {"schemas": {
+            "Metric": {"type": "string", "enum": ["cosine", "l2", "dot"],
+                       "description": "cosine: score is cosine similarity, higher is better (vectors are stored unit length). dot: inner product, higher is better. l2: Euclidean distance, lower is better."},
+            "IndexParams": {"type": "object", "additionalProperties": false, "properties": {
+                "m": {"type": "integer", "minimum": 2, "maximum": 128, "description": "HNSW links per node (default 16)"},
+                "ef_construction": {"type": "integer", "minimum": 1, "maximum": 10000, "description": "build-time search breadth (default 200)"},
+                "ef_search": {"type": "integer", "minimum": 1, "maximum": 10000, "description": "default query-time search breadth"}}},
+            "CreateCollection": {"type": "object", "required": ["name", "dimension", "metric"], "additionalProperties": false, "properties": {
+                "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"},
+                "dimension": {"type": "integer", "minimum": 1, "maximum": 4096},
+                "metric": {"$ref": "#/components/schemas/Metric"},
+                "index": {"$ref": "#/components/schemas/IndexParams"}}},
+            "CollectionInfo": {"type": "object", "required": ["name", "id", "dimension", "metric", "count", "index", "status"], "properties": {
+                "name": {"type": "string"}, "id": {"type": "string"}, "dimension": {"type": "integer"},
+                "metric": {"$ref": "#/components/schemas/Metric"}, "count": {"type": "integer"},
+                "index": {"type": "object", "properties": {"m": {"type": "integer"}, "ef_construction": {"type": "integer"}, "ef_search": {"type": "integer"}}},
+                "status": {"type": "string", "enum": ["ready", "unavailable"]}, "reason": {"type": "string"},
+                "index_pending": {"type": "integer", "description": "vectors not yet in the HNSW graph (searched exactly meanwhile)"},
+                "segments": {"type": "integer"}, "unflushed": {"type": "integer"}, "bytes_in_ram": {"type": "integer"}}},
+            "ListCollections": {"type": "object", "required": ["collections"], "properties": {"collections": {"type": "array", "items": {"$ref": "#/components/schemas/CollectionInfo"}}}},
+            "DocumentIn": {"type": "object", "required": ["vector"], "additionalProperties": false, "properties": {
+                "id": {"type": "string", "maxLength": 128, "description": "UTF-8, at most 128 bytes; a UUIDv7 is generated when absent"},
+                "vector": {"type": "array", "items": {"type": "number"}},
+                "metadata": {"type": "object", "description": "at most 64 KiB as JSON"}}},
+            "UpsertRequest": {"type": "object", "required": ["documents"], "additionalProperties": false, "properties": {
+                "documents": {"type": "array", "minItems": 1, "maxItems": 10000, "items": {"$ref": "#/components/schemas/DocumentIn"}}}},
+            "UpsertResponse": {"type": "object", "required": ["upserted", "ids"], "properties": {"upserted": {"type": "integer"}, "ids": {"type": "array", "items": {"type": "string"}}}},
+            "DeleteDocumentsRequest": {"type": "object", "required": ["ids"], "additionalProperties": false, "properties": {"ids": {"type": "array", "maxItems": 10000, "items": {"type": "string"}}}},
+            "DeleteDocumentsResponse": {"type": "object", "required": ["deleted"], "properties": {"deleted": {"type": "integer"}}},
+            "Document": {"type": "object", "required": ["id", "vector", "metadata"], "properties": {
+                "id": {"type": "string"}, "vector": {"type": "array", "items": {"type": "number"}}, "metadata": {"type": ["object", "null"]}}},
+            "SearchRequest": {"type": "object", "required": ["vector"], "additionalProperties": false, "properties": {
+                "vector": {"type": "array", "items": {"type": "number"}},
+                "k": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 10},
+                "ef": {"type": "integer", "minimum": 1, "maximum": 10000},
+                "filter": {"type": "object", "description": "{\"key\": value} equality and {\"key\": {\"$in\": [values]}} on top-level metadata keys, ANDed"},
+                "exact": {"type": "boolean", "default": false},
+                "include_vector": {"type": "boolean", "default": false},
+                "include_metadata": {"type": "boolean", "default": false}}},
+            "SearchHit": {"type": "object", "required": ["id", "score"], "properties": {
+                "id": {"type": "string"}, "score": {"type": "number"}, "vector": {"type": "array", "items": {"type": "number"}}, "metadata": {"type": "object"}}},
+            "SearchResponse": {"type": "object", "required": ["results", "latency_ms"], "properties": {
+                "results": {"type": "array", "items": {"$ref": "#/components/schemas/SearchHit"}}, "latency_ms": {"type": "number"}}},
+            "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+                "code": {"type": "string", "enum": crate::ErrorCode::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>()},
+                "message": {"type": "string"}, "field": {"type": "string"}}}}}
+        }}
+    })
+}

@@ -1,0 +1,678 @@
+//! The engine: the catalog of collections and the background work that serves them.
+//!
+//! # Catalog
+//! The object store is the catalog: a collection exists when
+//! `collections/<id>/manifest/` holds a manifest and `collections/<id>/DELETED` does not. On
+//! start the engine lists collections, reads each newest manifest and replays each local WAL.
+//! A collection that fails to open (a corrupt WAL or segment) is kept in the catalog as
+//! unavailable, with its reason; every other collection serves normally.
+//!
+//! # Background work
+//! - The indexer thread inserts newly written vectors into each collection's HNSW graph, a small
+//!   chunk at a time so that searches and writes are never blocked for long.
+//! - The flusher task seals unflushed data into Parquet segments when a collection passes
+//!   `flush_max_docs`, has been idle for `flush_idle`, or has held unflushed data for
+//!   `flush_max_age`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use akidb_core::types::{
+    MAX_METADATA_BYTES, ValidationError, prepare_vector, validate_collection_name,
+    validate_dimension, validate_doc_id,
+};
+use akidb_core::{HnswParams, Metric};
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use parking_lot::{Condvar, Mutex, RwLock};
+use serde_json::Value;
+
+use crate::collection::{Collection, CollectionInfo, Hit, SearchRequest};
+use crate::doc::{Document, Metadata, Operation};
+use crate::error::EngineError;
+use crate::filter::Filter;
+use crate::manifest::{CollectionDef, Manifest, collection_prefix, tombstone_path};
+use crate::store::open_store;
+use crate::wal::WalStats;
+
+/// Largest number of documents one upsert or delete batch may carry.
+pub const MAX_BATCH: usize = 10_000;
+/// Largest `k` a search may ask for.
+pub const MAX_K: usize = 10_000;
+/// Largest `ef` a search may ask for.
+pub const MAX_EF: usize = 10_000;
+
+/// Engine configuration. Every field has a named default below.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Local directory for WALs (and, by default, the object store).
+    pub data_dir: PathBuf,
+    /// Object store URL; `None` means `file://<data_dir>/objects`.
+    pub object_store: Option<String>,
+    /// Flush a collection once this many documents and deletes are unflushed.
+    pub flush_max_docs: usize,
+    /// Flush a collection whose last write is this old.
+    pub flush_idle: Duration,
+    /// Flush a collection whose oldest unflushed write is this old.
+    pub flush_max_age: Duration,
+    /// Vectors the indexer inserts per lock acquisition.
+    pub index_chunk: usize,
+    /// HNSW parameters for collections created without their own.
+    pub default_index: HnswParams,
+}
+
+pub const DEFAULT_FLUSH_MAX_DOCS: usize = 50_000;
+pub const DEFAULT_FLUSH_IDLE: Duration = Duration::from_secs(10);
+pub const DEFAULT_FLUSH_MAX_AGE: Duration = Duration::from_secs(300);
+pub const DEFAULT_INDEX_CHUNK: usize = 32;
+
+impl EngineConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        EngineConfig {
+            data_dir: data_dir.into(),
+            object_store: None,
+            flush_max_docs: DEFAULT_FLUSH_MAX_DOCS,
+            flush_idle: DEFAULT_FLUSH_IDLE,
+            flush_max_age: DEFAULT_FLUSH_MAX_AGE,
+            index_chunk: DEFAULT_INDEX_CHUNK,
+            default_index: HnswParams::default(),
+        }
+    }
+}
+
+/// A catalog entry: a collection that serves, or one that failed to open and says why.
+#[derive(Clone)]
+enum Entry {
+    Ready(Arc<Collection>),
+    Failed {
+        def: Box<CollectionDef>,
+        reason: String,
+    },
+}
+
+/// What a user asks for when creating a collection.
+#[derive(Debug, Clone)]
+pub struct CreateCollection {
+    pub name: String,
+    pub dimension: usize,
+    pub metric: Metric,
+    pub m: Option<usize>,
+    pub ef_construction: Option<usize>,
+    pub ef_search: Option<usize>,
+}
+
+/// A document as a user sent it, before validation.
+#[derive(Debug, Clone)]
+pub struct NewDocument {
+    pub id: Option<String>,
+    pub vector: Vec<f32>,
+    pub metadata: Option<Value>,
+}
+
+/// A search as a user sent it, before validation.
+#[derive(Debug, Clone)]
+pub struct SearchQuery {
+    pub vector: Vec<f32>,
+    pub k: usize,
+    pub ef: Option<usize>,
+    pub exact: bool,
+    pub filter: Option<Value>,
+    pub include_vector: bool,
+    pub include_metadata: bool,
+}
+
+/// One row of the collection list: a collection's summary, or why it is unavailable.
+#[derive(Debug, Clone)]
+pub enum CollectionStatus {
+    Ready(CollectionInfo),
+    Failed { def: CollectionDef, reason: String },
+}
+
+struct Shared {
+    config: EngineConfig,
+    store: Arc<dyn ObjectStore>,
+    catalog: RwLock<HashMap<String, Entry>>,
+    /// Serialises create and delete.
+    admin: tokio::sync::Mutex<()>,
+    wal_stats: Arc<WalStats>,
+    shutting_down: AtomicBool,
+    /// Wakes the indexer when there is new work.
+    index_signal: (Mutex<bool>, Condvar),
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    shared: Arc<Shared>,
+}
+
+impl Engine {
+    /// Opens the engine: reads every collection's manifest and replays its WAL, then starts the
+    /// indexer and the flusher. Must be called inside a tokio runtime.
+    pub async fn open(config: EngineConfig) -> Result<Engine, EngineError> {
+        let objects = config.data_dir.join("objects");
+        let url = config
+            .object_store
+            .clone()
+            .unwrap_or_else(|| format!("file://{}", objects.display()));
+        let store = open_store(&url)?;
+        std::fs::create_dir_all(config.data_dir.join("collections"))?;
+        let wal_stats = Arc::new(WalStats::default());
+        let catalog = load_catalog(&config, &store, &wal_stats).await?;
+        let shared = Arc::new(Shared {
+            config,
+            store,
+            catalog: RwLock::new(catalog),
+            admin: tokio::sync::Mutex::new(()),
+            wal_stats,
+            shutting_down: AtomicBool::new(false),
+            index_signal: (Mutex::new(true), Condvar::new()),
+        });
+        let engine = Engine { shared };
+        engine.spawn_indexer();
+        engine.spawn_flusher();
+        Ok(engine)
+    }
+
+    pub fn wal_stats(&self) -> &WalStats {
+        &self.shared.wal_stats
+    }
+
+    pub fn object_store_url(&self) -> String {
+        self.shared.store.to_string()
+    }
+
+    fn collection(&self, name: &str) -> Result<Arc<Collection>, EngineError> {
+        if self.shared.shutting_down.load(Ordering::Acquire) {
+            return Err(EngineError::ShuttingDown);
+        }
+        match self.shared.catalog.read().get(name) {
+            Some(Entry::Ready(c)) => Ok(c.clone()),
+            Some(Entry::Failed { reason, .. }) => Err(EngineError::CollectionUnavailable {
+                name: name.to_string(),
+                reason: reason.clone(),
+            }),
+            None => Err(EngineError::CollectionNotFound(name.to_string())),
+        }
+    }
+
+    pub async fn create_collection(
+        &self,
+        req: CreateCollection,
+    ) -> Result<CollectionInfo, EngineError> {
+        validate_collection_name(&req.name)?;
+        validate_dimension(req.dimension)?;
+        let defaults = self.shared.config.default_index;
+        let index = HnswParams {
+            m: req.m.unwrap_or(defaults.m),
+            ef_construction: req.ef_construction.unwrap_or(defaults.ef_construction),
+            ef_search: req.ef_search.unwrap_or(defaults.ef_search),
+        };
+        if !(2..=128).contains(&index.m) {
+            return Err(ValidationError::new("index.m", "m must be between 2 and 128").into());
+        }
+        if !(1..=MAX_EF).contains(&index.ef_construction) {
+            return Err(ValidationError::new(
+                "index.ef_construction",
+                format!("ef_construction must be between 1 and {MAX_EF}"),
+            )
+            .into());
+        }
+        if !(1..=MAX_EF).contains(&index.ef_search) {
+            return Err(ValidationError::new(
+                "index.ef_search",
+                format!("ef_search must be between 1 and {MAX_EF}"),
+            )
+            .into());
+        }
+        let _admin = self.shared.admin.lock().await;
+        if self.shared.catalog.read().contains_key(&req.name) {
+            return Err(EngineError::CollectionExists(req.name));
+        }
+        let def = CollectionDef {
+            id: uuid::Uuid::now_v7().simple().to_string(),
+            name: req.name.clone(),
+            dimension: req.dimension,
+            metric: req.metric,
+            index,
+            created_at_ms: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+        };
+        let manifest = Manifest::new(def.clone());
+        let dir = self.collection_dir(&def.id);
+        manifest.write(&self.shared.store).await?;
+        let collection = Collection::open(
+            manifest,
+            dir,
+            self.shared.store.clone(),
+            self.shared.wal_stats.clone(),
+        )
+        .await?;
+        let collection = Arc::new(collection);
+        let info = collection.info();
+        self.shared
+            .catalog
+            .write()
+            .insert(req.name.clone(), Entry::Ready(collection));
+        tracing::info!(collection = %def.name, id = %def.id, dimension = def.dimension, metric = %def.metric, "created collection");
+        Ok(info)
+    }
+
+    fn collection_dir(&self, id: &str) -> PathBuf {
+        self.shared.config.data_dir.join("collections").join(id)
+    }
+
+    pub fn list_collections(&self) -> Vec<CollectionStatus> {
+        let catalog = self.shared.catalog.read();
+        let mut out: Vec<CollectionStatus> = catalog
+            .values()
+            .map(|entry| match entry {
+                Entry::Ready(c) => CollectionStatus::Ready(c.info()),
+                Entry::Failed { def, reason } => CollectionStatus::Failed {
+                    def: (**def).clone(),
+                    reason: reason.clone(),
+                },
+            })
+            .collect();
+        out.sort_by(|a, b| status_name(a).cmp(status_name(b)));
+        out
+    }
+
+    pub fn collection_info(&self, name: &str) -> Result<CollectionInfo, EngineError> {
+        Ok(self.collection(name)?.info())
+    }
+
+    /// Deletes a collection and all its data, locally and in the object store.
+    pub async fn delete_collection(&self, name: &str) -> Result<(), EngineError> {
+        let _admin = self.shared.admin.lock().await;
+        let def = match self.shared.catalog.read().get(name) {
+            Some(Entry::Ready(c)) => c.def().clone(),
+            Some(Entry::Failed { def, .. }) => (**def).clone(),
+            None => return Err(EngineError::CollectionNotFound(name.to_string())),
+        };
+        // The marker first: if we crash below, the next start finishes the delete.
+        self.shared
+            .store
+            .put(&tombstone_path(&def.id), PutPayload::from_static(b"{}"))
+            .await?;
+        self.shared.catalog.write().remove(name);
+        purge_collection(&self.shared.store, &self.collection_dir(&def.id), &def.id).await?;
+        tracing::info!(collection = %name, id = %def.id, "deleted collection");
+        Ok(())
+    }
+
+    /// Validates and durably upserts a batch; returns the ids written, in request order.
+    pub async fn upsert(
+        &self,
+        name: &str,
+        docs: Vec<NewDocument>,
+    ) -> Result<Vec<String>, EngineError> {
+        let collection = self.collection(name)?;
+        let def = collection.def();
+        if docs.is_empty() {
+            return Err(
+                ValidationError::new("documents", "at least one document is required").into(),
+            );
+        }
+        if docs.len() > MAX_BATCH {
+            return Err(ValidationError::new(
+                "documents",
+                format!(
+                    "a batch holds at most {MAX_BATCH} documents, got {}",
+                    docs.len()
+                ),
+            )
+            .into());
+        }
+        let mut prepared = Vec::with_capacity(docs.len());
+        for (i, doc) in docs.into_iter().enumerate() {
+            let id = match doc.id {
+                Some(id) => {
+                    validate_doc_id(&format!("documents[{i}].id"), &id)?;
+                    id
+                }
+                None => uuid::Uuid::now_v7().to_string(),
+            };
+            let mut vector = doc.vector;
+            prepare_vector(
+                &format!("documents[{i}].vector"),
+                &mut vector,
+                def.dimension,
+                def.metric,
+            )?;
+            let metadata = match doc.metadata {
+                None | Some(Value::Null) => None,
+                Some(Value::Object(map)) => {
+                    let size = serde_json::to_vec(&map).map_or(usize::MAX, |v| v.len());
+                    if size > MAX_METADATA_BYTES {
+                        return Err(ValidationError::new(
+                            format!("documents[{i}].metadata"),
+                            format!("metadata is {size} bytes as JSON, the maximum is {MAX_METADATA_BYTES}"),
+                        )
+                        .into());
+                    }
+                    Some(map)
+                }
+                Some(_) => {
+                    return Err(ValidationError::new(
+                        format!("documents[{i}].metadata"),
+                        "metadata must be a JSON object",
+                    )
+                    .into());
+                }
+            };
+            prepared.push(Document {
+                id,
+                vector,
+                metadata,
+            });
+        }
+        let ids = prepared.iter().map(|d| d.id.clone()).collect();
+        let c = collection.clone();
+        tokio::task::spawn_blocking(move || c.apply_durably(Operation::Upsert(prepared)))
+            .await
+            .expect("upsert task panicked")?;
+        self.wake_indexer();
+        Ok(ids)
+    }
+
+    /// Durably deletes documents by id; returns how many existed.
+    pub async fn delete_documents(
+        &self,
+        name: &str,
+        ids: Vec<String>,
+    ) -> Result<usize, EngineError> {
+        let collection = self.collection(name)?;
+        if ids.len() > MAX_BATCH {
+            return Err(ValidationError::new(
+                "ids",
+                format!("a batch holds at most {MAX_BATCH} ids, got {}", ids.len()),
+            )
+            .into());
+        }
+        for (i, id) in ids.iter().enumerate() {
+            validate_doc_id(&format!("ids[{i}]"), id)?;
+        }
+        let existing = ids.iter().filter(|id| collection.contains(id)).count();
+        if existing == 0 {
+            return Ok(0);
+        }
+        let c = collection.clone();
+        tokio::task::spawn_blocking(move || c.apply_durably(Operation::Delete(ids)))
+            .await
+            .expect("delete task panicked")?;
+        Ok(existing)
+    }
+
+    pub fn get_document(&self, name: &str, id: &str) -> Result<Document, EngineError> {
+        let collection = self.collection(name)?;
+        collection
+            .get(id)
+            .ok_or_else(|| EngineError::DocumentNotFound {
+                collection: name.to_string(),
+                id: id.to_string(),
+            })
+    }
+
+    pub async fn search(&self, name: &str, query: SearchQuery) -> Result<Vec<Hit>, EngineError> {
+        let collection = self.collection(name)?;
+        let def = collection.def();
+        if !(1..=MAX_K).contains(&query.k) {
+            return Err(ValidationError::new(
+                "k",
+                format!("k must be between 1 and {MAX_K}, got {}", query.k),
+            )
+            .into());
+        }
+        if let Some(ef) = query.ef {
+            if !(1..=MAX_EF).contains(&ef) {
+                return Err(ValidationError::new(
+                    "ef",
+                    format!("ef must be between 1 and {MAX_EF}, got {ef}"),
+                )
+                .into());
+            }
+        }
+        let mut vector = query.vector;
+        prepare_vector("vector", &mut vector, def.dimension, def.metric)?;
+        let filter = query
+            .filter
+            .as_ref()
+            .filter(|f| !f.is_null())
+            .map(Filter::parse)
+            .transpose()?;
+        let req = SearchRequest {
+            vector,
+            k: query.k,
+            ef: query.ef,
+            exact: query.exact,
+            filter,
+            include_vector: query.include_vector,
+            include_metadata: query.include_metadata,
+        };
+        let hits = tokio::task::spawn_blocking(move || collection.search(&req))
+            .await
+            .expect("search task panicked");
+        Ok(hits)
+    }
+
+    /// Flushes every collection with unflushed data (used at shutdown and by tests).
+    pub async fn flush_all(&self) -> Result<(), EngineError> {
+        for c in self.ready_collections() {
+            c.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Stops accepting requests, flushes what can be flushed, and stops background work.
+    /// Data that cannot be flushed is safe in the WAL, which is fsynced on every write.
+    pub async fn shutdown(&self) {
+        self.shared.shutting_down.store(true, Ordering::Release);
+        self.wake_indexer();
+        for c in self.ready_collections() {
+            if let Err(e) = c.flush().await {
+                tracing::warn!(collection = %c.def().name, error = %e, "flush at shutdown failed; the wal keeps the data");
+            }
+        }
+    }
+
+    /// Whether the engine can serve requests.
+    pub fn is_ready(&self) -> bool {
+        !self.shared.shutting_down.load(Ordering::Acquire)
+    }
+
+    fn ready_collections(&self) -> Vec<Arc<Collection>> {
+        self.shared
+            .catalog
+            .read()
+            .values()
+            .filter_map(|e| match e {
+                Entry::Ready(c) => Some(c.clone()),
+                Entry::Failed { .. } => None,
+            })
+            .collect()
+    }
+
+    fn wake_indexer(&self) {
+        let (flag, cv) = &self.shared.index_signal;
+        *flag.lock() = true;
+        cv.notify_one();
+    }
+
+    fn spawn_indexer(&self) {
+        let weak = Arc::downgrade(&self.shared);
+        std::thread::Builder::new()
+            .name("akidb-indexer".into())
+            .spawn(move || {
+                loop {
+                    let Some(shared) = weak.upgrade() else { return };
+                    if shared.shutting_down.load(Ordering::Acquire) {
+                        return;
+                    }
+                    let engine = Engine { shared };
+                    let chunk = engine.shared.config.index_chunk;
+                    let mut did = 0;
+                    for c in engine.ready_collections() {
+                        did += c.index_some(chunk);
+                    }
+                    if did == 0 {
+                        let (flag, cv) = &engine.shared.index_signal;
+                        let mut pending = flag.lock();
+                        if !*pending {
+                            cv.wait_for(&mut pending, Duration::from_millis(500));
+                        }
+                        *pending = false;
+                    }
+                }
+            })
+            .expect("spawn indexer thread");
+    }
+
+    fn spawn_flusher(&self) {
+        let weak = Arc::downgrade(&self.shared);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(shared) = weak.upgrade() else { return };
+                if shared.shutting_down.load(Ordering::Acquire) {
+                    return;
+                }
+                let engine = Engine { shared };
+                let cfg = &engine.shared.config;
+                for c in engine.ready_collections() {
+                    if c.flush_due(cfg.flush_max_docs, cfg.flush_idle, cfg.flush_max_age) {
+                        if let Err(e) = c.flush().await {
+                            tracing::warn!(collection = %c.def().name, error = %e, "background flush failed");
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+fn status_name(s: &CollectionStatus) -> &str {
+    match s {
+        CollectionStatus::Ready(info) => &info.def.name,
+        CollectionStatus::Failed { def, .. } => &def.name,
+    }
+}
+
+/// Deletes every object of a collection (the DELETED marker last) and its local directory.
+async fn purge_collection(
+    store: &Arc<dyn ObjectStore>,
+    local_dir: &Path,
+    id: &str,
+) -> Result<(), EngineError> {
+    let prefix = collection_prefix(id);
+    let marker = tombstone_path(id);
+    let paths: Vec<ObjectPath> = store
+        .list(Some(&prefix))
+        .map_ok(|m| m.location)
+        .try_filter(|p| futures::future::ready(*p != marker))
+        .try_collect()
+        .await?;
+    // Manifests first, so no reader can find one naming a deleted segment.
+    let (manifests, rest): (Vec<_>, Vec<_>) = paths
+        .into_iter()
+        .partition(|p| p.as_ref().contains("/manifest/"));
+    for path in manifests.iter().chain(rest.iter()) {
+        match store.delete(path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match tokio::fs::remove_dir_all(local_dir).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e.into()),
+    }
+    store.delete(&marker).await?;
+    Ok(())
+}
+
+/// Reads the catalog from the object store: one entry per collection with a manifest.
+async fn load_catalog(
+    config: &EngineConfig,
+    store: &Arc<dyn ObjectStore>,
+    wal_stats: &Arc<WalStats>,
+) -> Result<HashMap<String, Entry>, EngineError> {
+    let listing = store
+        .list_with_delimiter(Some(&ObjectPath::from("collections")))
+        .await?;
+    let ids: Vec<String> = listing
+        .common_prefixes
+        .iter()
+        .filter_map(|p| p.filename().map(str::to_string))
+        .collect();
+    let local_root = config.data_dir.join("collections");
+    let opened: Vec<Option<Entry>> = futures::stream::iter(ids.clone())
+        .map(|id| {
+            let store = store.clone();
+            let dir = local_root.join(&id);
+            let wal_stats = wal_stats.clone();
+            async move { open_entry(store, dir, id, wal_stats).await }
+        })
+        .buffer_unordered(8)
+        .try_collect()
+        .await?;
+    let mut catalog = HashMap::new();
+    for entry in opened.into_iter().flatten() {
+        let name = match &entry {
+            Entry::Ready(c) => c.def().name.clone(),
+            Entry::Failed { def, .. } => def.name.clone(),
+        };
+        catalog.insert(name, entry);
+    }
+    // Local directories without a manifest are left by a create that crashed before it was
+    // acknowledged; they hold nothing that was promised to anyone.
+    if let Ok(dir) = std::fs::read_dir(&local_root) {
+        for entry in dir.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if !ids.contains(&name) {
+                tracing::info!(dir = %entry.path().display(), "removing directory of a collection that was never created");
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    tracing::info!(collections = catalog.len(), "catalog loaded");
+    Ok(catalog)
+}
+
+async fn open_entry(
+    store: Arc<dyn ObjectStore>,
+    dir: PathBuf,
+    id: String,
+    wal_stats: Arc<WalStats>,
+) -> Result<Option<Entry>, EngineError> {
+    if store.head(&tombstone_path(&id)).await.is_ok() {
+        tracing::info!(id = %id, "finishing an interrupted collection delete");
+        purge_collection(&store, &dir, &id).await?;
+        return Ok(None);
+    }
+    let Some(manifest) = Manifest::read_latest(&store, &id).await? else {
+        return Ok(None);
+    };
+    let def = manifest.collection.clone();
+    match Collection::open(manifest, dir, store, wal_stats).await {
+        Ok(c) => Ok(Some(Entry::Ready(Arc::new(c)))),
+        Err(e) => {
+            tracing::error!(collection = %def.name, id = %def.id, error = %e, "collection failed to open; it is unavailable until repaired");
+            Ok(Some(Entry::Failed {
+                def: Box::new(def),
+                reason: e.to_string(),
+            }))
+        }
+    }
+}
+
+/// Metadata of a document, for responses.
+pub fn metadata_value(m: Option<Metadata>) -> Value {
+    m.map_or(Value::Null, Value::Object)
+}

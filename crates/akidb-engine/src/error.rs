@@ -1,0 +1,39 @@
+//! The engine's error type. Each variant says what went wrong in terms a caller can act on;
+//! the server maps them to HTTP statuses with an exhaustive match.
+
+use akidb_core::types::ValidationError;
+
+use crate::segment::SegmentError;
+use crate::wal::WalError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("collection {0:?} not found")]
+    CollectionNotFound(String),
+    #[error("collection {0:?} already exists")]
+    CollectionExists(String),
+    #[error("document {id:?} not found in collection {collection:?}")]
+    DocumentNotFound { collection: String, id: String },
+    /// The collection exists but cannot serve: it failed to open (corruption) or its WAL is
+    /// poisoned by an I/O failure.
+    #[error("collection {name:?} is unavailable: {reason}")]
+    CollectionUnavailable { name: String, reason: String },
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("corrupted data: {0}")]
+    Corrupted(String),
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    #[error(transparent)]
+    Wal(#[from] WalError),
+    #[error("segment: {0}")]
+    Segment(#[from] SegmentError),
+    #[error("object store: {0}")]
+    ObjectStore(#[from] object_store::Error),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}

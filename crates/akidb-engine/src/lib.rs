@@ -1,0 +1,25 @@
+//! AkiDB engine: owns all I/O. See the repository's ARCHITECTURE.md for the picture.
+//!
+//! - [`engine`]: the catalog of collections and background work (indexer, flusher).
+//! - [`collection`]: one collection's write path, search, flush and recovery.
+//! - [`wal`]: the write-ahead log with group commit.
+//! - [`segment`]: the Parquet segment codec.
+//! - [`manifest`]: manifest versions, the source of truth on the object store.
+//! - [`store`]: object-store wiring.
+
+pub mod collection;
+pub mod doc;
+pub mod engine;
+pub mod error;
+pub mod filter;
+pub mod manifest;
+pub mod segment;
+pub mod store;
+pub mod wal;
+
+pub use collection::{CollectionInfo, Hit};
+pub use doc::{Document, Metadata};
+pub use engine::{
+    CollectionStatus, CreateCollection, Engine, EngineConfig, NewDocument, SearchQuery,
+};
+pub use error::EngineError;

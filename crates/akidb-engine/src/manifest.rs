@@ -1,0 +1,141 @@
+//! Manifests: the source of truth for what a collection durably holds.
+//!
+//! A manifest version lists the collection's definition, its segments in order, and the WAL
+//! sequence number they cover. Versions are immutable objects at
+//! `collections/<collection-id>/manifest/<version, 20 digits>.json`, written with a
+//! create-only put ([`PutMode::Create`]) *after* every segment they name is stored, so a reader
+//! never sees a manifest naming a missing object and two writers can never both win a version.
+//! The newest version is the collection's state.
+
+use std::sync::Arc;
+
+use akidb_core::{HnswParams, Metric};
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use crate::error::EngineError;
+
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What a collection is; fixed at creation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectionDef {
+    /// Stable id (UUIDv7); all storage paths derive from it, never from the name.
+    pub id: String,
+    pub name: String,
+    pub dimension: usize,
+    pub metric: Metric,
+    pub index: HnswParams,
+    pub created_at_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentRef {
+    pub id: String,
+    /// Object key relative to the store root.
+    pub path: String,
+    pub rows: u64,
+    pub tombstones: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub version: u64,
+    pub collection: CollectionDef,
+    /// Oldest first; a later segment's row for an id overrides earlier ones.
+    pub segments: Vec<SegmentRef>,
+    /// Every WAL record with a sequence number up to this one is contained in `segments`.
+    pub wal_seq: u64,
+}
+
+pub fn collection_prefix(collection_id: &str) -> Path {
+    Path::from(format!("collections/{collection_id}"))
+}
+
+pub fn manifest_path(collection_id: &str, version: u64) -> Path {
+    Path::from(format!(
+        "collections/{collection_id}/manifest/{version:020}.json"
+    ))
+}
+
+pub fn segment_path(collection_id: &str, segment_id: &str) -> Path {
+    Path::from(format!(
+        "collections/{collection_id}/segments/{segment_id}.parquet"
+    ))
+}
+
+/// Marker written before a collection's objects are deleted, so a crash half-way through a
+/// delete never resurrects the collection on restart.
+pub fn tombstone_path(collection_id: &str) -> Path {
+    Path::from(format!("collections/{collection_id}/DELETED"))
+}
+
+impl Manifest {
+    pub fn new(collection: CollectionDef) -> Self {
+        Manifest {
+            format: FORMAT_VERSION,
+            version: 1,
+            collection,
+            segments: vec![],
+            wal_seq: 0,
+        }
+    }
+
+    /// Writes this version create-only. If the version already exists with identical content
+    /// (an earlier attempt succeeded but its response was lost), that is success.
+    pub async fn write(&self, store: &Arc<dyn ObjectStore>) -> Result<(), EngineError> {
+        let path = manifest_path(&self.collection.id, self.version);
+        let body = serde_json::to_vec_pretty(self).expect("manifest serializes");
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        match store
+            .put_opts(&path, PutPayload::from(body.clone()), opts)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                let existing = store.get(&path).await?.bytes().await?;
+                if existing.as_ref() == body.as_slice() {
+                    Ok(())
+                } else {
+                    Err(EngineError::Conflict(format!(
+                        "manifest {path} already exists with other content: another writer owns this collection"
+                    )))
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Reads the newest manifest of a collection, or `None` if it has none.
+    pub async fn read_latest(
+        store: &Arc<dyn ObjectStore>,
+        collection_id: &str,
+    ) -> Result<Option<Manifest>, EngineError> {
+        let prefix = Path::from(format!("collections/{collection_id}/manifest"));
+        let metas: Vec<_> = store.list(Some(&prefix)).try_collect().await?;
+        let newest = metas
+            .iter()
+            .filter(|m| m.location.as_ref().ends_with(".json"))
+            .max_by(|a, b| a.location.as_ref().cmp(b.location.as_ref()));
+        let Some(newest) = newest else {
+            return Ok(None);
+        };
+        let data = store.get(&newest.location).await?.bytes().await?;
+        let manifest: Manifest = serde_json::from_slice(&data)
+            .map_err(|e| EngineError::Corrupted(format!("manifest {}: {e}", newest.location)))?;
+        if manifest.format > FORMAT_VERSION {
+            return Err(EngineError::Corrupted(format!(
+                "manifest {} has format {}, this server reads up to {FORMAT_VERSION}",
+                newest.location, manifest.format
+            )));
+        }
+        Ok(Some(manifest))
+    }
+}

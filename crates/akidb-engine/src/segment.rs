@@ -1,0 +1,216 @@
+//! Parquet segments: the immutable, columnar form of sealed data.
+//!
+//! Columns: `id` (Utf8, required), `vector` (FixedSizeList<Float32, dim>, null for a tombstone),
+//! `metadata` (Utf8 holding a JSON object, null when absent). A tombstone row says "this id is
+//! deleted as of this segment". Segments of one collection are ordered; a later row for an id
+//! overrides every earlier one.
+//!
+//! Vectors are stored uncompressed in PLAIN encoding: float embeddings do not compress, and
+//! skipping compression keeps encode and decode at memory speed. Ids and metadata use Snappy.
+
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, FixedSizeListArray, Float32Array, RecordBatch, StringArray};
+use arrow_buffer::NullBuffer;
+use arrow_schema::{DataType, Field, Schema};
+use bytes::Bytes;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, Encoding};
+use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
+
+use crate::doc::{Document, Metadata};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SegmentError {
+    #[error("parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+    #[error("segment malformed: {0}")]
+    Malformed(String),
+}
+
+/// One row of a segment: a document, or a tombstone for an id.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Row {
+    Put(Document),
+    Tombstone(String),
+}
+
+impl Row {
+    pub fn id(&self) -> &str {
+        match self {
+            Row::Put(d) => &d.id,
+            Row::Tombstone(id) => id,
+        }
+    }
+}
+
+fn schema(dim: usize) -> Arc<Schema> {
+    let item = Arc::new(Field::new("item", DataType::Float32, false));
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, false),
+        Field::new("vector", DataType::FixedSizeList(item, dim as i32), true),
+        Field::new("metadata", DataType::Utf8, true),
+    ]))
+}
+
+/// Encodes rows as one Parquet file in memory.
+pub fn encode(dim: usize, rows: &[Row]) -> Result<Bytes, SegmentError> {
+    let schema = schema(dim);
+    let ids = StringArray::from_iter_values(rows.iter().map(Row::id));
+    let mut values = Vec::with_capacity(rows.len() * dim);
+    let mut valid = Vec::with_capacity(rows.len());
+    let mut metadata = Vec::with_capacity(rows.len());
+    for row in rows {
+        match row {
+            Row::Put(doc) => {
+                if doc.vector.len() != dim {
+                    return Err(SegmentError::Malformed(format!(
+                        "document {:?}: dimension {dim} expected, got {}",
+                        doc.id,
+                        doc.vector.len()
+                    )));
+                }
+                values.extend_from_slice(&doc.vector);
+                valid.push(true);
+                metadata.push(
+                    doc.metadata
+                        .as_ref()
+                        .map(|m| serde_json::to_string(m).unwrap()),
+                );
+            }
+            Row::Tombstone(_) => {
+                values.extend(std::iter::repeat_n(0.0f32, dim));
+                valid.push(false);
+                metadata.push(None);
+            }
+        }
+    }
+    let item = Arc::new(Field::new("item", DataType::Float32, false));
+    let vectors = FixedSizeListArray::try_new(
+        item,
+        dim as i32,
+        Arc::new(Float32Array::from(values)),
+        Some(NullBuffer::from(valid)),
+    )?;
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(ids),
+        Arc::new(vectors),
+        Arc::new(StringArray::from(metadata)),
+    ];
+    let batch = RecordBatch::try_new(schema.clone(), columns)?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_column_compression(
+            ColumnPath::from("vector.list.item"),
+            Compression::UNCOMPRESSED,
+        )
+        .set_column_dictionary_enabled(ColumnPath::from("vector.list.item"), false)
+        .set_column_encoding(ColumnPath::from("vector.list.item"), Encoding::PLAIN)
+        .set_column_dictionary_enabled(ColumnPath::from("id"), false)
+        .build();
+    let mut out = Vec::with_capacity(rows.len() * (dim * 4 + 64));
+    let mut writer = ArrowWriter::try_new(&mut out, schema, Some(props))?;
+    writer.write(&batch)?;
+    writer.close()?;
+    Ok(Bytes::from(out))
+}
+
+/// Decodes a segment, checking its vector dimension.
+pub fn decode(dim: usize, data: Bytes) -> Result<Vec<Row>, SegmentError> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(data)?
+        .with_batch_size(8192)
+        .build()?;
+    let mut rows = Vec::new();
+    for batch in reader {
+        let batch = batch?;
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .ok_or_else(|| SegmentError::Malformed(format!("no column {name:?}")))
+        };
+        let ids = column("id")?
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| SegmentError::Malformed("id is not utf8".into()))?;
+        let vectors = column("vector")?
+            .as_any()
+            .downcast_ref::<FixedSizeListArray>()
+            .ok_or_else(|| SegmentError::Malformed("vector is not a fixed size list".into()))?;
+        if vectors.value_length() as usize != dim {
+            return Err(SegmentError::Malformed(format!(
+                "vector dimension {} in segment, {dim} expected",
+                vectors.value_length()
+            )));
+        }
+        let values = vectors
+            .values()
+            .as_any()
+            .downcast_ref::<Float32Array>()
+            .ok_or_else(|| SegmentError::Malformed("vector items are not f32".into()))?;
+        let values = values.values();
+        let metadata = column("metadata")?
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| SegmentError::Malformed("metadata is not utf8".into()))?;
+        for i in 0..batch.num_rows() {
+            let id = ids.value(i).to_string();
+            if vectors.is_null(i) {
+                rows.push(Row::Tombstone(id));
+                continue;
+            }
+            let start = vectors.value_offset_at(i) as usize;
+            let vector = values[start..start + dim].to_vec();
+            let metadata: Option<Metadata> = if metadata.is_null(i) {
+                None
+            } else {
+                Some(serde_json::from_str(metadata.value(i)).map_err(|e| {
+                    SegmentError::Malformed(format!("metadata of {id:?} is not a JSON object: {e}"))
+                })?)
+            };
+            rows.push(Row::Put(Document {
+                id,
+                vector,
+                metadata,
+            }));
+        }
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_with_tombstones() {
+        let dim = 7;
+        let mut state = 12345u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % 10_000) as f32 / 100.0 - 50.0
+        };
+        let mut rows = Vec::new();
+        for i in 0..1000 {
+            if i % 10 == 3 {
+                rows.push(Row::Tombstone(format!("gone-{i}")));
+            } else {
+                let mut m = Metadata::new();
+                m.insert("i".into(), i.into());
+                rows.push(Row::Put(Document {
+                    id: format!("doc-{i}"),
+                    vector: (0..dim).map(|_| next()).collect(),
+                    metadata: (i % 2 == 0).then_some(m),
+                }));
+            }
+        }
+        let bytes = encode(dim, &rows).unwrap();
+        assert_eq!(decode(dim, bytes.clone()).unwrap(), rows);
+        assert!(decode(dim + 1, bytes).is_err());
+    }
+}

@@ -1,0 +1,195 @@
+//! Engine-level behaviour on the embedded local-filesystem store: durability across reopen,
+//! flush into segments, WAL truncation, replace and delete semantics, filters.
+
+use std::time::Duration;
+
+use akidb_core::Metric;
+use akidb_engine::{CreateCollection, Engine, EngineConfig, EngineError, NewDocument, SearchQuery};
+use serde_json::json;
+
+fn config(dir: &std::path::Path) -> EngineConfig {
+    let mut c = EngineConfig::new(dir);
+    // Only explicit flushes in these tests.
+    c.flush_idle = Duration::from_secs(3600);
+    c.flush_max_age = Duration::from_secs(3600);
+    c
+}
+
+fn create(name: &str, dimension: usize, metric: Metric) -> CreateCollection {
+    CreateCollection {
+        name: name.into(),
+        dimension,
+        metric,
+        m: None,
+        ef_construction: None,
+        ef_search: None,
+    }
+}
+
+fn vector(i: usize, dim: usize) -> Vec<f32> {
+    (0..dim)
+        .map(|j| ((i * 31 + j * 7) % 97) as f32 / 97.0 - 0.5)
+        .collect()
+}
+
+fn doc(i: usize, dim: usize) -> NewDocument {
+    NewDocument {
+        id: Some(format!("doc-{i}")),
+        vector: vector(i, dim),
+        metadata: Some(json!({"i": i, "parity": if i % 2 == 0 { "even" } else { "odd" }})),
+    }
+}
+
+fn query(v: Vec<f32>, k: usize) -> SearchQuery {
+    SearchQuery {
+        vector: v,
+        k,
+        ef: None,
+        exact: true,
+        filter: None,
+        include_vector: false,
+        include_metadata: true,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_survive_reopen_with_and_without_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let dim = 8;
+    {
+        let engine = Engine::open(config(dir.path())).await.unwrap();
+        engine
+            .create_collection(create("docs", dim, Metric::L2))
+            .await
+            .unwrap();
+        let batch: Vec<_> = (0..100).map(|i| doc(i, dim)).collect();
+        assert_eq!(engine.upsert("docs", batch).await.unwrap().len(), 100);
+        engine.flush_all().await.unwrap(); // 100 docs into a segment
+        let info = engine.collection_info("docs").unwrap();
+        assert_eq!(
+            (info.segments, info.unflushed, info.manifest_version),
+            (1, 0, 2)
+        );
+        // After the flush: replace one, delete one, add one; these live only in the WAL.
+        let mut replaced = doc(5, dim);
+        replaced.vector = vec![9.0; dim];
+        replaced.metadata = Some(json!({"replaced": true}));
+        engine
+            .upsert("docs", vec![replaced, doc(100, dim)])
+            .await
+            .unwrap();
+        assert_eq!(
+            engine
+                .delete_documents("docs", vec!["doc-7".into(), "nope".into()])
+                .await
+                .unwrap(),
+            1
+        );
+        // dropped without shutdown: no flush, as after a crash
+    }
+    let engine = Engine::open(config(dir.path())).await.unwrap();
+    let info = engine.collection_info("docs").unwrap();
+    assert_eq!(info.count, 100);
+    let five = engine.get_document("docs", "doc-5").unwrap();
+    assert_eq!(five.vector, vec![9.0; dim]);
+    assert_eq!(five.metadata.unwrap()["replaced"], json!(true));
+    assert!(matches!(
+        engine.get_document("docs", "doc-7"),
+        Err(EngineError::DocumentNotFound { .. })
+    ));
+    assert!(engine.get_document("docs", "doc-100").is_ok());
+
+    // The replaced vector is found at its new place only.
+    let hits = engine
+        .search("docs", query(vec![9.0; dim], 3))
+        .await
+        .unwrap();
+    assert_eq!(hits[0].id, "doc-5");
+    assert_eq!(hits[0].score, 0.0);
+    assert_eq!(hits.iter().filter(|h| h.id == "doc-5").count(), 1);
+
+    // Flush again: the tombstone for doc-7 and the replacement go to a second segment.
+    engine.flush_all().await.unwrap();
+    drop(engine);
+    let engine = Engine::open(config(dir.path())).await.unwrap();
+    assert_eq!(engine.collection_info("docs").unwrap().count, 100);
+    assert_eq!(engine.collection_info("docs").unwrap().segments, 2);
+    assert!(engine.get_document("docs", "doc-7").is_err());
+    assert_eq!(
+        engine.get_document("docs", "doc-5").unwrap().vector,
+        vec![9.0; dim]
+    );
+    // The WAL files the manifest covers are gone.
+    assert_eq!(engine.collection_info("docs").unwrap().wal_bytes, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_return_k_matches() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(config(dir.path())).await.unwrap();
+    engine
+        .create_collection(create("f", 4, Metric::Cosine))
+        .await
+        .unwrap();
+    let batch: Vec<_> = (0..2000).map(|i| doc(i + 1, 4)).collect();
+    engine.upsert("f", batch).await.unwrap();
+    let mut q = query(vector(3, 4), 10);
+    q.exact = false;
+    q.filter = Some(json!({"i": {"$in": [1, 2, 3, 500, 1999]}}));
+    let hits = engine.search("f", q.clone()).await.unwrap();
+    let mut ids: Vec<_> = hits.iter().map(|h| h.id.clone()).collect();
+    ids.sort();
+    assert_eq!(ids, vec!["doc-1", "doc-1999", "doc-2", "doc-3", "doc-500"]);
+    q.filter = Some(json!({"parity": "odd"}));
+    let hits = engine.search("f", q).await.unwrap();
+    assert_eq!(hits.len(), 10);
+    assert!(
+        hits.iter()
+            .all(|h| h.metadata.as_ref().unwrap()["parity"] == "odd")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_collection_removes_its_data_and_frees_the_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(config(dir.path())).await.unwrap();
+    engine
+        .create_collection(create("tmp", 4, Metric::Dot))
+        .await
+        .unwrap();
+    engine.upsert("tmp", vec![doc(1, 4)]).await.unwrap();
+    engine.flush_all().await.unwrap();
+    assert!(matches!(
+        engine
+            .create_collection(create("tmp", 4, Metric::Dot))
+            .await,
+        Err(EngineError::CollectionExists(_))
+    ));
+    engine.delete_collection("tmp").await.unwrap();
+    let leftovers: Vec<_> = walkdir(dir.path())
+        .into_iter()
+        .filter(|p| p.is_file())
+        .collect();
+    assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
+    engine
+        .create_collection(create("tmp", 4, Metric::Dot))
+        .await
+        .unwrap();
+    assert_eq!(engine.collection_info("tmp").unwrap().count, 0);
+    drop(engine);
+    let engine = Engine::open(config(dir.path())).await.unwrap();
+    assert_eq!(engine.list_collections().len(), 1);
+}
+
+fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walkdir(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -1,0 +1,201 @@
+//! Server configuration: defaults, then a TOML file, then `AKIDB_*` environment variables,
+//! then command-line flags, each overriding the one before.
+//!
+//! | key (TOML / flag `--key-with-dashes` / env `AKIDB_KEY`) | unit | default |
+//! |---|---|---|
+//! | `listen` | host:port (port 0 picks a free port) | `127.0.0.1:8080` |
+//! | `data_dir` | path | `./akidb-data` |
+//! | `object_store` | URL: `file://DIR`, `memory://` | `file://<data_dir>/objects` |
+//! | `max_body_bytes` | bytes | 134217728 (128 MiB) |
+//! | `flush_max_docs` | documents | 50000 |
+//! | `flush_idle_secs` | seconds | 10 |
+//! | `flush_max_age_secs` | seconds | 300 |
+//! | `index_chunk` | vectors per indexer lock | 32 |
+//! | `hnsw_m` | links per node | 16 |
+//! | `hnsw_ef_construction` | candidates | 200 |
+//! | `hnsw_ef_search` | candidates | see `akidb_core::index::DEFAULT_EF_SEARCH` |
+//! | `log` | tracing filter | `info` |
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use akidb_engine::EngineConfig;
+use anyhow::Context;
+use clap::Args;
+use serde::Deserialize;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = "./akidb-data";
+pub const DEFAULT_MAX_BODY_BYTES: usize = 128 * 1024 * 1024;
+pub const DEFAULT_LOG: &str = "info";
+
+/// Flags of `akidb serve`. Each also reads its `AKIDB_*` variable.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "AKIDB_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Directory for WALs and (by default) the object store. Default ./akidb-data.
+    #[arg(long, env = "AKIDB_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on, host:port; port 0 picks a free port. Default 127.0.0.1:8080.
+    #[arg(long, env = "AKIDB_LISTEN")]
+    pub listen: Option<String>,
+    /// Object store URL: file://DIR or memory://. Default file://<data-dir>/objects.
+    #[arg(long, env = "AKIDB_OBJECT_STORE")]
+    pub object_store: Option<String>,
+    /// Largest request body, in bytes. Default 134217728 (128 MiB).
+    #[arg(long, env = "AKIDB_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Flush a collection to a segment once this many documents are unflushed. Default 50000.
+    #[arg(long, env = "AKIDB_FLUSH_MAX_DOCS")]
+    pub flush_max_docs: Option<usize>,
+    /// Flush a collection after this many seconds without writes. Default 10.
+    #[arg(long, env = "AKIDB_FLUSH_IDLE_SECS")]
+    pub flush_idle_secs: Option<u64>,
+    /// Flush unflushed data at the latest after this many seconds. Default 300.
+    #[arg(long, env = "AKIDB_FLUSH_MAX_AGE_SECS")]
+    pub flush_max_age_secs: Option<u64>,
+    /// Vectors the background indexer inserts per lock acquisition. Default 32.
+    #[arg(long, env = "AKIDB_INDEX_CHUNK")]
+    pub index_chunk: Option<usize>,
+    /// Default HNSW links per node for new collections. Default 16.
+    #[arg(long, env = "AKIDB_HNSW_M")]
+    pub hnsw_m: Option<usize>,
+    /// Default HNSW build breadth for new collections. Default 200.
+    #[arg(long, env = "AKIDB_HNSW_EF_CONSTRUCTION")]
+    pub hnsw_ef_construction: Option<usize>,
+    /// Default HNSW search breadth for new collections.
+    #[arg(long, env = "AKIDB_HNSW_EF_SEARCH")]
+    pub hnsw_ef_search: Option<usize>,
+    /// Log filter (tracing EnvFilter syntax), e.g. info or akidb_engine=debug. Default info.
+    #[arg(long, env = "AKIDB_LOG")]
+    pub log: Option<String>,
+}
+
+/// The TOML file: the same keys as the flags, with underscores.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<String>,
+    object_store: Option<String>,
+    max_body_bytes: Option<usize>,
+    flush_max_docs: Option<usize>,
+    flush_idle_secs: Option<u64>,
+    flush_max_age_secs: Option<u64>,
+    index_chunk: Option<usize>,
+    hnsw_m: Option<usize>,
+    hnsw_ef_construction: Option<usize>,
+    hnsw_ef_search: Option<usize>,
+    log: Option<String>,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: String,
+    pub max_body_bytes: usize,
+    pub log: String,
+    pub engine: EngineConfig,
+}
+
+impl Config {
+    pub fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
+        let file: FileConfig = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("parsing config file {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let data_dir = args
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let mut engine = EngineConfig::new(data_dir);
+        engine.object_store = args.object_store.or(file.object_store);
+        if let Some(v) = args.flush_max_docs.or(file.flush_max_docs) {
+            anyhow::ensure!(v > 0, "flush_max_docs must be at least 1");
+            engine.flush_max_docs = v;
+        }
+        if let Some(v) = args.flush_idle_secs.or(file.flush_idle_secs) {
+            engine.flush_idle = Duration::from_secs(v);
+        }
+        if let Some(v) = args.flush_max_age_secs.or(file.flush_max_age_secs) {
+            engine.flush_max_age = Duration::from_secs(v);
+        }
+        if let Some(v) = args.index_chunk.or(file.index_chunk) {
+            anyhow::ensure!(v > 0, "index_chunk must be at least 1");
+            engine.index_chunk = v;
+        }
+        if let Some(v) = args.hnsw_m.or(file.hnsw_m) {
+            anyhow::ensure!((2..=128).contains(&v), "hnsw_m must be between 2 and 128");
+            engine.default_index.m = v;
+        }
+        if let Some(v) = args.hnsw_ef_construction.or(file.hnsw_ef_construction) {
+            anyhow::ensure!(
+                (1..=10_000).contains(&v),
+                "hnsw_ef_construction must be between 1 and 10000"
+            );
+            engine.default_index.ef_construction = v;
+        }
+        if let Some(v) = args.hnsw_ef_search.or(file.hnsw_ef_search) {
+            anyhow::ensure!(
+                (1..=10_000).contains(&v),
+                "hnsw_ef_search must be between 1 and 10000"
+            );
+            engine.default_index.ef_search = v;
+        }
+        Ok(Config {
+            listen: args
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
+            max_body_bytes: args
+                .max_body_bytes
+                .or(file.max_body_bytes)
+                .unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            log: args
+                .log
+                .or(file.log)
+                .unwrap_or_else(|| DEFAULT_LOG.to_string()),
+            engine,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("akidb.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9999\"\nflush_max_docs = 7\nhnsw_m = 8\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            hnsw_m: Some(32),
+            ..Default::default()
+        };
+        let c = Config::resolve(args).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:9999");
+        assert_eq!(c.engine.flush_max_docs, 7);
+        assert_eq!(c.engine.default_index.m, 32); // the flag wins over the file
+        assert_eq!(c.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+        std::fs::write(&path, "lisen = 1\n").unwrap();
+        let err = Config::resolve(ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("lisen"), "{err:#}");
+    }
+}

@@ -1,0 +1,175 @@
+//! Prometheus metrics: per-route request counts and latency histograms, and engine figures
+//! (collections, documents, WAL appends, fsyncs and bytes) read at scrape time.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use akidb_engine::{CollectionStatus, Engine};
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::routes::AppState;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub method: String,
+    pub route: String,
+    pub status: u16,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RequestLabels, Histogram>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "akidb_http_requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
+        let latency = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
+            // 50 µs .. ~26 s
+            Histogram::new(exponential_buckets(0.000_05, 2.0, 20))
+        });
+        registry.register(
+            "akidb_http_request_duration_seconds",
+            "HTTP request latency by route and status",
+            latency.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+        }
+    }
+
+    pub fn observe(&self, labels: RequestLabels, seconds: f64) {
+        self.requests.get_or_create(&labels).inc();
+        self.latency.get_or_create(&labels).observe(seconds);
+    }
+
+    /// The Prometheus text exposition: registered metrics plus engine figures.
+    pub fn render(&self, engine: &Engine) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode_registry(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        let list = engine.list_collections();
+        let (mut ready, mut failed, mut docs, mut pending, mut ram, mut unflushed) =
+            (0, 0, 0, 0, 0, 0);
+        for c in &list {
+            match c {
+                CollectionStatus::Ready(info) => {
+                    ready += 1;
+                    docs += info.count;
+                    pending += info.index_pending;
+                    ram += info.bytes_in_ram;
+                    unflushed += info.unflushed;
+                }
+                CollectionStatus::Failed { .. } => failed += 1,
+            }
+        }
+        let wal = engine.wal_stats();
+        let mut put = |name: &str, kind: &str, help: &str, value: String| {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+            ));
+        };
+        put(
+            "akidb_collections",
+            "gauge",
+            "Collections that serve",
+            ready.to_string(),
+        );
+        put(
+            "akidb_collections_unavailable",
+            "gauge",
+            "Collections that failed to open",
+            failed.to_string(),
+        );
+        put(
+            "akidb_documents",
+            "gauge",
+            "Live documents in all collections",
+            docs.to_string(),
+        );
+        put(
+            "akidb_index_pending_vectors",
+            "gauge",
+            "Vectors written but not yet in an HNSW graph",
+            pending.to_string(),
+        );
+        put(
+            "akidb_unflushed_operations",
+            "gauge",
+            "Documents and deletes only in the WAL so far",
+            unflushed.to_string(),
+        );
+        put(
+            "akidb_collection_ram_bytes",
+            "gauge",
+            "Bytes held in RAM by collections",
+            ram.to_string(),
+        );
+        put(
+            "akidb_wal_appends_total",
+            "counter",
+            "WAL records appended",
+            wal.appends.load(Ordering::Relaxed).to_string(),
+        );
+        put(
+            "akidb_wal_fsyncs_total",
+            "counter",
+            "WAL fsyncs (group commit shares them)",
+            wal.fsyncs.load(Ordering::Relaxed).to_string(),
+        );
+        put(
+            "akidb_wal_bytes_total",
+            "counter",
+            "WAL bytes appended",
+            wal.bytes.load(Ordering::Relaxed).to_string(),
+        );
+        out.push_str("# EOF\n");
+        out
+    }
+}
+
+/// Middleware: counts and times every request under its route template (not its raw path, so
+/// that collection names do not explode the label set).
+pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().as_str().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let response = next.run(req).await;
+    let labels = RequestLabels {
+        method,
+        route,
+        status: response.status().as_u16(),
+    };
+    state
+        .metrics
+        .observe(labels, started.elapsed().as_secs_f64());
+    response
+}
+
+pub type SharedMetrics = Arc<Metrics>;
