@@ -656,8 +656,26 @@ async fn open_entry(
         purge_collection(&store, &dir, &id).await?;
         return Ok(None);
     }
-    let Some(manifest) = Manifest::read_latest(&store, &id).await? else {
-        return Ok(None);
+    let manifest = match Manifest::read_latest(&store, &id).await {
+        Ok(Some(manifest)) => manifest,
+        Ok(None) => return Ok(None),
+        Err(e) => {
+            // Without a readable manifest we do not know the collection's name: list it under
+            // its id so that it is visible, loudly, rather than silently missing.
+            tracing::error!(id = %id, error = %e, "collection manifest unreadable; it is unavailable until repaired");
+            let def = CollectionDef {
+                id: id.clone(),
+                name: id.clone(),
+                dimension: 0,
+                metric: Metric::Cosine,
+                index: HnswParams::default(),
+                created_at_ms: 0,
+            };
+            return Ok(Some(Entry::Failed {
+                def: Box::new(def),
+                reason: e.to_string(),
+            }));
+        }
     };
     let def = manifest.collection.clone();
     match Collection::open(manifest, dir, store, wal_stats).await {

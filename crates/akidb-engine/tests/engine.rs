@@ -193,3 +193,78 @@ fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corruption_fails_only_the_collection_it_is_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bad_id, worse_id) = {
+        let engine = Engine::open(config(dir.path())).await.unwrap();
+        let mut ids = vec![];
+        for name in ["good", "bad", "worse"] {
+            ids.push(
+                engine
+                    .create_collection(create(name, 4, Metric::L2))
+                    .await
+                    .unwrap()
+                    .def
+                    .id,
+            );
+            for i in 0..3 {
+                engine.upsert(name, vec![doc(i, 4)]).await.unwrap();
+            }
+        }
+        (ids[1].clone(), ids[2].clone())
+    };
+    // Flip a byte inside the first WAL record of "bad": corruption in the middle of the log.
+    let wal_dir = dir.path().join("collections").join(&bad_id).join("wal");
+    let wal_file = std::fs::read_dir(&wal_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&wal_file).unwrap();
+    bytes[20] ^= 0xff;
+    std::fs::write(&wal_file, bytes).unwrap();
+    // Truncate the manifest of "worse" to garbage.
+    let manifest_dir = dir
+        .path()
+        .join("objects/collections")
+        .join(&worse_id)
+        .join("manifest");
+    let manifest = std::fs::read_dir(&manifest_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::write(&manifest, b"{\"format\": 1, \"vers").unwrap();
+
+    let engine = Engine::open(config(dir.path())).await.unwrap();
+    assert_eq!(engine.collection_info("good").unwrap().count, 3);
+    engine.upsert("good", vec![doc(10, 4)]).await.unwrap();
+    match engine.collection_info("bad") {
+        Err(EngineError::CollectionUnavailable { reason, .. }) => {
+            assert!(reason.contains("corrupted"), "{reason}")
+        }
+        other => panic!(
+            "expected bad to be unavailable, got {:?}",
+            other.map(|i| i.count)
+        ),
+    }
+    assert!(matches!(
+        engine.upsert("bad", vec![doc(1, 4)]).await,
+        Err(EngineError::CollectionUnavailable { .. })
+    ));
+    assert!(matches!(
+        engine.collection_info(&worse_id),
+        Err(EngineError::CollectionUnavailable { .. })
+    ));
+    let listed = engine.list_collections();
+    assert_eq!(listed.len(), 3);
+    let unavailable = listed
+        .iter()
+        .filter(|s| matches!(s, akidb_engine::CollectionStatus::Failed { .. }))
+        .count();
+    assert_eq!(unavailable, 2);
+}
