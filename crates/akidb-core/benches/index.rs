@@ -19,9 +19,7 @@ use std::time::Duration;
 
 use akidb_core::distance::{self, available_kernels};
 use akidb_core::{HnswParams, Metric, SearchOptions, VectorIndex};
-use criterion::{
-    BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
-};
+use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 
 fn kernels(c: &mut Criterion) {
     let mut g = c.benchmark_group("distance");

@@ -29,7 +29,7 @@
 //! CARGO_TARGET_DIR=/work/target-core cargo rustc --release -p akidb-core --lib -- --emit asm
 //! ```
 //! then in `target-core/release/deps/akidb_core-*.s`: the main loops of `simd::dot_avx2` /
-//! `simd::l2_avx2` are 4 × `vfmadd231ps …(%rdi,…), %ymm` (L2: after 4 × `vsubps ymm`), those of
+//! `simd::l2_avx2` are 4 × `vfmadd231ps (mem), %ymm, %ymm` (L2: after 4 × `vsubps ymm`), those of
 //! `simd::dot_avx512` / `simd::l2_avx512` 4 × `vfmadd231ps …, %zmm`, and `dot_portable`'s
 //! `mulps`/`addps` on xmm. The unit tests compare every variant the CPU supports
 //! ([`available_kernels`]) with a scalar f64 reference over many lengths.

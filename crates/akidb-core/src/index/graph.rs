@@ -180,6 +180,13 @@ impl Graph {
         if level == 0 { self.m0 } else { self.m }
     }
 
+    pub fn shrink_to_fit(&mut self) {
+        self.level0.shrink_to_fit();
+        self.levels.shrink_to_fit();
+        self.upper_offset.shrink_to_fit();
+        self.upper.shrink_to_fit();
+    }
+
     /// Bytes held by the graph (capacities, not just lengths).
     pub fn memory_bytes(&self) -> usize {
         self.level0.capacity() * 4
