@@ -56,6 +56,8 @@ pub const PATHS: &[(&str, &[&str])] = &[
         &["get", "delete"],
     ),
     ("/api/v1/collections/{name}/search", &["post"]),
+    ("/api/v1/admin/dlq", &["get"]),
+    ("/api/v1/admin/dlq/retry", &["post"]),
 ];
 
 pub fn openapi() -> Value {
@@ -69,7 +71,7 @@ pub fn openapi() -> Value {
         },
         "paths": {
             "/health": {"get": {"summary": "Liveness: the process is up", "responses": {"200": {"description": "alive"}}}},
-            "/ready": {"get": {"summary": "Readiness: able to serve requests", "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}}}},
+            "/ready": {"get": {"summary": "Readiness: able to serve requests", "responses": {"200": {"description": "{\"status\": \"ready\"} or {\"status\": \"degraded\"} while the object store is unreachable (reads and WAL writes still served)"}, "503": {"description": "shutting down"}}}},
             "/metrics": {"get": {"summary": "Prometheus text exposition", "responses": {"200": {"description": "metrics", "content": {"text/plain": {}}}}}},
             "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI document"}}}},
             "/api/v1/collections": {
@@ -98,6 +100,10 @@ pub fn openapi() -> Value {
                 "get": {"summary": "Get a document", "responses": responses(("200", ok("document", "Document")), &[400, 404, 503])},
                 "delete": {"summary": "Delete a document", "responses": responses(("200", ok("deleted", "DeleteDocumentsResponse")), &[400, 404, 503])}
             },
+            "/api/v1/admin/dlq": {"get": {"summary": "The dead-letter queue: flushes that failed permanently, with their reasons (the data is safe in the WAL)",
+                "responses": {"200": {"description": "{\"dead_letters\": [{collection_id, collection, operation, reason, attempts, failures, first_failed_ms, last_failed_ms}]}"}}}},
+            "/api/v1/admin/dlq/retry": {"post": {"summary": "Re-drive every dead-lettered flush now",
+                "responses": {"200": {"description": "{\"retried\": [...], \"still_failing\": [...]}"}}}},
             "/api/v1/collections/{name}/search": {
                 "parameters": [name_param()],
                 "post": {"summary": "k nearest neighbours", "requestBody": body("SearchRequest"),

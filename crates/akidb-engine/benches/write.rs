@@ -92,7 +92,8 @@ fn upsert(c: &mut Criterion) {
             rt.block_on(engine.upsert("bench", docs)).unwrap();
         })
     });
-    for clients in [4usize] {
+    {
+        let clients = 4usize;
         group.throughput(Throughput::Elements(1000 * clients as u64));
         group.bench_function(BenchmarkId::new("concurrent_clients", clients), |b| {
             b.iter(|| {

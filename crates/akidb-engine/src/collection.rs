@@ -29,18 +29,22 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use akidb_core::{Neighbor, SearchOptions, VectorIndex};
 use futures::{StreamExt, TryStreamExt};
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt};
 use parking_lot::{Mutex, RwLock};
 
 use crate::doc::{Document, Metadata, Operation};
 use crate::error::EngineError;
 use crate::filter::Filter;
-use crate::manifest::{CollectionDef, Manifest, SegmentRef, segment_path};
+use crate::manifest::{CollectionDef, Manifest, SegmentRef, manifest_path, segment_path};
 use crate::segment::{self, Row};
+use crate::upload::Uploader;
+use crate::upload::retry::RetryError;
 use crate::wal::{Wal, WalStats};
 
 /// How many segments are fetched from the object store at once when a collection is opened.
@@ -102,6 +106,23 @@ impl State {
     }
 }
 
+/// Why a flush did not complete. Either way nothing is lost: the data stays unflushed, in the
+/// WAL and in memory.
+#[derive(Debug, thiserror::Error)]
+pub enum FlushError {
+    /// The object store refused or failed the upload (see [`RetryError`]).
+    #[error(transparent)]
+    Upload(#[from] RetryError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl FlushError {
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, FlushError::Upload(e) if e.is_permanent())
+    }
+}
+
 /// A search hit before it is turned into a response.
 #[derive(Debug, Clone)]
 pub struct Hit {
@@ -144,7 +165,7 @@ pub struct Collection {
     /// Durable operations waiting to be applied, in log order.
     queue: Mutex<VecDeque<(u64, Operation)>>,
     state: RwLock<State>,
-    store: Arc<dyn ObjectStore>,
+    uploader: Arc<Uploader>,
     /// The newest manifest; holding the lock serialises flushes.
     manifest: tokio::sync::Mutex<Manifest>,
     manifest_version: AtomicU64,
@@ -157,9 +178,10 @@ impl Collection {
     pub async fn open(
         manifest: Manifest,
         dir: PathBuf,
-        store: Arc<dyn ObjectStore>,
+        uploader: Arc<Uploader>,
         wal_stats: Arc<WalStats>,
     ) -> Result<Collection, EngineError> {
+        let store: Arc<dyn ObjectStore> = uploader.store().clone();
         let def = manifest.collection.clone();
         let dim = def.dimension;
         let segments: Vec<Vec<Row>> = futures::stream::iter(manifest.segments.clone())
@@ -199,10 +221,10 @@ impl Collection {
         let mut live: Vec<&Document> = Vec::new();
         for rows in segments.iter().rev() {
             for row in rows.iter().rev() {
-                if seen.insert(row.id()) {
-                    if let Row::Put(doc) = row {
-                        live.push(doc);
-                    }
+                if seen.insert(row.id())
+                    && let Row::Put(doc) = row
+                {
+                    live.push(doc);
                 }
             }
         }
@@ -234,7 +256,7 @@ impl Collection {
             wal,
             queue: Mutex::new(VecDeque::new()),
             state: RwLock::new(state),
-            store,
+            uploader,
             manifest: tokio::sync::Mutex::new(manifest),
         })
     }
@@ -321,8 +343,12 @@ impl Collection {
 
     /// Inserts up to `max` pending vectors into the graph; returns how many were inserted.
     pub fn index_some(&self, max: usize) -> usize {
-        if self.state.read().index.indexed_len() == self.state.read().index.len() {
-            return 0;
+        {
+            // One guard: a second `read()` while a writer waits would deadlock (the lock is fair).
+            let state = self.state.read();
+            if state.index.indexed_len() == state.index.len() {
+                return 0;
+            }
         }
         self.state.write().index.index_pending(max)
     }
@@ -354,9 +380,9 @@ impl Collection {
                 || state.dirty_since.is_some_and(|t| t.elapsed() >= max_age))
     }
 
-    /// Seals everything applied so far into a segment and a new manifest. Returns false when
-    /// there was nothing to flush.
-    pub async fn flush(&self) -> Result<bool, EngineError> {
+    /// Seals everything applied so far into segments of at most `max_rows` rows and a new
+    /// manifest. Returns false when there was nothing to flush.
+    pub async fn flush(&self, max_rows: usize) -> Result<bool, FlushError> {
         let mut manifest = self.manifest.lock().await;
         // Take the unflushed part under the lock; put it back if anything below fails.
         let (rows, covered_seq, from_slot, to_slot, deletes) = {
@@ -390,7 +416,9 @@ impl Collection {
             state.dirty_since = None;
             (rows, state.applied_seq, from, to, deletes)
         };
-        let result = self.write_segment(&mut manifest, rows, covered_seq).await;
+        let result = self
+            .write_segments(&mut manifest, rows, covered_seq, max_rows.max(1))
+            .await;
         if let Err(e) = result {
             let mut state = self.state.write();
             state.flushed_slots = state.flushed_slots.min(from_slot);
@@ -403,44 +431,62 @@ impl Collection {
         Ok(true)
     }
 
-    async fn write_segment(
+    async fn write_segments(
         &self,
         manifest: &mut Manifest,
         rows: Vec<Row>,
         covered_seq: u64,
-    ) -> Result<(), EngineError> {
-        self.wal.rotate()?;
-        let tombstones = rows
-            .iter()
-            .filter(|r| matches!(r, Row::Tombstone(_)))
-            .count() as u64;
-        let row_count = rows.len() as u64;
+        max_rows: usize,
+    ) -> Result<(), FlushError> {
+        self.wal.rotate().map_err(EngineError::from)?;
         let dim = self.def.dimension;
-        let data = tokio::task::spawn_blocking(move || segment::encode(dim, &rows))
-            .await
-            .expect("segment encode task panicked")?;
-        let segment_id = uuid::Uuid::now_v7().simple().to_string();
-        let path = segment_path(&self.def.id, &segment_id);
-        let bytes = data.len() as u64;
-        self.store.put(&path, PutPayload::from(data)).await?;
+        let mut chunks: Vec<Vec<Row>> = Vec::new();
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            chunks.push(rows.by_ref().take(max_rows).collect());
+        }
+        // Encode and upload every segment in parallel (the uploader bounds how many are in
+        // flight), keeping their order for the manifest.
+        let uploads = chunks.into_iter().map(|chunk| async move {
+            let tombstones = chunk
+                .iter()
+                .filter(|r| matches!(r, Row::Tombstone(_)))
+                .count() as u64;
+            let row_count = chunk.len() as u64;
+            let data = tokio::task::spawn_blocking(move || segment::encode(dim, &chunk))
+                .await
+                .expect("segment encode task panicked")
+                .map_err(EngineError::from)?;
+            let segment_id = uuid::Uuid::now_v7().simple().to_string();
+            let path = segment_path(&self.def.id, &segment_id);
+            let bytes = data.len() as u64;
+            self.uploader.put_object(&path, data).await?;
+            Ok::<_, FlushError>(SegmentRef {
+                id: segment_id,
+                path: path.to_string(),
+                rows: row_count,
+                tombstones,
+                bytes,
+            })
+        });
+        let segments = futures::future::try_join_all(uploads).await?;
         let mut next = manifest.clone();
         next.version += 1;
         next.wal_seq = covered_seq;
-        next.segments.push(SegmentRef {
-            id: segment_id,
-            path: path.to_string(),
-            rows: row_count,
-            tombstones,
-            bytes,
-        });
-        next.write(&self.store).await?;
+        next.segments.extend(segments);
+        let body =
+            bytes::Bytes::from(serde_json::to_vec_pretty(&next).expect("manifest serializes"));
+        self.uploader
+            .put_create_only(&manifest_path(&self.def.id, next.version), body)
+            .await?;
         *manifest = next;
         self.manifest_version
             .store(manifest.version, Ordering::Relaxed);
         self.segment_count
             .store(manifest.segments.len() as u64, Ordering::Relaxed);
-        let wal = &self.wal;
-        wal.truncate_through(covered_seq)?;
+        self.wal
+            .truncate_through(covered_seq)
+            .map_err(EngineError::from)?;
         Ok(())
     }
 }

@@ -31,12 +31,14 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parking_lot::{Condvar, Mutex, RwLock};
 use serde_json::Value;
 
-use crate::collection::{Collection, CollectionInfo, Hit, SearchRequest};
+use crate::collection::{Collection, CollectionInfo, FlushError, Hit, SearchRequest};
 use crate::doc::{Document, Metadata, Operation};
 use crate::error::EngineError;
 use crate::filter::Filter;
 use crate::manifest::{CollectionDef, Manifest, collection_prefix, tombstone_path};
-use crate::store::open_store;
+use crate::store::{S3Options, open_store};
+use crate::upload::dlq::{DeadLetter, Dlq};
+use crate::upload::{UploadConfig, Uploader};
 use crate::wal::WalStats;
 
 /// Largest number of documents one upsert or delete batch may carry.
@@ -53,6 +55,8 @@ pub struct EngineConfig {
     pub data_dir: PathBuf,
     /// Object store URL; `None` means `file://<data_dir>/objects`.
     pub object_store: Option<String>,
+    /// S3 settings for `s3://` URLs (unset fields come from `AWS_*` variables).
+    pub s3: S3Options,
     /// Flush a collection once this many documents and deletes are unflushed.
     pub flush_max_docs: usize,
     /// Flush a collection whose last write is this old.
@@ -63,6 +67,8 @@ pub struct EngineConfig {
     pub index_chunk: usize,
     /// HNSW parameters for collections created without their own.
     pub default_index: HnswParams,
+    /// Uploads: parallelism, multipart, retries, circuit breaker.
+    pub upload: UploadConfig,
 }
 
 pub const DEFAULT_FLUSH_MAX_DOCS: usize = 50_000;
@@ -75,11 +81,13 @@ impl EngineConfig {
         EngineConfig {
             data_dir: data_dir.into(),
             object_store: None,
+            s3: S3Options::default(),
             flush_max_docs: DEFAULT_FLUSH_MAX_DOCS,
             flush_idle: DEFAULT_FLUSH_IDLE,
             flush_max_age: DEFAULT_FLUSH_MAX_AGE,
             index_chunk: DEFAULT_INDEX_CHUNK,
             default_index: HnswParams::default(),
+            upload: UploadConfig::default(),
         }
     }
 }
@@ -135,6 +143,8 @@ pub enum CollectionStatus {
 struct Shared {
     config: EngineConfig,
     store: Arc<dyn ObjectStore>,
+    uploader: Arc<Uploader>,
+    dlq: Dlq,
     catalog: RwLock<HashMap<String, Entry>>,
     /// Serialises create and delete.
     admin: tokio::sync::Mutex<()>,
@@ -158,13 +168,25 @@ impl Engine {
             .object_store
             .clone()
             .unwrap_or_else(|| format!("file://{}", objects.display()));
-        let store = open_store(&url)?;
+        let store = open_store(&url, &config.s3)?;
+        Engine::open_with_store(config, store).await
+    }
+
+    /// Opens the engine over a store built by the caller (tests wrap stores in `FaultyStore`).
+    pub async fn open_with_store(
+        config: EngineConfig,
+        store: Arc<dyn ObjectStore>,
+    ) -> Result<Engine, EngineError> {
         std::fs::create_dir_all(config.data_dir.join("collections"))?;
         let wal_stats = Arc::new(WalStats::default());
-        let catalog = load_catalog(&config, &store, &wal_stats).await?;
+        let uploader = Arc::new(Uploader::new(store.clone(), config.upload.clone()));
+        let dlq = Dlq::open(&config.data_dir)?;
+        let catalog = load_catalog(&config, &uploader, &wal_stats).await?;
         let shared = Arc::new(Shared {
             config,
             store,
+            uploader,
+            dlq,
             catalog: RwLock::new(catalog),
             admin: tokio::sync::Mutex::new(()),
             wal_stats,
@@ -244,11 +266,24 @@ impl Engine {
         };
         let manifest = Manifest::new(def.clone());
         let dir = self.collection_dir(&def.id);
-        manifest.write(&self.shared.store).await?;
+        let body =
+            bytes::Bytes::from(serde_json::to_vec_pretty(&manifest).expect("manifest serializes"));
+        self.shared
+            .uploader
+            .put_create_only(
+                &crate::manifest::manifest_path(&def.id, manifest.version),
+                body,
+            )
+            .await
+            .map_err(|e| {
+                EngineError::Unavailable(format!(
+                    "could not store the new collection's manifest: {e}"
+                ))
+            })?;
         let collection = Collection::open(
             manifest,
             dir,
-            self.shared.store.clone(),
+            self.shared.uploader.clone(),
             self.shared.wal_stats.clone(),
         )
         .await?;
@@ -428,14 +463,14 @@ impl Engine {
             )
             .into());
         }
-        if let Some(ef) = query.ef {
-            if !(1..=MAX_EF).contains(&ef) {
-                return Err(ValidationError::new(
-                    "ef",
-                    format!("ef must be between 1 and {MAX_EF}, got {ef}"),
-                )
-                .into());
-            }
+        if let Some(ef) = query.ef
+            && !(1..=MAX_EF).contains(&ef)
+        {
+            return Err(ValidationError::new(
+                "ef",
+                format!("ef must be between 1 and {MAX_EF}, got {ef}"),
+            )
+            .into());
         }
         let mut vector = query.vector;
         prepare_vector("vector", &mut vector, def.dimension, def.metric)?;
@@ -460,12 +495,79 @@ impl Engine {
         Ok(hits)
     }
 
-    /// Flushes every collection with unflushed data (used at shutdown and by tests).
-    pub async fn flush_all(&self) -> Result<(), EngineError> {
+    /// Flushes every collection with unflushed data (used by tests and admin tools).
+    pub async fn flush_all(&self) -> Result<(), FlushError> {
         for c in self.ready_collections() {
-            c.flush().await?;
+            self.flush_collection(&c).await?;
         }
         Ok(())
+    }
+
+    /// Flushes one collection; a permanent failure goes to the dead-letter queue.
+    async fn flush_collection(&self, c: &Collection) -> Result<bool, FlushError> {
+        match c.flush(self.shared.config.flush_max_docs).await {
+            Ok(flushed) => Ok(flushed),
+            Err(e) => {
+                if let FlushError::Upload(crate::upload::retry::RetryError::Permanent {
+                    attempts,
+                    ..
+                }) = &e
+                {
+                    tracing::error!(collection = %c.def().name, error = %e, "flush failed permanently; dead-lettered (the WAL keeps the data)");
+                    if let Err(dlq_error) =
+                        self.shared
+                            .dlq
+                            .add(&c.def().id, &c.def().name, e.to_string(), *attempts)
+                    {
+                        tracing::error!(error = %dlq_error, "could not persist the dead-letter queue");
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The dead-letter queue.
+    pub fn dead_letters(&self) -> Vec<DeadLetter> {
+        self.shared.dlq.list()
+    }
+
+    /// Re-drives every dead-lettered flush for real. Returns (re-driven successfully, still failing).
+    pub async fn retry_dead_letters(&self) -> (Vec<DeadLetter>, Vec<DeadLetter>) {
+        let (mut ok, mut failed) = (vec![], vec![]);
+        for entry in self.shared.dlq.list() {
+            let collection = self
+                .ready_collections()
+                .into_iter()
+                .find(|c| c.def().id == entry.collection_id);
+            let Some(collection) = collection else {
+                // The collection is gone; there is nothing left to deliver.
+                let _ = self.shared.dlq.remove(&entry.collection_id);
+                ok.push(entry);
+                continue;
+            };
+            match self.flush_collection(&collection).await {
+                Ok(_) => {
+                    if let Err(e) = self.shared.dlq.remove(&entry.collection_id) {
+                        tracing::error!(error = %e, "could not persist the dead-letter queue");
+                    }
+                    ok.push(entry);
+                }
+                Err(_) => failed.push(
+                    self.shared
+                        .dlq
+                        .list()
+                        .into_iter()
+                        .find(|e| e.collection_id == entry.collection_id)
+                        .unwrap_or(entry),
+                ),
+            }
+        }
+        (ok, failed)
+    }
+
+    pub fn uploader(&self) -> &Uploader {
+        &self.shared.uploader
     }
 
     /// Stops accepting requests, flushes what can be flushed, and stops background work.
@@ -474,7 +576,7 @@ impl Engine {
         self.shared.shutting_down.store(true, Ordering::Release);
         self.wake_indexer();
         for c in self.ready_collections() {
-            if let Err(e) = c.flush().await {
+            if let Err(e) = self.flush_collection(&c).await {
                 tracing::warn!(collection = %c.def().name, error = %e, "flush at shutdown failed; the wal keeps the data");
             }
         }
@@ -546,10 +648,14 @@ impl Engine {
                 let engine = Engine { shared };
                 let cfg = &engine.shared.config;
                 for c in engine.ready_collections() {
-                    if c.flush_due(cfg.flush_max_docs, cfg.flush_idle, cfg.flush_max_age) {
-                        if let Err(e) = c.flush().await {
-                            tracing::warn!(collection = %c.def().name, error = %e, "background flush failed");
-                        }
+                    // A dead-lettered collection waits for an explicit re-drive.
+                    if engine.shared.dlq.contains(&c.def().id) {
+                        continue;
+                    }
+                    if c.flush_due(cfg.flush_max_docs, cfg.flush_idle, cfg.flush_max_age)
+                        && let Err(e) = engine.flush_collection(&c).await
+                    {
+                        tracing::warn!(collection = %c.def().name, error = %e, "background flush failed; will try again");
                     }
                 }
             }
@@ -600,9 +706,10 @@ async fn purge_collection(
 /// Reads the catalog from the object store: one entry per collection with a manifest.
 async fn load_catalog(
     config: &EngineConfig,
-    store: &Arc<dyn ObjectStore>,
+    uploader: &Arc<Uploader>,
     wal_stats: &Arc<WalStats>,
 ) -> Result<HashMap<String, Entry>, EngineError> {
+    let store = uploader.store();
     let listing = store
         .list_with_delimiter(Some(&ObjectPath::from("collections")))
         .await?;
@@ -614,10 +721,10 @@ async fn load_catalog(
     let local_root = config.data_dir.join("collections");
     let opened: Vec<Option<Entry>> = futures::stream::iter(ids.clone())
         .map(|id| {
-            let store = store.clone();
+            let uploader = uploader.clone();
             let dir = local_root.join(&id);
             let wal_stats = wal_stats.clone();
-            async move { open_entry(store, dir, id, wal_stats).await }
+            async move { open_entry(uploader, dir, id, wal_stats).await }
         })
         .buffer_unordered(8)
         .try_collect()
@@ -646,11 +753,12 @@ async fn load_catalog(
 }
 
 async fn open_entry(
-    store: Arc<dyn ObjectStore>,
+    uploader: Arc<Uploader>,
     dir: PathBuf,
     id: String,
     wal_stats: Arc<WalStats>,
 ) -> Result<Option<Entry>, EngineError> {
+    let store = uploader.store().clone();
     if store.head(&tombstone_path(&id)).await.is_ok() {
         tracing::info!(id = %id, "finishing an interrupted collection delete");
         purge_collection(&store, &dir, &id).await?;
@@ -678,7 +786,7 @@ async fn open_entry(
         }
     };
     let def = manifest.collection.clone();
-    match Collection::open(manifest, dir, store, wal_stats).await {
+    match Collection::open(manifest, dir, uploader, wal_stats).await {
         Ok(c) => Ok(Some(Entry::Ready(Arc::new(c)))),
         Err(e) => {
             tracing::error!(collection = %def.name, id = %def.id, error = %e, "collection failed to open; it is unavailable until repaired");

@@ -22,6 +22,9 @@ pub enum EngineError {
     CollectionUnavailable { name: String, reason: String },
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// The object store cannot take the work now (breaker open, retries exhausted).
+    #[error("object store unavailable: {0}")]
+    Unavailable(String),
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("corrupted data: {0}")]

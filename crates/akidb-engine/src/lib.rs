@@ -15,11 +15,13 @@ pub mod filter;
 pub mod manifest;
 pub mod segment;
 pub mod store;
+pub mod upload;
 pub mod wal;
 
-pub use collection::{CollectionInfo, Hit};
+pub use collection::{CollectionInfo, FlushError, Hit};
 pub use doc::{Document, Metadata};
 pub use engine::{
     CollectionStatus, CreateCollection, Engine, EngineConfig, NewDocument, SearchQuery,
 };
 pub use error::EngineError;
+pub use store::S3Options;

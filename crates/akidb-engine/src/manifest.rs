@@ -12,7 +12,7 @@ use std::sync::Arc;
 use akidb_core::{HnswParams, Metric};
 use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
 
 use crate::error::EngineError;
@@ -82,34 +82,6 @@ impl Manifest {
             collection,
             segments: vec![],
             wal_seq: 0,
-        }
-    }
-
-    /// Writes this version create-only. If the version already exists with identical content
-    /// (an earlier attempt succeeded but its response was lost), that is success.
-    pub async fn write(&self, store: &Arc<dyn ObjectStore>) -> Result<(), EngineError> {
-        let path = manifest_path(&self.collection.id, self.version);
-        let body = serde_json::to_vec_pretty(self).expect("manifest serializes");
-        let opts = PutOptions {
-            mode: PutMode::Create,
-            ..Default::default()
-        };
-        match store
-            .put_opts(&path, PutPayload::from(body.clone()), opts)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(object_store::Error::AlreadyExists { .. }) => {
-                let existing = store.get(&path).await?.bytes().await?;
-                if existing.as_ref() == body.as_slice() {
-                    Ok(())
-                } else {
-                    Err(EngineError::Conflict(format!(
-                        "manifest {path} already exists with other content: another writer owns this collection"
-                    )))
-                }
-            }
-            Err(e) => Err(e.into()),
         }
     }
 

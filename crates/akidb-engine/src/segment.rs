@@ -162,7 +162,7 @@ pub fn decode(dim: usize, data: Bytes) -> Result<Vec<Row>, SegmentError> {
                 rows.push(Row::Tombstone(id));
                 continue;
             }
-            let start = vectors.value_offset_at(i) as usize;
+            let start = vectors.value_offset_at(i);
             let vector = values[start..start + dim].to_vec();
             let metadata: Option<Metadata> = if metadata.is_null(i) {
                 None

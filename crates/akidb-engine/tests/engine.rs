@@ -36,7 +36,7 @@ fn doc(i: usize, dim: usize) -> NewDocument {
     NewDocument {
         id: Some(format!("doc-{i}")),
         vector: vector(i, dim),
-        metadata: Some(json!({"i": i, "parity": if i % 2 == 0 { "even" } else { "odd" }})),
+        metadata: Some(json!({"i": i, "parity": if i.is_multiple_of(2) { "even" } else { "odd" }})),
     }
 }
 

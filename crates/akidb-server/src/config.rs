@@ -5,7 +5,11 @@
 //! |---|---|---|
 //! | `listen` | host:port (port 0 picks a free port) | `127.0.0.1:8080` |
 //! | `data_dir` | path | `./akidb-data` |
-//! | `object_store` | URL: `file://DIR`, `memory://` | `file://<data_dir>/objects` |
+//! | `object_store` | URL: `file://DIR`, `s3://BUCKET/PREFIX`, `memory://` | `file://<data_dir>/objects` |
+//! | `s3_endpoint` | URL, e.g. `http://127.0.0.1:9000` | `AWS_ENDPOINT`, else AWS |
+//! | `s3_region` | region name | `AWS_REGION`, else `us-east-1` |
+//! | `s3_access_key_id`, `s3_secret_access_key` | credentials | `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` |
+//! | `s3_allow_http` | bool | true for an `http://` endpoint, else false |
 //! | `max_body_bytes` | bytes | 134217728 (128 MiB) |
 //! | `flush_max_docs` | documents | 50000 |
 //! | `flush_idle_secs` | seconds | 10 |
@@ -41,9 +45,24 @@ pub struct ServeArgs {
     /// Address to listen on, host:port; port 0 picks a free port. Default 127.0.0.1:8080.
     #[arg(long, env = "AKIDB_LISTEN")]
     pub listen: Option<String>,
-    /// Object store URL: file://DIR or memory://. Default file://<data-dir>/objects.
+    /// Object store URL: file://DIR, s3://BUCKET/PREFIX or memory:// (tests). Default file://<data-dir>/objects.
     #[arg(long, env = "AKIDB_OBJECT_STORE")]
     pub object_store: Option<String>,
+    /// S3 endpoint for s3:// URLs, e.g. http://127.0.0.1:9000 for MinIO. Default: AWS_ENDPOINT, else AWS.
+    #[arg(long, env = "AKIDB_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// S3 region. Default: AWS_REGION, else us-east-1.
+    #[arg(long, env = "AKIDB_S3_REGION")]
+    pub s3_region: Option<String>,
+    /// S3 access key id. Default: AWS_ACCESS_KEY_ID.
+    #[arg(long, env = "AKIDB_S3_ACCESS_KEY_ID")]
+    pub s3_access_key_id: Option<String>,
+    /// S3 secret access key. Default: AWS_SECRET_ACCESS_KEY.
+    #[arg(long, env = "AKIDB_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub s3_secret_access_key: Option<String>,
+    /// Allow a plain-HTTP S3 endpoint. Default: true for an http:// endpoint.
+    #[arg(long, env = "AKIDB_S3_ALLOW_HTTP")]
+    pub s3_allow_http: Option<bool>,
     /// Largest request body, in bytes. Default 134217728 (128 MiB).
     #[arg(long, env = "AKIDB_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
@@ -80,6 +99,11 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     listen: Option<String>,
     object_store: Option<String>,
+    s3_endpoint: Option<String>,
+    s3_region: Option<String>,
+    s3_access_key_id: Option<String>,
+    s3_secret_access_key: Option<String>,
+    s3_allow_http: Option<bool>,
     max_body_bytes: Option<usize>,
     flush_max_docs: Option<usize>,
     flush_idle_secs: Option<u64>,
@@ -117,6 +141,13 @@ impl Config {
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         let mut engine = EngineConfig::new(data_dir);
         engine.object_store = args.object_store.or(file.object_store);
+        engine.s3 = akidb_engine::S3Options {
+            endpoint: args.s3_endpoint.or(file.s3_endpoint),
+            region: args.s3_region.or(file.s3_region),
+            access_key_id: args.s3_access_key_id.or(file.s3_access_key_id),
+            secret_access_key: args.s3_secret_access_key.or(file.s3_secret_access_key),
+            allow_http: args.s3_allow_http.or(file.s3_allow_http),
+        };
         if let Some(v) = args.flush_max_docs.or(file.flush_max_docs) {
             anyhow::ensure!(v > 0, "flush_max_docs must be at least 1");
             engine.flush_max_docs = v;

@@ -146,6 +146,77 @@ impl Metrics {
             "WAL bytes appended",
             wal.bytes.load(Ordering::Relaxed).to_string(),
         );
+        let up = &engine.uploader().stats;
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed).to_string();
+        put(
+            "akidb_uploads_total",
+            "counter",
+            "Objects uploaded to the object store",
+            load(&up.uploads),
+        );
+        put(
+            "akidb_upload_bytes_total",
+            "counter",
+            "Bytes uploaded to the object store",
+            load(&up.bytes),
+        );
+        put(
+            "akidb_upload_seconds_total",
+            "counter",
+            "Time spent in uploads (divide by akidb_uploads_total for the mean)",
+            format!(
+                "{:.6}",
+                up.upload_micros.load(Ordering::Relaxed) as f64 / 1e6
+            ),
+        );
+        put(
+            "akidb_upload_multipart_total",
+            "counter",
+            "Uploads sent as multipart uploads",
+            load(&up.multipart_uploads),
+        );
+        put(
+            "akidb_upload_retries_total",
+            "counter",
+            "Upload attempts beyond the first",
+            load(&up.retries),
+        );
+        put(
+            "akidb_upload_failures_transient_total",
+            "counter",
+            "Uploads that exhausted their retries on transient errors",
+            load(&up.failures_transient),
+        );
+        put(
+            "akidb_upload_failures_permanent_total",
+            "counter",
+            "Uploads that failed permanently (dead-lettered)",
+            load(&up.failures_permanent),
+        );
+        put(
+            "akidb_upload_breaker_rejections_total",
+            "counter",
+            "Uploads not attempted because the circuit breaker was open",
+            load(&up.breaker_rejections),
+        );
+        put(
+            "akidb_upload_breaker_open",
+            "gauge",
+            "1 while the object-store circuit breaker is open",
+            u8::from(engine.uploader().breaker_open()).to_string(),
+        );
+        put(
+            "akidb_upload_breaker_opened_total",
+            "counter",
+            "Times the circuit breaker opened",
+            engine.uploader().breaker_opened_total().to_string(),
+        );
+        put(
+            "akidb_dlq_entries",
+            "gauge",
+            "Dead-lettered flushes waiting for a re-drive",
+            engine.dead_letters().len().to_string(),
+        );
         out.push_str("# EOF\n");
         out
     }

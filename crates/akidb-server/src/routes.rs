@@ -53,6 +53,8 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             get(get_document).delete(delete_document),
         )
         .route("/api/v1/collections/{name}/search", post(search))
+        .route("/api/v1/admin/dlq", get(list_dlq))
+        .route("/api/v1/admin/dlq/retry", post(retry_dlq))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
@@ -117,7 +119,9 @@ impl From<EngineError> for ApiError {
             EngineError::CollectionUnavailable { .. } | EngineError::Wal(WalError::Poisoned) => {
                 ApiError::new(ErrorCode::CollectionUnavailable, message)
             }
-            EngineError::ShuttingDown => ApiError::new(ErrorCode::Unavailable, message),
+            EngineError::ShuttingDown | EngineError::Unavailable(_) => {
+                ApiError::new(ErrorCode::Unavailable, message)
+            }
             EngineError::Conflict(_)
             | EngineError::Corrupted(_)
             | EngineError::InvalidConfig(_)
@@ -168,13 +172,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         })?;
         let mut de = serde_json::Deserializer::from_slice(&bytes);
         let value = serde_path_to_error::deserialize(&mut de);
-        if value.is_ok() {
-            if let Err(e) = de.end() {
-                return Err(ApiError::new(
-                    ErrorCode::MalformedJson,
-                    format!("the body is not valid JSON: {e}"),
-                ));
-            }
+        if value.is_ok()
+            && let Err(e) = de.end()
+        {
+            return Err(ApiError::new(
+                ErrorCode::MalformedJson,
+                format!("the body is not valid JSON: {e}"),
+            ));
         }
         match value {
             Ok(v) => Ok(ApiJson(v)),
@@ -276,12 +280,34 @@ async fn health() -> Json<Value> {
     Json(json!({"status": "alive"}))
 }
 
+/// 200 `ready`; 200 `degraded` while the object store's circuit breaker is open (everything
+/// in RAM and on local disk serves, writes land in the WAL); 503 while shutting down.
 async fn ready(State(state): State<AppState>) -> Response {
-    if state.engine.is_ready() {
-        Json(json!({"status": "ready"})).into_response()
-    } else {
-        ApiError::new(ErrorCode::Unavailable, "the server is shutting down").into_response()
+    if !state.engine.is_ready() {
+        return ApiError::new(ErrorCode::Unavailable, "the server is shutting down")
+            .into_response();
     }
+    let uploader = state.engine.uploader();
+    if uploader.breaker_open() {
+        return Json(json!({
+            "status": "degraded",
+            "object_store": "unreachable: circuit breaker open; writes are kept in the WAL until it recovers",
+            "dead_letters": state.engine.dead_letters().len(),
+        }))
+        .into_response();
+    }
+    Json(json!({"status": "ready", "dead_letters": state.engine.dead_letters().len()}))
+        .into_response()
+}
+
+async fn list_dlq(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({"dead_letters": state.engine.dead_letters()}))
+}
+
+/// Re-drives every dead-lettered flush now; answers with what succeeded and what still fails.
+async fn retry_dlq(State(state): State<AppState>) -> Json<Value> {
+    let (ok, failed) = state.engine.retry_dead_letters().await;
+    Json(json!({"retried": ok, "still_failing": failed}))
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {

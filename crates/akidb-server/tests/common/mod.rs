@@ -35,16 +35,14 @@ impl Server {
                 if std::env::var_os("AKIDB_TEST_LOG").is_some() {
                     eprintln!("[akidb] {line}");
                 }
-                if line.contains("listening") {
-                    if let Some(addr) = line
+                if line.contains("listening")
+                    && let Some(addr) = line
                         .split("addr=")
                         .nth(1)
                         .and_then(|s| s.split_whitespace().next())
-                    {
-                        if let Some(tx) = tx.take() {
-                            let _ = tx.send(addr.to_string());
-                        }
-                    }
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(addr.to_string());
                 }
             }
         });

@@ -1,0 +1,245 @@
+//! The path to the object store.
+//!
+//! Every segment upload and manifest commit goes through the [`Uploader`]:
+//!
+//! - **bounded parallelism**: at most `max_in_flight` uploads at once across all collections
+//!   (a semaphore); a flush uploads its segments in parallel under that bound;
+//! - **multipart** for objects over `multipart_threshold`, in `multipart_part_size` parts with
+//!   at most `multipart_concurrency` parts in flight; a failed multipart upload is aborted;
+//! - **retries** of whole operations with exponential backoff and jitter, classified by error
+//!   kind and S3 status/code ([`retry`], [`crate::store::classify`]);
+//! - a **circuit breaker** ([`breaker`]) consulted before every attempt;
+//! - the **dead-letter queue** ([`dlq`]) for permanent failures.
+//!
+//! Batching (many small writes become few larger objects) is the flush policy: a collection's
+//! writes accumulate in its WAL and memtable until `flush_max_docs` of them, or a timer, seal
+//! them; a flush cuts them into segments of at most `flush_max_docs` rows.
+
+pub mod breaker;
+pub mod dlq;
+pub mod retry;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
+use parking_lot::Mutex;
+use tokio::sync::Semaphore;
+
+use self::breaker::Breaker;
+use self::retry::{Attempts, RetryError, RetryPolicy, retry};
+
+/// Uploads in flight at once, across all collections.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 8;
+/// The most `max_in_flight` may be set to.
+pub const MAX_MAX_IN_FLIGHT: usize = 64;
+/// Objects larger than this go as multipart uploads.
+pub const DEFAULT_MULTIPART_THRESHOLD: usize = 32 * 1024 * 1024;
+/// Size of each multipart part (S3's minimum is 5 MiB).
+pub const DEFAULT_MULTIPART_PART_SIZE: usize = 8 * 1024 * 1024;
+/// Parts of one multipart upload in flight at once.
+pub const DEFAULT_MULTIPART_CONCURRENCY: usize = 4;
+
+#[derive(Debug, Clone)]
+pub struct UploadConfig {
+    pub max_in_flight: usize,
+    pub multipart_threshold: usize,
+    pub multipart_part_size: usize,
+    pub multipart_concurrency: usize,
+    pub retry: RetryPolicy,
+    pub breaker_failure_threshold: u32,
+    pub breaker_cool_down: Duration,
+}
+
+impl Default for UploadConfig {
+    fn default() -> Self {
+        UploadConfig {
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            multipart_threshold: DEFAULT_MULTIPART_THRESHOLD,
+            multipart_part_size: DEFAULT_MULTIPART_PART_SIZE,
+            multipart_concurrency: DEFAULT_MULTIPART_CONCURRENCY,
+            retry: RetryPolicy::default(),
+            breaker_failure_threshold: breaker::DEFAULT_FAILURE_THRESHOLD,
+            breaker_cool_down: breaker::DEFAULT_COOL_DOWN,
+        }
+    }
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct UploadStats {
+    pub uploads: AtomicU64,
+    pub bytes: AtomicU64,
+    /// Attempts beyond the first.
+    pub retries: AtomicU64,
+    pub failures_transient: AtomicU64,
+    pub failures_permanent: AtomicU64,
+    pub breaker_rejections: AtomicU64,
+    /// Sum of upload durations, in microseconds (with `uploads`, the mean).
+    pub upload_micros: AtomicU64,
+    pub multipart_uploads: AtomicU64,
+}
+
+pub struct Uploader {
+    store: Arc<dyn ObjectStore>,
+    config: UploadConfig,
+    breaker: Arc<Mutex<Breaker>>,
+    permits: Arc<Semaphore>,
+    pub stats: UploadStats,
+    seed: AtomicU64,
+}
+
+impl Uploader {
+    pub fn new(store: Arc<dyn ObjectStore>, mut config: UploadConfig) -> Uploader {
+        config.max_in_flight = config.max_in_flight.clamp(1, MAX_MAX_IN_FLIGHT);
+        config.multipart_part_size = config.multipart_part_size.max(5 * 1024 * 1024);
+        Uploader {
+            breaker: Arc::new(Mutex::new(Breaker::new(
+                config.breaker_failure_threshold,
+                config.breaker_cool_down,
+            ))),
+            permits: Arc::new(Semaphore::new(config.max_in_flight)),
+            store,
+            config,
+            stats: UploadStats::default(),
+            seed: AtomicU64::new(0x9e37_79b9_7f4a_7c15),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    pub fn breaker_open(&self) -> bool {
+        self.breaker.lock().is_open()
+    }
+
+    pub fn breaker_opened_total(&self) -> u64 {
+        self.breaker.lock().opened
+    }
+
+    fn next_seed(&self) -> u64 {
+        self.seed
+            .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
+    }
+
+    fn account(&self, attempts: &Attempts, result: &Result<(), RetryError>) {
+        self.stats
+            .retries
+            .fetch_add(attempts.count.saturating_sub(1) as u64, Ordering::Relaxed);
+        match result {
+            Ok(()) => {}
+            Err(RetryError::Permanent { .. }) => {
+                self.stats
+                    .failures_permanent
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            Err(RetryError::Exhausted { .. }) => {
+                self.stats
+                    .failures_transient
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            Err(RetryError::BreakerOpen) => {
+                self.stats
+                    .breaker_rejections
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Stores an immutable object (a segment), retrying transient failures. Idempotent:
+    /// segment keys are unique, so a retry after a lost response rewrites identical bytes.
+    pub async fn put_object(&self, path: &Path, data: Bytes) -> Result<(), RetryError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("semaphore never closed");
+        let started = tokio::time::Instant::now();
+        let len = data.len();
+        let multipart = len > self.config.multipart_threshold;
+        let (result, attempts) = retry(&self.config.retry, &self.breaker, self.next_seed(), || {
+            let data = data.clone();
+            async move {
+                if multipart {
+                    self.put_multipart(path, data).await
+                } else {
+                    self.store
+                        .put(path, PutPayload::from(data))
+                        .await
+                        .map(|_| ())
+                }
+            }
+        })
+        .await;
+        self.account(&attempts, &result);
+        if result.is_ok() {
+            self.stats.uploads.fetch_add(1, Ordering::Relaxed);
+            self.stats.bytes.fetch_add(len as u64, Ordering::Relaxed);
+            self.stats
+                .upload_micros
+                .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+            if multipart {
+                self.stats.multipart_uploads.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        result
+    }
+
+    async fn put_multipart(&self, path: &Path, data: Bytes) -> object_store::Result<()> {
+        let upload = self.store.put_multipart(path).await?;
+        let mut writer =
+            WriteMultipart::new_with_chunk_size(upload, self.config.multipart_part_size);
+        for chunk in data.chunks(self.config.multipart_part_size) {
+            if let Err(e) = writer
+                .wait_for_capacity(self.config.multipart_concurrency)
+                .await
+            {
+                // Abort so the store does not keep (and bill for) the uploaded parts.
+                if let Err(abort) = writer.abort().await {
+                    tracing::warn!(%path, error = %abort, "aborting a failed multipart upload failed");
+                }
+                return Err(e);
+            }
+            writer.put(data.slice_ref(chunk));
+        }
+        // `finish` aborts the upload itself when a part or the completion fails.
+        writer.finish().await.map(|_| ())
+    }
+
+    /// Commits an object with a create-only put (manifests). If the object exists with the
+    /// same bytes, an earlier attempt succeeded and lost its response: that is success.
+    pub async fn put_create_only(&self, path: &Path, data: Bytes) -> Result<(), RetryError> {
+        let (result, attempts) = retry(&self.config.retry, &self.breaker, self.next_seed(), || {
+            let data = data.clone();
+            async move {
+                let opts = PutOptions {
+                    mode: PutMode::Create,
+                    ..Default::default()
+                };
+                match self
+                    .store
+                    .put_opts(path, PutPayload::from(data.clone()), opts)
+                    .await
+                {
+                    Ok(_) => Ok(()),
+                    Err(object_store::Error::AlreadyExists { path: p, source }) => {
+                        let existing = self.store.get(path).await?.bytes().await?;
+                        if existing == data {
+                            Ok(())
+                        } else {
+                            Err(object_store::Error::AlreadyExists { path: p, source })
+                        }
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        })
+        .await;
+        self.account(&attempts, &result);
+        result
+    }
+}
