@@ -3,6 +3,9 @@
 
 mod openapi;
 
+#[cfg(feature = "client")]
+pub mod client;
+
 pub use openapi::{PATHS, openapi};
 
 use serde::{Deserialize, Serialize};

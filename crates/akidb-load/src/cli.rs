@@ -1,0 +1,337 @@
+//! Command-line flags, and their resolution against the scenario's defaults into a [`Config`].
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::Parser;
+use serde::Serialize;
+
+use crate::mix::Mix;
+use crate::scenario::{Load, Scenario};
+
+/// Default cap on requests in flight in open loop; a request due while the cap is reached is
+/// dropped (not sent) and counted as a failure.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "akidb-load",
+    version,
+    about = "Load generator for the AkiDB HTTP API: open or closed loop, HDR latency \
+             percentiles, server RSS/CPU, JSON and Markdown reports.",
+    after_help = "Flags marked [scenario] default to the scenario's value (see README.md); \
+                  explicit flags override.\n\
+                  Exit codes: 0 ok, 1 error (server unreachable, bad input, ...), \
+                  2 scenario not available yet (or bad usage), 3 a --max-* threshold failed."
+)]
+pub struct Args {
+    /// Base URL of the server.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// Named scenario that sets the knob defaults.
+    #[arg(long, value_enum, default_value = "baseline")]
+    pub scenario: Scenario,
+    /// Measured phase, seconds. [scenario: baseline 10, sustained 600, spike 60, many-collections 60]
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Warm-up before the measured phase, seconds, excluded from the statistics.
+    /// [scenario: baseline 2, sustained 10, spike 5, many-collections 5]
+    #[arg(long)]
+    pub warmup: Option<f64>,
+    /// Open loop at this many requests per second (overrides --workers).
+    /// [scenario: sustained 100, spike 50 (x spike factor in the middle third), many-collections 100]
+    #[arg(long)]
+    pub qps: Option<f64>,
+    /// Closed loop with this many concurrent workers, when no --qps is given. [scenario: baseline 4]
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Open loop only: rate multiplier for the middle third of the measured phase.
+    /// [scenario: spike 5, others 1]
+    #[arg(long)]
+    pub spike_factor: Option<f64>,
+    /// Operation weights. Known operations: search, insert, tier (tier = collection status read
+    /// until the tier API exists).
+    #[arg(long, default_value = Mix::DEFAULT)]
+    pub mix: Mix,
+    /// Number of collections, named load-<scenario>-<i>. [scenario: baseline 2, many-collections 100]
+    #[arg(long)]
+    pub collections: Option<usize>,
+    /// Vector dimension (with --dataset: taken from the files; a different value is an error).
+    /// [scenario: baseline 64, sustained 128, spike 128, many-collections 64]
+    #[arg(long)]
+    pub dimension: Option<usize>,
+    /// Vectors preloaded into each collection before the run, in batches of 1000.
+    /// [scenario: baseline 1000, sustained 10000, spike 5000, many-collections 100]
+    #[arg(long)]
+    pub vectors_per_collection: Option<usize>,
+    /// Neighbours per search.
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Seed of the random vectors and of the operation sequence.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// texmex folder (base.fvecs, queries.fvecs, groundtruth.ivecs): preload base vectors, search
+    /// with the queries, check recall@k. Default: seeded random vectors.
+    #[arg(long)]
+    pub dataset: Option<PathBuf>,
+    /// Documents per insert request.
+    #[arg(long, default_value_t = 1)]
+    pub insert_batch: usize,
+    /// Open loop: most requests in flight; requests due beyond it are dropped and counted.
+    #[arg(long, default_value_t = DEFAULT_MAX_IN_FLIGHT)]
+    pub max_in_flight: usize,
+    /// Per-request timeout, seconds (a timed-out request is a transport error).
+    #[arg(long, default_value_t = 30.0)]
+    pub request_timeout: f64,
+    /// Longest wait, seconds, for the server to finish indexing the preloaded vectors before the
+    /// run starts (the run starts anyway afterwards, with a note in the report).
+    #[arg(long, default_value_t = 300.0)]
+    pub index_timeout: f64,
+    /// PID of the server for RSS/CPU sampling. Default: found by the --url port via /proc.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Delete the collections at the end. [scenario: baseline true, others false]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub cleanup: Option<bool>,
+    /// Write the JSON report here.
+    #[arg(long)]
+    pub report_json: Option<PathBuf>,
+    /// Write the Markdown report here (it is also printed on stdout).
+    #[arg(long)]
+    pub report_md: Option<PathBuf>,
+    /// Fail (exit 3) when the p95 latency of any operation exceeds this, ms.
+    #[arg(long)]
+    pub max_p95_ms: Option<f64>,
+    /// Fail (exit 3) when the p99 latency of any operation exceeds this, ms.
+    #[arg(long)]
+    pub max_p99_ms: Option<f64>,
+    /// Fail (exit 3) when failed/attempted requests (HTTP errors, transport errors, dropped)
+    /// exceeds this fraction, 0..1.
+    #[arg(long)]
+    pub max_error_rate: Option<f64>,
+}
+
+/// The resolved settings of a run (recorded in the report).
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub url: String,
+    pub scenario: Scenario,
+    pub duration_secs: f64,
+    pub warmup_secs: f64,
+    /// `open` or `closed`.
+    pub mode: &'static str,
+    pub qps: Option<f64>,
+    pub workers: Option<usize>,
+    pub spike_factor: f64,
+    pub mix: String,
+    #[serde(skip)]
+    pub mix_parsed: Mix,
+    pub collections: usize,
+    /// `None` until the dataset (if any) is read.
+    pub dimension: Option<usize>,
+    pub vectors_per_collection: usize,
+    pub k: usize,
+    pub seed: u64,
+    pub dataset: Option<PathBuf>,
+    pub insert_batch: usize,
+    pub max_in_flight: usize,
+    pub request_timeout_secs: f64,
+    pub index_timeout_secs: f64,
+    pub server_pid: Option<u32>,
+    pub cleanup: bool,
+    pub max_p95_ms: Option<f64>,
+    pub max_p99_ms: Option<f64>,
+    pub max_error_rate: Option<f64>,
+}
+
+impl Config {
+    pub fn load(&self) -> Load {
+        match (self.qps, self.workers) {
+            (Some(qps), _) => Load::Open { qps },
+            (None, Some(workers)) => Load::Closed { workers },
+            (None, None) => unreachable!("resolve sets one"),
+        }
+    }
+
+    pub fn collection_name(&self, i: usize) -> String {
+        format!("load-{}-{i}", self.scenario.name())
+    }
+}
+
+fn positive(name: &str, v: f64) -> Result<f64> {
+    if !(v.is_finite() && v > 0.0) {
+        bail!("{name} must be a positive number, got {v}");
+    }
+    Ok(v)
+}
+
+/// Applies the scenario defaults under the explicit flags and checks the values.
+pub fn resolve(args: &Args) -> Result<Config> {
+    let d = args.scenario.defaults();
+    let url = args.url.trim_end_matches('/').to_string();
+    if !url.starts_with("http://") && !url.starts_with("https://") {
+        bail!("--url must start with http:// (got {url:?})");
+    }
+    let duration_secs = positive("--duration", args.duration.unwrap_or(d.duration_secs))?;
+    let warmup_secs = args.warmup.unwrap_or(d.warmup_secs);
+    if !(warmup_secs.is_finite() && warmup_secs >= 0.0) {
+        bail!("--warmup must be >= 0, got {warmup_secs}");
+    }
+    let load = match (args.qps, args.workers) {
+        (Some(qps), _) => Load::Open {
+            qps: positive("--qps", qps)?,
+        },
+        (None, Some(workers)) => Load::Closed { workers },
+        (None, None) => d.load,
+    };
+    let (qps, workers) = match load {
+        Load::Open { qps } => (Some(qps), None),
+        Load::Closed { workers } => {
+            if workers == 0 {
+                bail!("--workers must be at least 1");
+            }
+            (None, Some(workers))
+        }
+    };
+    let spike_factor = match (args.spike_factor, load) {
+        (Some(f), Load::Closed { .. }) if f != 1.0 => {
+            bail!("--spike-factor needs open loop (--qps); closed loop has no target rate")
+        }
+        (Some(f), _) => positive("--spike-factor", f)?,
+        (None, Load::Open { .. }) => d.spike_factor,
+        (None, Load::Closed { .. }) => 1.0,
+    };
+    let collections = args.collections.unwrap_or(d.collections);
+    if collections == 0 {
+        bail!("--collections must be at least 1");
+    }
+    let dimension = match (&args.dataset, args.dimension) {
+        (Some(_), explicit) => explicit, // checked against the files once they are read
+        (None, explicit) => Some(explicit.unwrap_or(d.dimension)),
+    };
+    if dimension == Some(0) {
+        bail!("--dimension must be at least 1");
+    }
+    let vectors_per_collection = args
+        .vectors_per_collection
+        .unwrap_or(d.vectors_per_collection);
+    if vectors_per_collection == 0 {
+        bail!("--vectors-per-collection must be at least 1");
+    }
+    if !(1..=10_000).contains(&args.k) {
+        bail!("--k must be in 1..=10000, got {}", args.k);
+    }
+    if !(1..=1000).contains(&args.insert_batch) {
+        bail!(
+            "--insert-batch must be in 1..=1000, got {}",
+            args.insert_batch
+        );
+    }
+    if args.max_in_flight == 0 {
+        bail!("--max-in-flight must be at least 1");
+    }
+    positive("--request-timeout", args.request_timeout)?;
+    if !(args.index_timeout.is_finite() && args.index_timeout >= 0.0) {
+        bail!("--index-timeout must be >= 0");
+    }
+    for (name, v) in [
+        ("--max-p95-ms", args.max_p95_ms),
+        ("--max-p99-ms", args.max_p99_ms),
+    ] {
+        if let Some(v) = v {
+            positive(name, v)?;
+        }
+    }
+    if let Some(r) = args.max_error_rate
+        && !(0.0..=1.0).contains(&r)
+    {
+        bail!("--max-error-rate is a fraction in 0..1, got {r}");
+    }
+    Ok(Config {
+        url,
+        scenario: args.scenario,
+        duration_secs,
+        warmup_secs,
+        mode: if qps.is_some() { "open" } else { "closed" },
+        qps,
+        workers,
+        spike_factor,
+        mix: args.mix.to_string(),
+        mix_parsed: args.mix,
+        collections,
+        dimension,
+        vectors_per_collection,
+        k: args.k,
+        seed: args.seed,
+        dataset: args.dataset.clone(),
+        insert_batch: args.insert_batch,
+        max_in_flight: args.max_in_flight,
+        request_timeout_secs: args.request_timeout,
+        index_timeout_secs: args.index_timeout,
+        server_pid: args.server_pid,
+        cleanup: args.cleanup.unwrap_or(d.cleanup),
+        max_p95_ms: args.max_p95_ms,
+        max_p99_ms: args.max_p99_ms,
+        max_error_rate: args.max_error_rate,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(extra: &[&str]) -> Result<Config> {
+        let mut argv = vec!["akidb-load"];
+        argv.extend_from_slice(extra);
+        resolve(&Args::try_parse_from(argv)?)
+    }
+
+    #[test]
+    fn scenario_defaults_and_explicit_overrides() {
+        let c = parse(&["--scenario", "baseline"]).unwrap();
+        assert_eq!((c.mode, c.workers, c.qps), ("closed", Some(4), None));
+        assert_eq!(
+            (c.collections, c.dimension, c.vectors_per_collection),
+            (2, Some(64), 1000)
+        );
+        assert!(c.cleanup);
+        assert_eq!(c.collection_name(1), "load-baseline-1");
+        let c = parse(&[
+            "--scenario",
+            "baseline",
+            "--qps",
+            "20",
+            "--cleanup",
+            "false",
+        ])
+        .unwrap();
+        assert_eq!((c.mode, c.qps, c.spike_factor), ("open", Some(20.0), 1.0));
+        assert!(!c.cleanup);
+        let c = parse(&["--scenario", "spike"]).unwrap();
+        assert_eq!((c.mode, c.spike_factor), ("open", 5.0));
+        let c = parse(&["--scenario", "spike", "--workers", "3"]).unwrap();
+        assert_eq!((c.mode, c.spike_factor), ("closed", 1.0));
+        let c = parse(&["--scenario", "sustained", "--cleanup"]).unwrap();
+        assert!(c.cleanup);
+        let c = parse(&["--dataset", "/x", "--mix", "search=1"]).unwrap();
+        assert_eq!(c.dimension, None);
+        assert_eq!(c.mix, "search=1,insert=0,tier=0");
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        for bad in [
+            &["--duration", "0"][..],
+            &["--qps", "-3"],
+            &["--workers", "0"],
+            &["--spike-factor", "2"],
+            &["--max-error-rate", "1.5"],
+            &["--k", "0"],
+            &["--mix", "search=0"],
+            &["--mix", "bogus=1"],
+            &["--url", "localhost:8080"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

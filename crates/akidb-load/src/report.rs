@@ -1,0 +1,381 @@
+//! The run report: JSON (`--report-json`) and Markdown (`--report-md`, also printed on stdout).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::cli::Config;
+use crate::procmon::ProcessSummary;
+use crate::stats::{LatencySummary, OpStats, ThresholdCheck, error_rate, summarize};
+
+/// Counts and latency of one operation (or of all: `totals`) in the measured phase.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpReport {
+    /// Share of the mix, percent (absent for totals).
+    pub mix_percent: Option<f64>,
+    /// ok + errors + dropped.
+    pub attempted: u64,
+    pub ok: u64,
+    /// HTTP errors + transport errors (dropped are counted apart).
+    pub errors: u64,
+    pub http_errors: u64,
+    pub transport_errors: u64,
+    pub dropped: u64,
+    /// (errors + dropped) / attempted; absent when nothing was attempted.
+    pub error_rate: Option<f64>,
+    /// Successful requests per second of the measured phase.
+    pub throughput_per_sec: f64,
+    /// Of successful requests; absent when there were none.
+    pub latency_ms: Option<LatencySummary>,
+    pub errors_by_status: BTreeMap<String, u64>,
+    pub errors_by_code: BTreeMap<String, u64>,
+    pub transport_errors_by_kind: BTreeMap<String, u64>,
+}
+
+impl OpReport {
+    pub fn new(stats: &OpStats, measured_secs: f64, mix_percent: Option<f64>) -> OpReport {
+        OpReport {
+            mix_percent,
+            attempted: stats.attempted(),
+            ok: stats.ok,
+            errors: stats.http_errors + stats.transport_errors,
+            http_errors: stats.http_errors,
+            transport_errors: stats.transport_errors,
+            dropped: stats.dropped,
+            error_rate: error_rate(stats.failed(), stats.attempted()),
+            throughput_per_sec: stats.ok as f64 / measured_secs,
+            latency_ms: summarize(&stats.latency),
+            errors_by_status: stats
+                .by_status
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            errors_by_code: stats.by_code.clone(),
+            transport_errors_by_kind: stats.by_transport.clone(),
+        }
+    }
+}
+
+/// Open-loop schedule adherence.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScheduleReport {
+    pub target_qps: f64,
+    pub spike_factor: f64,
+    /// Requests due in the measured phase.
+    pub scheduled: u64,
+    /// Of those, sent (the rest were dropped at the in-flight cap).
+    pub sent: u64,
+    pub dropped: u64,
+    /// Sent more than `late_threshold_ms` after their due time (generator starved of CPU).
+    pub late: u64,
+    pub late_threshold_ms: f64,
+    pub max_send_lag_ms: f64,
+    pub max_in_flight: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RecallReport {
+    pub k: usize,
+    /// Searches whose recall was checked.
+    pub checked: u64,
+    pub mean: Option<f64>,
+    pub min: Option<f64>,
+    /// Why recall was not (or not fully) checked.
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CollectionReport {
+    pub name: String,
+    /// Created by this run (false: it existed with the right dimension).
+    pub created: bool,
+    pub dimension: usize,
+    pub count_after_preload: u64,
+    pub deleted_at_end: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PreloadReport {
+    pub vectors: u64,
+    pub batch: usize,
+    pub secs: f64,
+    /// Waiting for the server's index to absorb the preload.
+    pub index_wait_secs: f64,
+    pub index_pending_at_start: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub tool: &'static str,
+    pub version: &'static str,
+    pub started_unix_secs: u64,
+    pub config: Config,
+    pub dimension: usize,
+    pub vector_source: String,
+    pub measured_secs: f64,
+    pub totals: OpReport,
+    pub operations: BTreeMap<String, OpReport>,
+    pub schedule: Option<ScheduleReport>,
+    pub recall: Option<RecallReport>,
+    pub preload: PreloadReport,
+    pub collections: Vec<CollectionReport>,
+    pub server_process: ProcessSummary,
+    pub generator_process: ProcessSummary,
+    pub thresholds: Vec<ThresholdCheck>,
+    /// Built-in failures independent of thresholds (e.g. nothing succeeded).
+    pub problems: Vec<String>,
+    /// No problem and every threshold passed.
+    pub passed: bool,
+    pub notes: Vec<String>,
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or("n/a".into(), |v| format!("{v:.digits$}"))
+}
+
+fn counts(m: &BTreeMap<String, u64>) -> String {
+    if m.is_empty() {
+        return "-".into();
+    }
+    m.iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn process_md(out: &mut String, title: &str, p: &ProcessSummary) {
+    let _ = writeln!(out, "\n### {title}\n");
+    if let (Some(pid), Some(by)) = (p.pid, &p.found_by) {
+        let _ = writeln!(
+            out,
+            "PID {pid} (found by {by}), {} samples in the measured phase (1/s).\n",
+            p.samples_measured
+        );
+    }
+    if let Some(r) = &p.unavailable_reason {
+        let _ = writeln!(out, "**Not (fully) available:** {r}\n");
+    }
+    if p.samples_measured > 0 {
+        let _ = writeln!(out, "| RSS min | RSS max | RSS mean | CPU mean | CPU max |");
+        let _ = writeln!(out, "|---:|---:|---:|---:|---:|");
+        let _ = writeln!(
+            out,
+            "| {} MiB | {} MiB | {} MiB | {} % | {} % |",
+            opt(p.rss_mib_min, 1),
+            opt(p.rss_mib_max, 1),
+            opt(p.rss_mib_mean, 1),
+            opt(p.cpu_percent_mean, 1),
+            opt(p.cpu_percent_max, 1)
+        );
+        let _ = writeln!(out, "\nCPU % is of one core (200 % = two cores busy).");
+    }
+}
+
+impl Report {
+    pub fn to_markdown(&self) -> String {
+        let c = &self.config;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "# akidb-load report: {} ({})\n",
+            c.scenario.name(),
+            if self.passed { "PASSED" } else { "FAILED" }
+        );
+        let load = match (c.qps, c.workers) {
+            (Some(q), _) if c.spike_factor != 1.0 => format!(
+                "open loop, {q} req/s ({} req/s in the middle third)",
+                q * c.spike_factor
+            ),
+            (Some(q), _) => format!("open loop, {q} req/s"),
+            (None, Some(w)) => format!("closed loop, {w} workers"),
+            _ => String::new(),
+        };
+        let _ = writeln!(s, "| setting | value |\n|---|---|");
+        for (k, v) in [
+            ("server", c.url.clone()),
+            ("load", load),
+            (
+                "duration",
+                format!(
+                    "{} s measured after {} s warm-up",
+                    c.duration_secs, c.warmup_secs
+                ),
+            ),
+            ("mix", c.mix.clone()),
+            (
+                "collections",
+                format!(
+                    "{} x {} vectors, dimension {}",
+                    c.collections, c.vectors_per_collection, self.dimension
+                ),
+            ),
+            ("vectors", self.vector_source.clone()),
+            ("k / insert batch", format!("{} / {}", c.k, c.insert_batch)),
+            ("seed", c.seed.to_string()),
+        ] {
+            let _ = writeln!(s, "| {k} | {v} |");
+        }
+
+        let _ = writeln!(s, "\n## Operations (measured phase)\n");
+        let _ = writeln!(
+            s,
+            "| op | mix | ok | errors | dropped | ok/s | p50 ms | p95 ms | p99 ms | p99.9 ms | max ms |"
+        );
+        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let rows = self
+            .operations
+            .iter()
+            .map(|(k, v)| (k.as_str(), v))
+            .chain([("all", &self.totals)]);
+        for (name, o) in rows {
+            let l = o.latency_ms.as_ref();
+            let _ = writeln!(
+                s,
+                "| {name} | {} | {} | {} | {} | {:.1} | {} | {} | {} | {} | {} |",
+                o.mix_percent.map_or("".into(), |p| format!("{p:.0}%")),
+                o.ok,
+                o.errors,
+                o.dropped,
+                o.throughput_per_sec,
+                opt(l.map(|l| l.p50_ms), 2),
+                opt(l.map(|l| l.p95_ms), 2),
+                opt(l.map(|l| l.p99_ms), 2),
+                opt(l.map(|l| l.p999_ms), 2),
+                opt(l.map(|l| l.max_ms), 2),
+            );
+        }
+        let latency_from = if c.qps.is_some() {
+            "the request's scheduled time (coordinated omission corrected)"
+        } else {
+            "the send time (closed loop: service time)"
+        };
+        let _ = writeln!(
+            s,
+            "\nLatency of successful requests, measured from {latency_from}."
+        );
+
+        let _ = writeln!(s, "\n## Errors\n");
+        if self.totals.errors + self.totals.dropped == 0 {
+            let _ = writeln!(s, "None.");
+        } else {
+            let _ = writeln!(
+                s,
+                "| op | by HTTP status | by error code | transport | dropped |"
+            );
+            let _ = writeln!(s, "|---|---|---|---|---:|");
+            for (name, o) in &self.operations {
+                let _ = writeln!(
+                    s,
+                    "| {name} | {} | {} | {} | {} |",
+                    counts(&o.errors_by_status),
+                    counts(&o.errors_by_code),
+                    counts(&o.transport_errors_by_kind),
+                    o.dropped
+                );
+            }
+        }
+        let _ = writeln!(
+            s,
+            "\nError rate (errors + dropped) / attempted: {}",
+            opt(self.totals.error_rate, 6)
+        );
+
+        if let Some(sch) = &self.schedule {
+            let _ = writeln!(s, "\n## Open-loop schedule\n");
+            let _ = writeln!(
+                s,
+                "{} requests due in the measured phase, {} sent, {} dropped at the in-flight cap of {}; \
+                 {} sent more than {} ms late; largest send lag {:.2} ms.",
+                sch.scheduled,
+                sch.sent,
+                sch.dropped,
+                sch.max_in_flight,
+                sch.late,
+                sch.late_threshold_ms,
+                sch.max_send_lag_ms
+            );
+        }
+        if let Some(r) = &self.recall {
+            let _ = writeln!(s, "\n## Recall\n");
+            let _ = writeln!(
+                s,
+                "recall@{} over {} searches: mean {}, min {}.",
+                r.k,
+                r.checked,
+                opt(r.mean, 4),
+                opt(r.min, 4)
+            );
+            if let Some(n) = &r.note {
+                let _ = writeln!(s, "\n{n}");
+            }
+        }
+
+        let _ = writeln!(s, "\n## Resources");
+        process_md(&mut s, "Server", &self.server_process);
+        process_md(
+            &mut s,
+            "Load generator (this process)",
+            &self.generator_process,
+        );
+
+        let p = &self.preload;
+        let _ = writeln!(
+            s,
+            "\n## Preload\n\n{} vectors in batches of {} in {:.1} s; waited {:.1} s for indexing \
+             ({} vectors still pending at the start).",
+            p.vectors, p.batch, p.secs, p.index_wait_secs, p.index_pending_at_start
+        );
+        let names: Vec<String> = self
+            .collections
+            .iter()
+            .map(|c| format!("{}{}", c.name, if c.created { "" } else { " (existed)" }))
+            .collect();
+        let shown = names
+            .iter()
+            .take(10)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        let more = names.len().saturating_sub(10);
+        let _ = writeln!(
+            s,
+            "\nCollections: {shown}{}; {}.",
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            },
+            if self.collections.iter().all(|c| c.deleted_at_end) {
+                "deleted at the end"
+            } else {
+                "kept"
+            }
+        );
+
+        if !self.problems.is_empty() {
+            let _ = writeln!(s, "\n## Problems\n");
+            for p in &self.problems {
+                let _ = writeln!(s, "- **FAIL:** {p}");
+            }
+        }
+        if !self.thresholds.is_empty() {
+            let _ = writeln!(s, "\n## Thresholds\n");
+            for t in &self.thresholds {
+                let _ = writeln!(
+                    s,
+                    "- {} {}",
+                    if t.passed { "pass:" } else { "**FAIL:**" },
+                    t.describe()
+                );
+            }
+        }
+        if !self.notes.is_empty() {
+            let _ = writeln!(s, "\n## Notes\n");
+            for n in &self.notes {
+                let _ = writeln!(s, "- {n}");
+            }
+        }
+        s
+    }
+}
