@@ -124,7 +124,13 @@ fn search_random(c: &mut Criterion) {
     let dim = 384;
     let mut queries = common::random_vectors(200, dim, 7);
     common::normalize_rows(&mut queries, dim);
-    for n in [1_000usize, 10_000] {
+    // 100k builds in about a minute and a half on 2 cores; AKIDB_BENCH_SKIP_100K=1 leaves it out.
+    let sizes: &[usize] = if std::env::var_os("AKIDB_BENCH_SKIP_100K").is_some() {
+        &[1_000, 10_000]
+    } else {
+        &[1_000, 10_000, 100_000]
+    };
+    for &n in sizes {
         let mut data = common::random_vectors(n, dim, 100 + n as u64);
         common::normalize_rows(&mut data, dim);
         let mut idx = VectorIndex::new(dim, Metric::Cosine, HnswParams::default());

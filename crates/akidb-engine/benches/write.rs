@@ -17,7 +17,7 @@ use akidb_core::Metric;
 use akidb_engine::segment::{self, Row};
 use akidb_engine::wal::{Wal, WalStats};
 use akidb_engine::{CreateCollection, Document, Engine, EngineConfig, NewDocument};
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 const DIM: usize = 384;
 
@@ -77,40 +77,47 @@ fn upsert(c: &mut Criterion) {
     let engine = open_engine(&rt, dir.path());
     let mut rng = Rng(42);
     let next_id = AtomicU64::new(0);
-    // Pre-generated batches so the timed loop measures the engine, not the generator.
-    let batches: Vec<Vec<NewDocument>> = (0..16).map(|_| batch(&mut rng, &next_id, 1000)).collect();
     let mut group = c.benchmark_group("upsert");
     group
         .throughput(Throughput::Elements(1000))
         .sample_size(30)
         .measurement_time(Duration::from_secs(10));
-    let mut i = 0;
+    // Fresh ids every batch (generated outside the timed part): new documents, not replacements.
     group.bench_function("batch1000_dim384_fsync", |b| {
-        b.iter(|| {
-            i += 1;
-            let docs = batches[i % batches.len()].clone();
-            rt.block_on(engine.upsert("bench", docs)).unwrap();
-        })
+        b.iter_batched(
+            || batch(&mut rng, &next_id, 1000),
+            |docs| rt.block_on(engine.upsert("bench", docs)).unwrap(),
+            BatchSize::PerIteration,
+        )
     });
     {
         let clients = 4usize;
         group.throughput(Throughput::Elements(1000 * clients as u64));
         group.bench_function(BenchmarkId::new("concurrent_clients", clients), |b| {
-            b.iter(|| {
-                rt.block_on(async {
-                    let tasks: Vec<_> = (0..clients)
-                        .map(|c| {
-                            let engine = engine.clone();
-                            let docs = batches[(i + c) % batches.len()].clone();
-                            tokio::spawn(async move { engine.upsert("bench", docs).await.unwrap() })
-                        })
-                        .collect();
-                    for t in tasks {
-                        t.await.unwrap();
-                    }
-                });
-                i += clients;
-            })
+            b.iter_batched(
+                || {
+                    (0..clients)
+                        .map(|_| batch(&mut rng, &next_id, 1000))
+                        .collect::<Vec<_>>()
+                },
+                |batches| {
+                    rt.block_on(async {
+                        let tasks: Vec<_> = batches
+                            .into_iter()
+                            .map(|docs| {
+                                let engine = engine.clone();
+                                tokio::spawn(
+                                    async move { engine.upsert("bench", docs).await.unwrap() },
+                                )
+                            })
+                            .collect();
+                        for t in tasks {
+                            t.await.unwrap();
+                        }
+                    })
+                },
+                BatchSize::PerIteration,
+            )
         });
     }
     group.finish();

@@ -38,6 +38,11 @@ pub struct Args {
     /// [scenario: baseline 2, sustained 10, spike 5, many-collections 5]
     #[arg(long)]
     pub warmup: Option<f64>,
+    /// Run the measured phase N times back to back (one warm-up, same preloaded collections)
+    /// and report each repeat, min/median/max across repeats and the throughput spread (the
+    /// noise of the run). Thresholds (--max-*) then apply to the median repeat's figures.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub repeat: usize,
     /// Open loop at this many requests per second (overrides --workers).
     /// [scenario: sustained 100, spike 50 (x spike factor in the middle third), many-collections 100]
     #[arg(long)]
@@ -118,6 +123,10 @@ pub struct Config {
     pub scenario: Scenario,
     pub duration_secs: f64,
     pub warmup_secs: f64,
+    /// `--repeat`: measured phases of `duration_secs` back to back; only in the JSON when > 1,
+    /// so a single run's report keeps its fields.
+    #[serde(skip_serializing_if = "is_one")]
+    pub repeat: usize,
     /// `open` or `closed`.
     pub mode: &'static str,
     pub qps: Option<f64>,
@@ -158,6 +167,10 @@ impl Config {
     }
 }
 
+fn is_one(n: &usize) -> bool {
+    *n == 1
+}
+
 fn positive(name: &str, v: f64) -> Result<f64> {
     if !(v.is_finite() && v > 0.0) {
         bail!("{name} must be a positive number, got {v}");
@@ -176,6 +189,9 @@ pub fn resolve(args: &Args) -> Result<Config> {
     let warmup_secs = args.warmup.unwrap_or(d.warmup_secs);
     if !(warmup_secs.is_finite() && warmup_secs >= 0.0) {
         bail!("--warmup must be >= 0, got {warmup_secs}");
+    }
+    if args.repeat == 0 {
+        bail!("--repeat must be at least 1");
     }
     let load = match (args.qps, args.workers) {
         (Some(qps), _) => Load::Open {
@@ -252,6 +268,7 @@ pub fn resolve(args: &Args) -> Result<Config> {
         scenario: args.scenario,
         duration_secs,
         warmup_secs,
+        repeat: args.repeat,
         mode: if qps.is_some() { "open" } else { "closed" },
         qps,
         workers,
@@ -316,6 +333,8 @@ mod tests {
         let c = parse(&["--dataset", "/x", "--mix", "search=1"]).unwrap();
         assert_eq!(c.dimension, None);
         assert_eq!(c.mix, "search=1,insert=0,tier=0");
+        assert_eq!(c.repeat, 1);
+        assert_eq!(parse(&["--repeat", "3"]).unwrap().repeat, 3);
     }
 
     #[test]
@@ -324,6 +343,7 @@ mod tests {
             &["--duration", "0"][..],
             &["--qps", "-3"],
             &["--workers", "0"],
+            &["--repeat", "0"],
             &["--spike-factor", "2"],
             &["--max-error-rate", "1.5"],
             &["--k", "0"],

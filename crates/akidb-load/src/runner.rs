@@ -18,12 +18,13 @@ use crate::dataset::{Dataset, recall};
 use crate::mix::{Mix, Op};
 use crate::procmon::{self, ProcessSummary, Sample};
 use crate::report::{
-    CollectionReport, OpReport, PreloadReport, RecallReport, Report, ScheduleReport,
+    CollectionReport, OpReport, PreloadReport, RecallReport, RepeatsReport, Report, ScheduleReport,
+    op_reports, totals_of,
 };
 use crate::rng::Rng;
 use crate::scenario::Load;
 use crate::schedule::RateProfile;
-use crate::stats::{OpStats, Outcome, check_thresholds};
+use crate::stats::{OpStats, Outcome, check_thresholds_over_repeats};
 
 /// Vectors per preload request.
 pub const PRELOAD_BATCH: usize = 1000;
@@ -156,9 +157,41 @@ async fn tier_op(client: &Client, name: &str) -> Outcome {
     }
 }
 
+/// The measured phases: `repeats` of `duration_secs` back to back after `warmup_secs`.
+#[derive(Debug, Clone, Copy)]
+pub struct Phases {
+    pub warmup_secs: f64,
+    pub duration_secs: f64,
+    pub repeats: usize,
+}
+
+impl Phases {
+    /// The repeat (0-based) a time `t_secs` from the start of the run falls in; `None` during
+    /// the warm-up. Times past the last repeat count in the last one (a closed-loop request
+    /// that started before the end and finished after it).
+    pub fn repeat_at(&self, t_secs: f64) -> Option<usize> {
+        if t_secs < self.warmup_secs {
+            return None;
+        }
+        let r = ((t_secs - self.warmup_secs) / self.duration_secs).floor() as usize;
+        Some(r.min(self.repeats - 1))
+    }
+
+    /// Warm-up plus every repeat, seconds.
+    pub fn total_secs(&self) -> f64 {
+        self.warmup_secs + self.measured_secs()
+    }
+
+    /// Every repeat together, seconds.
+    pub fn measured_secs(&self) -> f64 {
+        self.duration_secs * self.repeats as f64
+    }
+}
+
 /// Counters shared by the request tasks, the progress line and the report.
 struct Shared {
-    stats: Mutex<BTreeMap<Op, OpStats>>,
+    /// Per repeat (index 0 for a single run).
+    stats: Mutex<Vec<BTreeMap<Op, OpStats>>>,
     done: AtomicU64,
     failed: AtomicU64,
     dropped: AtomicU64,
@@ -170,9 +203,11 @@ struct Shared {
 }
 
 impl Shared {
-    fn new(ops: &[Op]) -> Shared {
+    fn new(ops: &[Op], repeats: usize) -> Shared {
+        let per_repeat: BTreeMap<Op, OpStats> =
+            ops.iter().map(|&o| (o, OpStats::default())).collect();
         Shared {
-            stats: Mutex::new(ops.iter().map(|&o| (o, OpStats::default())).collect()),
+            stats: Mutex::new(vec![per_repeat; repeats]),
             done: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
@@ -184,22 +219,23 @@ impl Shared {
         }
     }
 
-    fn record(&self, op: Op, measured: bool, latency: Duration, outcome: &Outcome) {
+    /// `repeat`: the measured repeat the request belongs to, `None` in the warm-up.
+    fn record(&self, op: Op, repeat: Option<usize>, latency: Duration, outcome: &Outcome) {
         self.done.fetch_add(1, Ordering::Relaxed);
         if !matches!(outcome, Outcome::Ok { .. }) {
             self.failed.fetch_add(1, Ordering::Relaxed);
         }
-        if measured {
+        if let Some(r) = repeat {
             let mut stats = self.stats.lock().expect("stats lock");
-            stats.entry(op).or_default().record(latency, outcome);
+            stats[r].entry(op).or_default().record(latency, outcome);
         }
     }
 
-    fn record_dropped(&self, op: Op, measured: bool) {
+    fn record_dropped(&self, op: Op, repeat: Option<usize>) {
         self.dropped.fetch_add(1, Ordering::Relaxed);
-        if measured {
+        if let Some(r) = repeat {
             let mut stats = self.stats.lock().expect("stats lock");
-            stats.entry(op).or_default().dropped += 1;
+            stats[r].entry(op).or_default().dropped += 1;
         }
     }
 }
@@ -212,7 +248,7 @@ async fn open_loop(
     shared: Arc<Shared>,
     profile: RateProfile,
     start: Instant,
-    warmup_secs: f64,
+    phases: Phases,
     max_in_flight: usize,
 ) {
     let sem = Arc::new(Semaphore::new(max_in_flight));
@@ -220,7 +256,9 @@ async fn open_loop(
     while let Some(due_secs) = profile.due(i) {
         let due = start + Duration::from_secs_f64(due_secs);
         tokio::time::sleep_until(due.into()).await;
-        let measured = due_secs >= warmup_secs;
+        // Warm-up or measured (and which repeat) is decided by the due time.
+        let repeat = phases.repeat_at(due_secs);
+        let measured = repeat.is_some();
         let (op, rng) = work.plan(i);
         if measured {
             shared.scheduled_measured.fetch_add(1, Ordering::Relaxed);
@@ -242,12 +280,12 @@ async fn open_loop(
                 tokio::spawn(async move {
                     let outcome = work.execute(op, rng, i).await;
                     let latency = Instant::now().saturating_duration_since(due);
-                    shared.record(op, measured, latency, &outcome);
+                    shared.record(op, repeat, latency, &outcome);
                     shared.in_flight.fetch_sub(1, Ordering::Relaxed);
                     drop(permit);
                 });
             }
-            Err(_) => shared.record_dropped(op, measured),
+            Err(_) => shared.record_dropped(op, repeat),
         }
         i += 1;
     }
@@ -255,14 +293,16 @@ async fn open_loop(
     let _ = sem.acquire_many(max_in_flight as u32).await;
 }
 
-/// Closed loop: `workers` tasks send back to back until `end`; latency runs from the send.
+/// Closed loop: `workers` tasks send back to back until the end of the last repeat; latency
+/// runs from the send.
 async fn closed_loop(
     work: Arc<Work>,
     shared: Arc<Shared>,
     workers: usize,
-    measure_start: Instant,
-    end: Instant,
+    start: Instant,
+    phases: Phases,
 ) {
+    let end = start + Duration::from_secs_f64(phases.total_secs());
     let next = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for _ in 0..workers {
@@ -278,9 +318,11 @@ async fn closed_loop(
                 shared.in_flight.fetch_add(1, Ordering::Relaxed);
                 let outcome = work.execute(op, rng, i).await;
                 shared.in_flight.fetch_sub(1, Ordering::Relaxed);
-                // A request belongs to the measured phase when it ends in it: a request that
-                // started in the warm-up and hung into the measured phase must show up.
-                shared.record(op, Instant::now() >= measure_start, t0.elapsed(), &outcome);
+                // A request belongs to the measured phase (and the repeat) it ends in: a request
+                // that started in the warm-up and hung into the measured phase must show up.
+                let ended = Instant::now();
+                let repeat = phases.repeat_at(ended.duration_since(start).as_secs_f64());
+                shared.record(op, repeat, ended.duration_since(t0), &outcome);
             }
         }));
     }
@@ -295,7 +337,7 @@ async fn monitor(
     server_pid: Option<u32>,
     shared: Arc<Shared>,
     start: Instant,
-    measure: (Instant, Instant),
+    phases: Phases,
     mut stop: oneshot::Receiver<()>,
 ) -> (Vec<Sample>, Option<String>, Vec<Sample>, Option<String>) {
     let clk = procmon::clock_ticks_per_sec();
@@ -312,7 +354,9 @@ async fn monitor(
             _ = &mut stop => break,
         }
         let now = Instant::now();
-        let measured = now >= measure.0 && now <= measure.1;
+        let t = now.duration_since(start).as_secs_f64();
+        let repeat = phases.repeat_at(t);
+        let measured = repeat.is_some() && t <= phases.total_secs();
         for (dir, st) in [
             (server_dir.as_deref(), &mut server),
             (Some(&*self_dir), &mut own),
@@ -334,7 +378,7 @@ async fn monitor(
                     };
                     st.2 = Some((now, r.cpu_ticks));
                     st.0.push(Sample {
-                        t_secs: now.duration_since(start).as_secs_f64(),
+                        t_secs: t,
                         rss_mib: r.rss_bytes as f64 / (1024.0 * 1024.0),
                         cpu_percent: cpu,
                         measured,
@@ -351,14 +395,13 @@ async fn monitor(
         }
         let rate = (done - last.1) as f64 / dt;
         last = (now, done);
-        let phase = if now < measure.0 {
-            "warm-up"
-        } else {
-            "measured"
+        let phase = match repeat {
+            None => "warm-up".to_string(),
+            Some(_) if phases.repeats == 1 => "measured".to_string(),
+            Some(r) => format!("repeat {}/{}", r + 1, phases.repeats),
         };
         eprintln!(
-            "[akidb-load] {:6.1}s {phase:8} {rate:8.1} req/s  done {done}  errors {}  dropped {}  in-flight {}",
-            now.duration_since(start).as_secs_f64(),
+            "[akidb-load] {t:6.1}s {phase:8} {rate:8.1} req/s  done {done}  errors {}  dropped {}  in-flight {}",
             shared.failed.load(Ordering::Relaxed),
             shared.dropped.load(Ordering::Relaxed),
             shared.in_flight.load(Ordering::Relaxed),
@@ -690,6 +733,15 @@ async fn run(args: Args) -> Result<ExitCode> {
                 .into(),
         ),
     }
+    if cfg.repeat > 1 {
+        notes.push(format!(
+            "--repeat {}: one warm-up, then {} measured phases of {} s back to back against the \
+             same collections (they keep growing with the inserts). Operations and totals above \
+             cover all repeats together; the thresholds are checked against the median repeat \
+             (each figure's median over the repeats).",
+            cfg.repeat, cfg.repeat, cfg.duration_secs
+        ));
+    }
     notes.push(
         "the load generator runs on the same host as the server unless --url points elsewhere; \
          its own CPU use is reported below."
@@ -698,7 +750,12 @@ async fn run(args: Args) -> Result<ExitCode> {
 
     // The run.
     let ops = cfg.mix_parsed.ops();
-    let shared = Arc::new(Shared::new(&ops));
+    let phases = Phases {
+        warmup_secs: cfg.warmup_secs,
+        duration_secs: cfg.duration_secs,
+        repeats: cfg.repeat,
+    };
+    let shared = Arc::new(Shared::new(&ops, phases.repeats));
     let work = Arc::new(Work {
         client: client.clone(),
         names: names.clone(),
@@ -713,32 +770,30 @@ async fn run(args: Args) -> Result<ExitCode> {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let start = Instant::now();
-    let measure_start = start + Duration::from_secs_f64(cfg.warmup_secs);
-    let end = measure_start + Duration::from_secs_f64(cfg.duration_secs);
     let (stop_tx, stop_rx) = oneshot::channel();
-    let mon = tokio::spawn(monitor(
-        server_pid,
-        shared.clone(),
-        start,
-        (measure_start, end),
-        stop_rx,
-    ));
+    let mon = tokio::spawn(monitor(server_pid, shared.clone(), start, phases, stop_rx));
     let profile = match cfg.load() {
         Load::Open { qps } => {
-            let p = RateProfile::spike(qps, cfg.warmup_secs, cfg.duration_secs, cfg.spike_factor);
+            let p = RateProfile::spike_repeated(
+                qps,
+                cfg.warmup_secs,
+                cfg.duration_secs,
+                cfg.spike_factor,
+                phases.repeats,
+            );
             open_loop(
                 work.clone(),
                 shared.clone(),
                 p.clone(),
                 start,
-                cfg.warmup_secs,
+                phases,
                 cfg.max_in_flight,
             )
             .await;
             Some(p)
         }
         Load::Closed { workers } => {
-            closed_loop(work.clone(), shared.clone(), workers, measure_start, end).await;
+            closed_loop(work.clone(), shared.clone(), workers, start, phases).await;
             None
         }
     };
@@ -763,22 +818,23 @@ async fn run(args: Args) -> Result<ExitCode> {
     }
 
     // The report.
-    let stats = shared.stats.lock().expect("stats lock").clone();
-    let mut all = OpStats::default();
-    for s in stats.values() {
-        all.merge(s);
+    // `operations` and `totals` cover every repeat together; thresholds use the median repeat.
+    let per_repeat = shared.stats.lock().expect("stats lock").clone();
+    let mut stats: BTreeMap<Op, OpStats> = BTreeMap::new();
+    for repeat in &per_repeat {
+        for (op, s) in repeat {
+            stats.entry(*op).or_default().merge(s);
+        }
     }
-    let measured_secs = cfg.duration_secs;
-    let operations = stats
-        .iter()
-        .map(|(op, s)| {
-            (
-                op.name().to_string(),
-                OpReport::new(s, measured_secs, Some(cfg.mix_parsed.fraction(*op) * 100.0)),
-            )
-        })
-        .collect();
-    let thresholds = check_thresholds(&stats, cfg.max_p95_ms, cfg.max_p99_ms, cfg.max_error_rate);
+    let all = totals_of(&stats);
+    let measured_secs = phases.measured_secs();
+    let operations = op_reports(&stats, measured_secs, &cfg.mix_parsed);
+    let thresholds = check_thresholds_over_repeats(
+        &per_repeat,
+        cfg.max_p95_ms,
+        cfg.max_p99_ms,
+        cfg.max_error_rate,
+    );
     let mut problems = Vec::new();
     if all.ok == 0 {
         problems.push(format!(
@@ -786,7 +842,27 @@ async fn run(args: Args) -> Result<ExitCode> {
              refused everything",
             all.attempted()
         ));
+    } else if per_repeat.len() > 1 {
+        for (r, repeat) in per_repeat.iter().enumerate() {
+            let t = totals_of(repeat);
+            if t.ok == 0 {
+                problems.push(format!(
+                    "no request succeeded in repeat {} of {} ({} attempted): the server stalled",
+                    r + 1,
+                    per_repeat.len(),
+                    t.attempted()
+                ));
+            }
+        }
     }
+    let repeats = (per_repeat.len() > 1).then(|| {
+        RepeatsReport::new(
+            &per_repeat,
+            cfg.warmup_secs,
+            cfg.duration_secs,
+            &cfg.mix_parsed,
+        )
+    });
     let passed = problems.is_empty() && thresholds.iter().all(|t| t.passed);
     let schedule = profile.map(|_| ScheduleReport {
         target_qps: cfg.qps.unwrap_or_default(),
@@ -836,6 +912,7 @@ async fn run(args: Args) -> Result<ExitCode> {
         measured_secs,
         totals: OpReport::new(&all, measured_secs, None),
         operations,
+        repeats,
         schedule,
         recall,
         preload: PreloadReport {
@@ -908,7 +985,27 @@ pub fn host_port(url: &str) -> Result<(String, u16)> {
 
 #[cfg(test)]
 mod tests {
-    use super::host_port;
+    use super::{Phases, host_port};
+
+    #[test]
+    fn times_map_to_repeats() {
+        let p = Phases {
+            warmup_secs: 2.0,
+            duration_secs: 10.0,
+            repeats: 3,
+        };
+        assert_eq!(p.repeat_at(0.0), None);
+        assert_eq!(p.repeat_at(1.999), None);
+        assert_eq!(p.repeat_at(2.0), Some(0));
+        assert_eq!(p.repeat_at(11.999), Some(0));
+        assert_eq!(p.repeat_at(12.0), Some(1));
+        assert_eq!(p.repeat_at(31.9), Some(2));
+        // A closed-loop request ending after the last repeat counts in the last one.
+        assert_eq!(p.repeat_at(40.0), Some(2));
+        assert_eq!((p.total_secs(), p.measured_secs()), (32.0, 30.0));
+        let single = Phases { repeats: 1, ..p };
+        assert_eq!(single.repeat_at(100.0), Some(0));
+    }
 
     #[test]
     fn splits_urls() {

@@ -26,18 +26,30 @@ impl RateProfile {
     /// `qps` during the warm-up and the first and last thirds of the measured phase, and
     /// `qps * factor` during its middle third.
     pub fn spike(qps: f64, warmup_secs: f64, duration_secs: f64, factor: f64) -> RateProfile {
+        RateProfile::spike_repeated(qps, warmup_secs, duration_secs, factor, 1)
+    }
+
+    /// [`RateProfile::spike`] with `repeats` measured phases of `duration_secs` back to back
+    /// after the warm-up (`--repeat`): each repeat has its own spike in its middle third.
+    pub fn spike_repeated(
+        qps: f64,
+        warmup_secs: f64,
+        duration_secs: f64,
+        factor: f64,
+        repeats: usize,
+    ) -> RateProfile {
+        let end_secs = warmup_secs + duration_secs * repeats as f64;
         if factor == 1.0 {
-            return RateProfile::constant(qps, warmup_secs + duration_secs);
+            return RateProfile::constant(qps, end_secs);
         }
         let third = duration_secs / 3.0;
-        RateProfile {
-            phases: vec![
-                (0.0, qps),
-                (warmup_secs + third, qps * factor),
-                (warmup_secs + 2.0 * third, qps),
-            ],
-            end_secs: warmup_secs + duration_secs,
+        let mut phases = vec![(0.0, qps)];
+        for r in 0..repeats {
+            let start = warmup_secs + duration_secs * r as f64;
+            phases.push((start + third, qps * factor));
+            phases.push((start + 2.0 * third, qps));
         }
+        RateProfile { phases, end_secs }
     }
 
     fn phase_end(&self, j: usize) -> f64 {
@@ -128,6 +140,31 @@ mod tests {
         assert_eq!(
             RateProfile::spike(10.0, 1.0, 3.0, 1.0),
             RateProfile::constant(10.0, 4.0)
+        );
+    }
+
+    #[test]
+    fn repeated_spikes_one_per_repeat() {
+        // 1 s warm-up, 2 repeats of 3 s: spikes in [2,3) and [5,6).
+        let p = RateProfile::spike_repeated(10.0, 1.0, 3.0, 5.0, 2);
+        assert_eq!(p.end_secs, 7.0);
+        assert_eq!(p.total_requests(), 20 + 50 + 20 + 50 + 10);
+        for (t, rate) in [
+            (0.5, 10.0),
+            (2.5, 50.0),
+            (4.0, 10.0),
+            (5.5, 50.0),
+            (6.5, 10.0),
+        ] {
+            assert_eq!(p.rate_at(t), rate, "at {t}");
+        }
+        assert_eq!(
+            RateProfile::spike_repeated(10.0, 1.0, 3.0, 5.0, 1),
+            RateProfile::spike(10.0, 1.0, 3.0, 5.0)
+        );
+        assert_eq!(
+            RateProfile::spike_repeated(10.0, 1.0, 3.0, 1.0, 3),
+            RateProfile::constant(10.0, 10.0)
         );
     }
 

@@ -1,6 +1,6 @@
 //! Per-operation counters and HDR latency histograms, their summaries, and threshold checks.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -163,6 +163,10 @@ pub struct ThresholdCheck {
     /// The operation checked, or `all`.
     pub scope: String,
     pub limit: f64,
+    /// With `--repeat N` (N > 1): `actual` is the median of this figure over that many repeats
+    /// (the repeats where it exists). Absent for a single run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub median_of_repeats: Option<usize>,
     pub actual: f64,
     pub passed: bool,
 }
@@ -176,8 +180,12 @@ impl ThresholdCheck {
             " ms"
         };
         let verb = if self.passed { "<=" } else { ">" };
+        let over_repeats = match self.median_of_repeats {
+            Some(n) => format!(" (median of {n} repeats)"),
+            None => String::new(),
+        };
         let mut s = format!(
-            "{} of {}: {:.3}{unit} {verb} limit {:.3}{unit}",
+            "{} of {}{over_repeats}: {:.3}{unit} {verb} limit {:.3}{unit}",
             self.threshold, self.scope, self.actual, self.limit
         );
         if !self.passed {
@@ -199,18 +207,41 @@ pub fn check_thresholds(
     max_p99_ms: Option<f64>,
     max_error_rate: Option<f64>,
 ) -> Vec<ThresholdCheck> {
+    check_thresholds_over_repeats(
+        std::slice::from_ref(ops),
+        max_p95_ms,
+        max_p99_ms,
+        max_error_rate,
+    )
+}
+
+/// [`check_thresholds`] for `--repeat N`: each checked figure (an operation's p95 or p99, the
+/// error rate of all requests) is the median of that figure over the repeats, i.e. the median
+/// repeat's figure (for an even N, the mean of the two middle repeats). With one repeat this is
+/// exactly [`check_thresholds`].
+pub fn check_thresholds_over_repeats(
+    repeats: &[BTreeMap<Op, OpStats>],
+    max_p95_ms: Option<f64>,
+    max_p99_ms: Option<f64>,
+    max_error_rate: Option<f64>,
+) -> Vec<ThresholdCheck> {
+    let several = repeats.len() > 1;
+    let ops: BTreeSet<Op> = repeats.iter().flat_map(|r| r.keys().copied()).collect();
     let mut checks = Vec::new();
-    for (op, stats) in ops {
-        let summary = summarize(&stats.latency);
-        for (name, limit, actual) in [
-            ("p95_ms", max_p95_ms, summary.as_ref().map(|s| s.p95_ms)),
-            ("p99_ms", max_p99_ms, summary.as_ref().map(|s| s.p99_ms)),
-        ] {
-            if let (Some(limit), Some(actual)) = (limit, actual) {
+    for op in ops {
+        let summaries: Vec<LatencySummary> = repeats
+            .iter()
+            .filter_map(|r| r.get(&op).and_then(|s| summarize(&s.latency)))
+            .collect();
+        let p95: Vec<f64> = summaries.iter().map(|s| s.p95_ms).collect();
+        let p99: Vec<f64> = summaries.iter().map(|s| s.p99_ms).collect();
+        for (name, limit, values) in [("p95_ms", max_p95_ms, p95), ("p99_ms", max_p99_ms, p99)] {
+            if let (Some(limit), Some(actual)) = (limit, median(&values)) {
                 checks.push(ThresholdCheck {
                     threshold: name.into(),
                     scope: op.name().into(),
                     limit,
+                    median_of_repeats: several.then_some(values.len()),
                     actual,
                     passed: actual <= limit,
                 });
@@ -218,19 +249,80 @@ pub fn check_thresholds(
         }
     }
     if let Some(limit) = max_error_rate {
-        let failed: u64 = ops.values().map(OpStats::failed).sum();
-        let attempted: u64 = ops.values().map(OpStats::attempted).sum();
-        // Nothing attempted is a failure of the run, not a pass.
-        let actual = error_rate(failed, attempted).unwrap_or(1.0);
+        let totals = |r: &BTreeMap<Op, OpStats>| {
+            (
+                r.values().map(OpStats::failed).sum::<u64>(),
+                r.values().map(OpStats::attempted).sum::<u64>(),
+            )
+        };
+        // Nothing attempted is a failure of the run (or of that repeat), not a pass.
+        let rates: Vec<f64> = repeats
+            .iter()
+            .map(|r| {
+                let (failed, attempted) = totals(r);
+                error_rate(failed, attempted).unwrap_or(1.0)
+            })
+            .collect();
+        let attempted: u64 = repeats.iter().map(|r| totals(r).1).sum();
+        let actual = median(&rates).unwrap_or(1.0);
         checks.push(ThresholdCheck {
             threshold: "error_rate".into(),
             scope: "all".into(),
             limit,
+            median_of_repeats: several.then_some(rates.len()),
             actual,
             passed: attempted > 0 && actual <= limit,
         });
     }
     checks
+}
+
+/// The median of `values` (the mean of the two middle values for an even count); `None` when
+/// empty.
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(v[n / 2]),
+        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
+    }
+}
+
+/// Min / median / max of one figure over the repeats of a `--repeat N` run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Spread {
+    /// Repeats the figure exists in (a latency percentile needs a success in that repeat).
+    pub n: usize,
+    pub min: f64,
+    pub median: f64,
+    pub max: f64,
+    /// (max - min) / median in percent; absent when the median is 0 and the values differ.
+    pub spread_percent: Option<f64>,
+}
+
+impl Spread {
+    /// `None` when there are no values.
+    pub fn of(values: &[f64]) -> Option<Spread> {
+        let median = median(values)?;
+        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let spread_percent = if max == min {
+            Some(0.0)
+        } else if median > 0.0 {
+            Some((max - min) / median * 100.0)
+        } else {
+            None
+        };
+        Some(Spread {
+            n: values.len(),
+            min,
+            median,
+            max,
+            spread_percent,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -348,5 +440,65 @@ mod tests {
         assert!(check_thresholds(&ops, None, None, None).is_empty());
         let empty = BTreeMap::from([(Op::Tier, OpStats::default())]);
         assert!(!check_thresholds(&empty, None, None, Some(1.0))[0].passed);
+    }
+
+    #[test]
+    fn median_min_max_and_spread() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[7.0]), Some(7.0));
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        // Even count: the mean of the two middle values, whatever the input order.
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
+
+        let s = Spread::of(&[110.0, 90.0, 100.0]).unwrap();
+        assert_eq!((s.n, s.min, s.median, s.max), (3, 90.0, 100.0, 110.0));
+        assert!((s.spread_percent.unwrap() - 20.0).abs() < 1e-9, "{s:?}");
+        assert!(s.min <= s.median && s.median <= s.max);
+
+        let s = Spread::of(&[95.0, 105.0]).unwrap();
+        assert_eq!((s.min, s.median, s.max), (95.0, 100.0, 105.0));
+        assert!((s.spread_percent.unwrap() - 10.0).abs() < 1e-9, "{s:?}");
+
+        // One repeat: no spread. Identical zeros: no spread either; differing values around
+        // a zero median: undefined, not infinite.
+        assert_eq!(Spread::of(&[42.0]).unwrap().spread_percent, Some(0.0));
+        assert_eq!(Spread::of(&[0.0, 0.0]).unwrap().spread_percent, Some(0.0));
+        assert_eq!(Spread::of(&[0.0, 0.0, 5.0]).unwrap().spread_percent, None);
+        assert_eq!(Spread::of(&[]), None);
+    }
+
+    #[test]
+    fn thresholds_over_repeats_use_the_median_repeat() {
+        // p95 of the three repeats: 10, 30, 20 ms -> median 20 ms.
+        let repeat = |ms: u64, errors: u64| {
+            let mut s = OpStats::default();
+            for _ in 0..100 {
+                s.record(Duration::from_millis(ms), &ok());
+            }
+            for _ in 0..errors {
+                s.record(Duration::from_millis(1), &Outcome::Transport("timeout"));
+            }
+            BTreeMap::from([(Op::Search, s)])
+        };
+        let repeats = [repeat(10, 0), repeat(30, 100), repeat(20, 0)];
+        let checks = check_thresholds_over_repeats(&repeats, Some(25.0), Some(15.0), Some(0.1));
+        assert_eq!(checks.len(), 3);
+        let (p95, p99, err) = (&checks[0], &checks[1], &checks[2]);
+        assert!((p95.actual - 20.0).abs() < 0.05, "{p95:?}");
+        assert!(p95.passed, "{p95:?}");
+        assert_eq!(p95.median_of_repeats, Some(3));
+        assert!(
+            p95.describe().contains("(median of 3 repeats)"),
+            "{}",
+            p95.describe()
+        );
+        assert!(!p99.passed, "{p99:?}");
+        // Error rates 0, 0.5, 0 -> median 0: one bad repeat does not fail the run.
+        assert_eq!((err.actual, err.passed), (0.0, true));
+        // One repeat: the same checks as before, no median note.
+        let single = check_thresholds(&repeats[1], Some(25.0), None, Some(0.1));
+        assert!(!single[0].passed && !single[1].passed);
+        assert_eq!(single[0].median_of_repeats, None);
+        assert!(!single[0].describe().contains("median"));
     }
 }

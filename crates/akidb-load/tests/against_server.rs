@@ -45,6 +45,13 @@ fn baseline_runs_every_operation_and_reports_them() {
     assert_eq!(report["config"]["mode"], "closed");
     assert_eq!(report["config"]["workers"], 4);
     assert_eq!(report["dimension"], 64);
+    // A single run keeps the report of before --repeat existed.
+    assert!(report.get("repeats").is_none(), "{report}");
+    assert!(
+        report["config"].get("repeat").is_none(),
+        "{}",
+        report["config"]
+    );
     for op in ["search", "insert", "tier"] {
         let o = &report["operations"][op];
         assert!(f(o, "/ok") > 0.0, "{op} never succeeded: {o}");
@@ -124,6 +131,64 @@ fn baseline_runs_every_operation_and_reports_them() {
     assert!(
         stderr.contains("threshold failed: p95_ms of search") && stderr.contains("over by"),
         "{stderr}"
+    );
+
+    // --repeat 2: one warm-up, two measured phases, each reported, plus their spread.
+    let out = load(&[
+        "--url",
+        &server.url,
+        "--scenario",
+        "baseline",
+        "--request-timeout",
+        "5",
+        "--duration",
+        "1",
+        "--warmup",
+        "1",
+        "--repeat",
+        "2",
+        "--vectors-per-collection",
+        "100",
+        "--max-p95-ms",
+        "60000",
+        "--report-json",
+        json_path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report: Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    assert_eq!(report["config"]["repeat"], 2);
+    assert_eq!(f(&report, "/measured_secs"), 2.0);
+    let rep = &report["repeats"];
+    assert_eq!(rep["count"], 2, "{rep}");
+    let runs = rep["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{rep}");
+    for (i, run) in runs.iter().enumerate() {
+        assert_eq!(run["repeat"], i + 1, "{run}");
+        assert!(f(run, "/totals/throughput_per_sec") > 0.0, "{run}");
+        let search = &run["operations"]["search"];
+        assert!(f(search, "/latency_ms/p95_ms") > 0.0, "{run}");
+        assert_eq!(f(search, "/errors"), 0.0, "{run}");
+    }
+    // Both repeats together are the totals.
+    let ok_sum: f64 = runs.iter().map(|r| f(r, "/totals/ok")).sum();
+    assert_eq!(f(&report, "/totals/ok"), ok_sum);
+    let ordered = |sp: &Value| {
+        let (min, median, max) = (f(sp, "/min"), f(sp, "/median"), f(sp, "/max"));
+        assert!(min <= median && median <= max, "{sp}");
+    };
+    ordered(&rep["throughput_per_sec"]);
+    assert!(f(rep, "/noise_percent") >= 0.0, "{rep}");
+    for op in ["search", "insert", "tier"] {
+        for p in ["p50_ms", "p95_ms", "p99_ms"] {
+            ordered(&rep["operations"][op][p]);
+        }
+    }
+    let t = &report["thresholds"][0];
+    assert_eq!(t["median_of_repeats"], 2, "{t}");
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        md.contains("## Repeats") && md.contains("Noise of this run"),
+        "{md}"
     );
 }
 

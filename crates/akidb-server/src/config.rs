@@ -18,6 +18,11 @@
 //! | `hnsw_m` | links per node | 16 |
 //! | `hnsw_ef_construction` | candidates | 200 |
 //! | `hnsw_ef_search` | candidates | see `akidb_core::index::DEFAULT_EF_SEARCH` |
+//! | `upload_max_in_flight` | uploads at once, 1..=64 | 8 |
+//! | `upload_multipart_threshold_bytes` | bytes | 33554432 (32 MiB) |
+//! | `upload_max_attempts` | attempts per upload, the first included | 6 |
+//! | `breaker_failure_threshold` | consecutive transient failures | 5 |
+//! | `breaker_cool_down_secs` | seconds | 5 |
 //! | `log` | tracing filter | `info` |
 
 use std::path::PathBuf;
@@ -87,6 +92,21 @@ pub struct ServeArgs {
     /// Default HNSW search breadth for new collections.
     #[arg(long, env = "AKIDB_HNSW_EF_SEARCH")]
     pub hnsw_ef_search: Option<usize>,
+    /// Uploads to the object store in flight at once, 1 to 64. Default 8.
+    #[arg(long, env = "AKIDB_UPLOAD_MAX_IN_FLIGHT")]
+    pub upload_max_in_flight: Option<usize>,
+    /// Objects larger than this many bytes are uploaded in 8 MiB parts. Default 33554432.
+    #[arg(long, env = "AKIDB_UPLOAD_MULTIPART_THRESHOLD_BYTES")]
+    pub upload_multipart_threshold_bytes: Option<usize>,
+    /// Attempts per upload on transient errors, the first included. Default 6.
+    #[arg(long, env = "AKIDB_UPLOAD_MAX_ATTEMPTS")]
+    pub upload_max_attempts: Option<u32>,
+    /// Consecutive transient failures that open the object-store circuit breaker. Default 5.
+    #[arg(long, env = "AKIDB_BREAKER_FAILURE_THRESHOLD")]
+    pub breaker_failure_threshold: Option<u32>,
+    /// Seconds the breaker stays open before one probe. Default 5.
+    #[arg(long, env = "AKIDB_BREAKER_COOL_DOWN_SECS")]
+    pub breaker_cool_down_secs: Option<u64>,
     /// Log filter (tracing EnvFilter syntax), e.g. info or akidb_engine=debug. Default info.
     #[arg(long, env = "AKIDB_LOG")]
     pub log: Option<String>,
@@ -112,6 +132,11 @@ struct FileConfig {
     hnsw_m: Option<usize>,
     hnsw_ef_construction: Option<usize>,
     hnsw_ef_search: Option<usize>,
+    upload_max_in_flight: Option<usize>,
+    upload_multipart_threshold_bytes: Option<usize>,
+    upload_max_attempts: Option<u32>,
+    breaker_failure_threshold: Option<u32>,
+    breaker_cool_down_secs: Option<u64>,
     log: Option<String>,
 }
 
@@ -179,6 +204,38 @@ impl Config {
                 "hnsw_ef_search must be between 1 and 10000"
             );
             engine.default_index.ef_search = v;
+        }
+        if let Some(v) = args.upload_max_in_flight.or(file.upload_max_in_flight) {
+            anyhow::ensure!(
+                (1..=akidb_engine::upload::MAX_MAX_IN_FLIGHT).contains(&v),
+                "upload_max_in_flight must be between 1 and {}",
+                akidb_engine::upload::MAX_MAX_IN_FLIGHT
+            );
+            engine.upload.max_in_flight = v;
+        }
+        if let Some(v) = args
+            .upload_multipart_threshold_bytes
+            .or(file.upload_multipart_threshold_bytes)
+        {
+            anyhow::ensure!(
+                v >= 5 * 1024 * 1024,
+                "upload_multipart_threshold_bytes must be at least 5 MiB (S3's smallest part)"
+            );
+            engine.upload.multipart_threshold = v;
+        }
+        if let Some(v) = args.upload_max_attempts.or(file.upload_max_attempts) {
+            anyhow::ensure!(v >= 1, "upload_max_attempts must be at least 1");
+            engine.upload.retry.max_attempts = v;
+        }
+        if let Some(v) = args
+            .breaker_failure_threshold
+            .or(file.breaker_failure_threshold)
+        {
+            anyhow::ensure!(v >= 1, "breaker_failure_threshold must be at least 1");
+            engine.upload.breaker_failure_threshold = v;
+        }
+        if let Some(v) = args.breaker_cool_down_secs.or(file.breaker_cool_down_secs) {
+            engine.upload.breaker_cool_down = Duration::from_secs(v);
         }
         Ok(Config {
             listen: args

@@ -1,0 +1,208 @@
+//! Upload-pipeline benchmarks: the same 200 documents (384-d) made durable in the object store
+//! through the engine's flush path, over object_store's in-memory store wrapped in its
+//! `ThrottledStore` to add 20 ms to every put (standing in for S3 round trips). No network.
+//!
+//! - `sequential`: one document per object, one upload at a time (200 puts in a row);
+//! - `batched`: all 200 documents in one object;
+//! - `parallel/N`: 4 documents per object (50 objects), at most N uploads in flight,
+//!   N = 1, 5, 10, 20, 50.
+//!
+//! Each iteration upserts the documents (WAL, not timed), then times the flush: segment
+//! encode, uploads, manifest commit.
+//!
+//! With `AKIDB_MOTO_SERVER` set (as `scripts/test` does), `s3_loopback` also flushes 20,000
+//! documents to a moto S3 server on 127.0.0.1, against the 100,000 documents/s target.
+//!
+//! Run: `cargo bench -p akidb-engine --bench upload`
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use akidb_core::Metric;
+use akidb_engine::{CreateCollection, Engine, EngineConfig, NewDocument, S3Options};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use object_store::ObjectStore;
+use object_store::memory::InMemory;
+use object_store::throttle::{ThrottleConfig, ThrottledStore};
+
+const DIM: usize = 384;
+const DOCS: usize = 200;
+const LATENCY: Duration = Duration::from_millis(20);
+
+fn documents(n: usize, seed: u64) -> Vec<NewDocument> {
+    let mut state = seed | 1;
+    (0..n)
+        .map(|i| NewDocument {
+            id: Some(format!("doc-{i}")),
+            vector: (0..DIM)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    ((state >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+                })
+                .collect(),
+            metadata: None,
+        })
+        .collect()
+}
+
+/// Time to flush `docs` with `batch` documents per object and `in_flight` uploads at once.
+async fn flush_time(
+    store: Arc<dyn ObjectStore>,
+    docs: &[NewDocument],
+    batch: usize,
+    in_flight: usize,
+) -> Duration {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = EngineConfig::new(dir.path());
+    config.flush_max_docs = batch;
+    config.flush_idle = Duration::from_secs(3600);
+    config.flush_max_age = Duration::from_secs(3600);
+    config.upload.max_in_flight = in_flight;
+    let engine = Engine::open_with_store(config, store).await.unwrap();
+    let name = format!("c{}", uuid_like());
+    engine
+        .create_collection(CreateCollection {
+            name: name.clone(),
+            dimension: DIM,
+            metric: Metric::Cosine,
+            m: None,
+            ef_construction: None,
+            ef_search: None,
+        })
+        .await
+        .unwrap();
+    for chunk in docs.chunks(1000) {
+        engine.upsert(&name, chunk.to_vec()).await.unwrap();
+    }
+    let started = Instant::now();
+    engine.flush_all().await.unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(engine.collection_info(&name).unwrap().unflushed, 0);
+    elapsed
+}
+
+fn uuid_like() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+fn throttled() -> Arc<dyn ObjectStore> {
+    let config = ThrottleConfig {
+        wait_put_per_call: LATENCY,
+        ..Default::default()
+    };
+    Arc::new(ThrottledStore::new(InMemory::new(), config))
+}
+
+fn pipeline(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let docs = documents(DOCS, 7);
+    let mut group = c.benchmark_group("upload_20ms");
+    group
+        .throughput(Throughput::Elements(DOCS as u64))
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
+    let mut run = |id: BenchmarkId, batch: usize, in_flight: usize| {
+        group.bench_function(id, |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| rt.block_on(flush_time(throttled(), &docs, batch, in_flight)))
+                    .sum()
+            })
+        });
+    };
+    run(BenchmarkId::new("sequential", "1doc_per_object"), 1, 1);
+    run(BenchmarkId::new("batched", "200docs_per_object"), DOCS, 1);
+    for in_flight in [1, 5, 10, 20, 50] {
+        run(
+            BenchmarkId::new("parallel_4docs_per_object", in_flight),
+            4,
+            in_flight,
+        );
+    }
+    group.finish();
+}
+
+fn s3_loopback(c: &mut Criterion) {
+    let Ok(moto) = std::env::var("AKIDB_MOTO_SERVER") else {
+        println!("s3_loopback: skipped, AKIDB_MOTO_SERVER is not set (scripts/test sets it)");
+        return;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new(moto)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start moto_server");
+    // Wait for it, then create the bucket (moto checks no signatures).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        use std::io::{Read, Write};
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let req = format!(
+                "PUT /bench HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let mut resp = String::new();
+            if s.write_all(req.as_bytes()).is_ok()
+                && s.read_to_string(&mut resp).is_ok()
+                && resp.starts_with("HTTP/1.1 200")
+            {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "moto did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let s3 = S3Options {
+        endpoint: Some(format!("http://127.0.0.1:{port}")),
+        region: Some("us-east-1".into()),
+        access_key_id: Some("bench".into()),
+        secret_access_key: Some("bench".into()),
+        allow_http: Some(true),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let docs = documents(20_000, 11);
+    let mut group = c.benchmark_group("s3_loopback_moto");
+    group
+        .throughput(Throughput::Elements(docs.len() as u64))
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
+    for batch in [5_000usize, 20_000] {
+        group.bench_function(
+            BenchmarkId::new("flush_20000_dim384_docs_per_object", batch),
+            |b| {
+                b.iter_custom(|iters| {
+                    (0..iters)
+                        .map(|_| {
+                            let store =
+                                akidb_engine::store::open_store("s3://bench/run", &s3).unwrap();
+                            rt.block_on(flush_time(store, &docs, batch, 8))
+                        })
+                        .sum()
+                })
+            },
+        );
+    }
+    group.finish();
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+criterion_group!(benches, pipeline, s3_loopback);
+criterion_main!(benches);
