@@ -69,7 +69,13 @@ pub struct EngineConfig {
     pub default_index: HnswParams,
     /// Uploads: parallelism, multipart, retries, circuit breaker.
     pub upload: UploadConfig,
+    /// Largest amount of WAL kept on local disk, across collections, before writes are
+    /// refused with backpressure (503 + Retry-After). It bounds local disk use while the
+    /// object store is unreachable.
+    pub wal_budget_bytes: u64,
 }
+
+pub const DEFAULT_WAL_BUDGET_BYTES: u64 = 1024 * 1024 * 1024;
 
 pub const DEFAULT_FLUSH_MAX_DOCS: usize = 50_000;
 pub const DEFAULT_FLUSH_IDLE: Duration = Duration::from_secs(10);
@@ -88,6 +94,7 @@ impl EngineConfig {
             index_chunk: DEFAULT_INDEX_CHUNK,
             default_index: HnswParams::default(),
             upload: UploadConfig::default(),
+            wal_budget_bytes: DEFAULT_WAL_BUDGET_BYTES,
         }
     }
 }
@@ -340,6 +347,20 @@ impl Engine {
         Ok(())
     }
 
+    /// Refuses a write while unflushed WAL is at the local budget.
+    fn check_wal_budget(&self) -> Result<(), EngineError> {
+        let wal_bytes = self.shared.wal_stats.live_bytes.load(Ordering::Relaxed);
+        let budget = self.shared.config.wal_budget_bytes;
+        if wal_bytes >= budget {
+            return Err(EngineError::Backpressure {
+                wal_bytes,
+                budget,
+                retry_after_secs: self.shared.config.upload.breaker_cool_down.as_secs().max(1),
+            });
+        }
+        Ok(())
+    }
+
     /// Validates and durably upserts a batch; returns the ids written, in request order.
     pub async fn upsert(
         &self,
@@ -347,6 +368,7 @@ impl Engine {
         docs: Vec<NewDocument>,
     ) -> Result<Vec<String>, EngineError> {
         let collection = self.collection(name)?;
+        self.check_wal_budget()?;
         let def = collection.def();
         if docs.is_empty() {
             return Err(
@@ -422,6 +444,7 @@ impl Engine {
         ids: Vec<String>,
     ) -> Result<usize, EngineError> {
         let collection = self.collection(name)?;
+        self.check_wal_budget()?;
         if ids.len() > MAX_BATCH {
             return Err(ValidationError::new(
                 "ids",

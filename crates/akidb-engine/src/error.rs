@@ -22,6 +22,16 @@ pub enum EngineError {
     CollectionUnavailable { name: String, reason: String },
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// Unflushed WAL has reached the local budget (typically while the object store is
+    /// unreachable): the write is refused, nothing was written; retry after the given time.
+    #[error(
+        "write refused: {wal_bytes} bytes of unflushed WAL reach the local budget of {budget} bytes; retry in {retry_after_secs} s"
+    )]
+    Backpressure {
+        wal_bytes: u64,
+        budget: u64,
+        retry_after_secs: u64,
+    },
     /// The object store cannot take the work now (breaker open, retries exhausted).
     #[error("object store unavailable: {0}")]
     Unavailable(String),

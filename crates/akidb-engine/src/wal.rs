@@ -71,6 +71,9 @@ pub struct WalStats {
     pub appends: AtomicU64,
     pub bytes: AtomicU64,
     pub fsyncs: AtomicU64,
+    /// Bytes of WAL on disk now, across every WAL sharing these stats (what the local budget
+    /// limits).
+    pub live_bytes: AtomicU64,
 }
 
 /// One record read back during recovery.
@@ -100,6 +103,8 @@ pub struct Wal {
     synced: AtomicU64,
     poisoned: AtomicBool,
     stats: Arc<WalStats>,
+    /// This log's share of `stats.live_bytes`.
+    live_bytes: AtomicU64,
 }
 
 fn file_name(first_seq: u64) -> String {
@@ -171,6 +176,13 @@ impl Wal {
         }
         sync_dir(dir)?;
         let next_seq = last_seq.max(current_first_seq.saturating_sub(1)) + 1;
+        let sealed_bytes: u64 = sealed
+            .iter()
+            .filter_map(|(_, p)| fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum();
+        let on_disk = sealed_bytes + tail_len;
+        stats.live_bytes.fetch_add(on_disk, Ordering::Relaxed);
         let wal = Wal {
             dir: dir.to_path_buf(),
             writer: Mutex::new(Writer {
@@ -185,6 +197,7 @@ impl Wal {
             synced: AtomicU64::new(next_seq - 1),
             poisoned: AtomicBool::new(false),
             stats,
+            live_bytes: AtomicU64::new(on_disk),
         };
         Ok((wal, records))
     }
@@ -216,6 +229,11 @@ impl Wal {
         }
         writer.len += buf.len() as u64;
         writer.next_seq += 1;
+        self.live_bytes
+            .fetch_add(buf.len() as u64, Ordering::Relaxed);
+        self.stats
+            .live_bytes
+            .fetch_add(buf.len() as u64, Ordering::Relaxed);
         self.stats.appends.fetch_add(1, Ordering::Relaxed);
         self.stats
             .bytes
@@ -300,7 +318,10 @@ impl Wal {
             doomed
         };
         for path in &doomed {
+            let len = fs::metadata(path).map_or(0, |m| m.len());
             fs::remove_file(path).map_err(io_err(path))?;
+            self.live_bytes.fetch_sub(len, Ordering::Relaxed);
+            self.stats.live_bytes.fetch_sub(len, Ordering::Relaxed);
         }
         if !doomed.is_empty() {
             sync_dir(&self.dir)?;
@@ -318,6 +339,16 @@ impl Wal {
             .map(|m| m.len())
             .sum();
         sealed + w.len
+    }
+}
+
+impl Drop for Wal {
+    fn drop(&mut self) {
+        // This log no longer counts against the shared budget (its collection was closed or
+        // deleted).
+        self.stats
+            .live_bytes
+            .fetch_sub(self.live_bytes.load(Ordering::Relaxed), Ordering::Relaxed);
     }
 }
 
@@ -443,6 +474,28 @@ mod tests {
             Wal::open(dir.path(), Arc::default()),
             Err(WalError::Corrupted { .. })
         ));
+    }
+
+    #[test]
+    fn live_bytes_follow_appends_truncation_and_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = Arc::new(WalStats::default());
+        let (wal, _) = Wal::open(dir.path(), stats.clone()).unwrap();
+        wal.append(&[1; 100], |_| {}).unwrap();
+        wal.rotate().unwrap();
+        wal.append(&[2; 100], |_| {}).unwrap();
+        let record = (HEADER_LEN + 8 + 100) as u64;
+        assert_eq!(stats.live_bytes.load(Ordering::Relaxed), 2 * record);
+        wal.truncate_through(1).unwrap();
+        assert_eq!(stats.live_bytes.load(Ordering::Relaxed), record);
+        drop(wal);
+        assert_eq!(stats.live_bytes.load(Ordering::Relaxed), 0);
+        let (_wal, _) = Wal::open(dir.path(), stats.clone()).unwrap();
+        assert_eq!(
+            stats.live_bytes.load(Ordering::Relaxed),
+            record,
+            "reopening counts what is on disk"
+        );
     }
 
     #[test]

@@ -356,3 +356,46 @@ async fn transient_then_permanent_is_classified_as_permanent() {
     );
     assert_eq!(s.engine.dead_letters().len(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn during_an_outage_writes_stop_at_the_wal_budget_and_resume_after_recovery() {
+    let s = setup(10, |c| {
+        c.wal_budget_bytes = 4_000;
+        c.upload.breaker_failure_threshold = 2;
+        c.upload.breaker_cool_down = Duration::from_secs(10);
+        c.upload.retry = RetryPolicy::default();
+    })
+    .await;
+    s.faulty.set_partitioned(true);
+    let mut accepted = 0;
+    let refused = loop {
+        match s.engine.upsert("c", docs(accepted..accepted + 10)).await {
+            Ok(_) => accepted += 10,
+            Err(e) => break e,
+        }
+        assert!(accepted < 1_000, "the budget never applied");
+        let _ = s.engine.flush_all().await; // fails: partitioned
+    };
+    assert!(
+        matches!(
+            refused,
+            akidb_engine::EngineError::Backpressure {
+                retry_after_secs: 10,
+                ..
+            }
+        ),
+        "{refused}"
+    );
+    assert!(accepted > 0, "the first writes fit in the budget");
+    // Everything accepted is still served; the refused batch left nothing behind.
+    assert_eq!(s.engine.collection_info("c").unwrap().count, accepted);
+    // Heal: the flush empties the WAL and writes are taken again.
+    s.faulty.set_partitioned(false);
+    tokio::time::advance(Duration::from_secs(11)).await;
+    s.engine.flush_all().await.unwrap();
+    s.engine
+        .upsert("c", docs(accepted..accepted + 10))
+        .await
+        .unwrap();
+    assert_eq!(ids(&stored(&s).await.1).len(), accepted);
+}

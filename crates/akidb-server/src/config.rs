@@ -23,6 +23,7 @@
 //! | `upload_max_attempts` | attempts per upload, the first included | 6 |
 //! | `breaker_failure_threshold` | consecutive transient failures | 5 |
 //! | `breaker_cool_down_secs` | seconds | 5 |
+//! | `wal_budget_bytes` | bytes of unflushed WAL, all collections | 1073741824 (1 GiB) |
 //! | `log` | tracing filter | `info` |
 
 use std::path::PathBuf;
@@ -107,6 +108,9 @@ pub struct ServeArgs {
     /// Seconds the breaker stays open before one probe. Default 5.
     #[arg(long, env = "AKIDB_BREAKER_COOL_DOWN_SECS")]
     pub breaker_cool_down_secs: Option<u64>,
+    /// Unflushed WAL bytes (all collections) at which writes get 503 + Retry-After. Default 1 GiB.
+    #[arg(long, env = "AKIDB_WAL_BUDGET_BYTES")]
+    pub wal_budget_bytes: Option<u64>,
     /// Log filter (tracing EnvFilter syntax), e.g. info or akidb_engine=debug. Default info.
     #[arg(long, env = "AKIDB_LOG")]
     pub log: Option<String>,
@@ -137,6 +141,7 @@ struct FileConfig {
     upload_max_attempts: Option<u32>,
     breaker_failure_threshold: Option<u32>,
     breaker_cool_down_secs: Option<u64>,
+    wal_budget_bytes: Option<u64>,
     log: Option<String>,
 }
 
@@ -236,6 +241,9 @@ impl Config {
         }
         if let Some(v) = args.breaker_cool_down_secs.or(file.breaker_cool_down_secs) {
             engine.upload.breaker_cool_down = Duration::from_secs(v);
+        }
+        if let Some(v) = args.wal_budget_bytes.or(file.wal_budget_bytes) {
+            engine.wal_budget_bytes = v;
         }
         Ok(Config {
             listen: args

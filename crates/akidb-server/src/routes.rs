@@ -71,6 +71,8 @@ pub struct ApiError {
     code: ErrorCode,
     message: String,
     field: Option<String>,
+    /// Seconds, for a `Retry-After` header.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -79,6 +81,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
     }
     fn field(mut self, field: impl Into<String>) -> Self {
@@ -98,7 +101,13 @@ impl IntoResponse for ApiError {
                 field: self.field,
             },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+        }
+        response
     }
 }
 
@@ -118,6 +127,13 @@ impl From<EngineError> for ApiError {
             }
             EngineError::CollectionUnavailable { .. } | EngineError::Wal(WalError::Poisoned) => {
                 ApiError::new(ErrorCode::CollectionUnavailable, message)
+            }
+            EngineError::Backpressure {
+                retry_after_secs, ..
+            } => {
+                let mut e = ApiError::new(ErrorCode::Unavailable, message);
+                e.retry_after = Some(retry_after_secs);
+                e
             }
             EngineError::ShuttingDown | EngineError::Unavailable(_) => {
                 ApiError::new(ErrorCode::Unavailable, message)

@@ -778,3 +778,60 @@ async fn openapi_documents_exactly_the_served_routes() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_past_the_wal_budget_get_503_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing flushes during the test, so the WAL only grows.
+    let server = Server::start(
+        dir.path(),
+        &["--wal-budget-bytes", "20000", "--flush-idle-secs", "3600"],
+    );
+    let http = client();
+    let r = http
+        .post(format!("{}/api/v1/collections", server.url))
+        .json(&json!({"name": "b", "dimension": 8, "metric": "l2"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let mut written = 0;
+    let response = loop {
+        let docs: Vec<Value> = (0..20)
+            .map(|i| json!({"id": format!("d{}", written + i), "vector": [1, 2, 3, 4, 5, 6, 7, 8]}))
+            .collect();
+        let r = http
+            .post(format!("{}/api/v1/collections/b/documents", server.url))
+            .json(&json!({"documents": docs}))
+            .send()
+            .await
+            .unwrap();
+        if r.status() != 200 {
+            break r;
+        }
+        written += 20;
+        assert!(written < 10_000, "the budget never applied");
+    };
+    assert_eq!(response.status(), 503);
+    let retry_after: u64 = response
+        .headers()
+        .get("retry-after")
+        .expect("Retry-After header")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after >= 1);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unavailable");
+    // Reads still serve, and the refused batch changed nothing.
+    let info: Value = http
+        .get(format!("{}/api/v1/collections/b", server.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["count"], written);
+}
