@@ -73,6 +73,9 @@ pub struct EngineConfig {
     /// refused with backpressure (503 + Retry-After). It bounds local disk use while the
     /// object store is unreachable.
     pub wal_budget_bytes: u64,
+    /// Run the background flusher (the size and timer triggers). Tests that drive flushes
+    /// themselves turn it off so that two flushes never race for the same faults.
+    pub background_flush: bool,
 }
 
 pub const DEFAULT_WAL_BUDGET_BYTES: u64 = 1024 * 1024 * 1024;
@@ -95,6 +98,7 @@ impl EngineConfig {
             default_index: HnswParams::default(),
             upload: UploadConfig::default(),
             wal_budget_bytes: DEFAULT_WAL_BUDGET_BYTES,
+            background_flush: true,
         }
     }
 }
@@ -202,7 +206,9 @@ impl Engine {
         });
         let engine = Engine { shared };
         engine.spawn_indexer();
-        engine.spawn_flusher();
+        if engine.shared.config.background_flush {
+            engine.spawn_flusher();
+        }
         Ok(engine)
     }
 

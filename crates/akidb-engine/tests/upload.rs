@@ -34,6 +34,8 @@ fn config(dir: &std::path::Path, batch: usize) -> EngineConfig {
         max_backoff: Duration::from_millis(20),
     };
     c.upload.breaker_failure_threshold = 1000;
+    // The tests flush explicitly; a background flush racing them would take their faults.
+    c.background_flush = false;
     c
 }
 
@@ -144,7 +146,11 @@ async fn never_more_than_max_in_flight_uploads() {
 
 #[tokio::test(start_paused = true)]
 async fn a_partial_batch_is_flushed_by_the_timer() {
-    let s = setup(10, |c| c.flush_max_age = Duration::from_secs(30)).await;
+    let s = setup(10, |c| {
+        c.flush_max_age = Duration::from_secs(30);
+        c.background_flush = true; // the timer is what this test is about
+    })
+    .await;
     s.engine.upsert("c", docs(0..5)).await.unwrap();
     tokio::time::advance(Duration::from_secs(20)).await;
     for _ in 0..20 {
