@@ -116,7 +116,7 @@ pub fn openapi() -> Value {
             "IndexParams": {"type": "object", "additionalProperties": false, "properties": {
                 "m": {"type": "integer", "minimum": 2, "maximum": 128, "description": "HNSW links per node (default 16)"},
                 "ef_construction": {"type": "integer", "minimum": 1, "maximum": 10000, "description": "build-time search breadth (default 200)"},
-                "ef_search": {"type": "integer", "minimum": 1, "maximum": 10000, "description": "default query-time search breadth"}}},
+                "ef_search": {"type": "integer", "minimum": 1, "maximum": 10000, "description": "default query-time search breadth (default 24)"}}},
             "CreateCollection": {"type": "object", "required": ["name", "dimension", "metric"], "additionalProperties": false, "properties": {
                 "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"},
                 "dimension": {"type": "integer", "minimum": 1, "maximum": 4096},

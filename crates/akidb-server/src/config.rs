@@ -17,7 +17,7 @@
 //! | `index_chunk` | vectors per indexer lock | 32 |
 //! | `hnsw_m` | links per node | 16 |
 //! | `hnsw_ef_construction` | candidates | 200 |
-//! | `hnsw_ef_search` | candidates | see `akidb_core::index::DEFAULT_EF_SEARCH` |
+//! | `hnsw_ef_search` | candidates | 24 (`akidb_core::index::DEFAULT_EF_SEARCH`) |
 //! | `upload_max_in_flight` | uploads at once, 1..=64 | 8 |
 //! | `upload_multipart_threshold_bytes` | bytes | 33554432 (32 MiB) |
 //! | `upload_max_attempts` | attempts per upload, the first included | 6 |
@@ -90,7 +90,7 @@ pub struct ServeArgs {
     /// Default HNSW build breadth for new collections. Default 200.
     #[arg(long, env = "AKIDB_HNSW_EF_CONSTRUCTION")]
     pub hnsw_ef_construction: Option<usize>,
-    /// Default HNSW search breadth for new collections.
+    /// Default HNSW search breadth for new collections. Default 24.
     #[arg(long, env = "AKIDB_HNSW_EF_SEARCH")]
     pub hnsw_ef_search: Option<usize>,
     /// Uploads to the object store in flight at once, 1 to 64. Default 8.
