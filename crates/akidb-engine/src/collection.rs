@@ -55,6 +55,9 @@ struct State {
     index: VectorIndex,
     /// Id of each slot.
     ids: Vec<Arc<str>>,
+    /// Bytes held by `ids` (string bytes plus the pointer), kept as slots are added, so that
+    /// `info()` (every status read and metrics scrape) does not walk every id.
+    id_bytes: usize,
     /// Metadata of each slot (dropped when the slot is deleted).
     metadata: Vec<Option<Box<Metadata>>>,
     /// Live document id → slot.
@@ -78,6 +81,7 @@ impl State {
             self.index.delete(old);
             self.metadata[old as usize] = None;
         }
+        self.id_bytes += id.len() + std::mem::size_of::<Arc<str>>();
         self.ids.push(id);
         self.metadata.push(doc.metadata.map(Box::new));
     }
@@ -208,6 +212,7 @@ impl Collection {
         let mut state = State {
             index: VectorIndex::new(dim, def.metric, def.index),
             ids: Vec::new(),
+            id_bytes: 0,
             metadata: Vec::new(),
             by_id: HashMap::new(),
             applied_seq: manifest.wal_seq,
@@ -362,9 +367,7 @@ impl Collection {
             segments: self.segment_count.load(Ordering::Relaxed) as usize,
             manifest_version: self.manifest_version.load(Ordering::Relaxed),
             unflushed: state.unflushed(),
-            bytes_in_ram: state.index.memory_bytes()
-                + state.ids.iter().map(|id| id.len() + 16).sum::<usize>()
-                + state.by_id.capacity() * 24,
+            bytes_in_ram: state.index.memory_bytes() + state.id_bytes + state.by_id.capacity() * 24,
             wal_bytes: self.wal.disk_bytes(),
         }
     }

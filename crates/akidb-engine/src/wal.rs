@@ -329,16 +329,9 @@ impl Wal {
         Ok(doomed.len())
     }
 
-    /// Bytes of log on disk.
+    /// Bytes of this log on disk (kept up to date by append, truncation and open).
     pub fn disk_bytes(&self) -> u64 {
-        let w = self.writer.lock();
-        let sealed: u64 = w
-            .sealed
-            .iter()
-            .filter_map(|(_, p)| fs::metadata(p).ok())
-            .map(|m| m.len())
-            .sum();
-        sealed + w.len
+        self.live_bytes.load(Ordering::Relaxed)
     }
 }
 
