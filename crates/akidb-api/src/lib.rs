@@ -74,6 +74,70 @@ pub struct CollectionInfo {
     pub unflushed: u64,
     #[serde(default)]
     pub bytes_in_ram: u64,
+    /// `hot`, `warm` or `cold` (absent for an unavailable collection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<Tier>,
+}
+
+/// Where a collection's data lives: RAM (hot), local disk (warm) or the object store only (cold).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    Hot,
+    Warm,
+    Cold,
+}
+
+/// `GET /api/v1/collections/{name}/tier`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TierStatus {
+    pub tier: Tier,
+    /// A pinned collection is never moved down by the policy.
+    pub pinned: bool,
+    pub bytes_in_ram: u64,
+    /// Local copies of its objects plus its WAL.
+    pub bytes_on_disk: u64,
+    pub bytes_in_object_store: u64,
+    /// RFC 3339 time of the last read or write.
+    pub last_access: String,
+    /// Reads and writes within the access-rate window (`tier_promote_window_secs`).
+    pub recent_accesses: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TierAction {
+    Promote,
+    Demote,
+    Pin,
+    Unpin,
+}
+
+/// `POST /api/v1/collections/{name}/tier`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierRequest {
+    pub action: TierAction,
+    /// promote: default `hot`; demote: default one tier down; pin: move there first (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Tier>,
+}
+
+/// One tier's totals in `GET /api/v1/tiers`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TierTotals {
+    pub collections: u64,
+    pub bytes_in_ram: u64,
+    pub bytes_on_disk: u64,
+    pub bytes_in_object_store: u64,
+}
+
+/// `GET /api/v1/tiers`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TiersResponse {
+    pub hot: TierTotals,
+    pub warm: TierTotals,
+    pub cold: TierTotals,
 }
 
 /// `GET /api/v1/collections`

@@ -56,6 +56,8 @@ pub const PATHS: &[(&str, &[&str])] = &[
         &["get", "delete"],
     ),
     ("/api/v1/collections/{name}/search", &["post"]),
+    ("/api/v1/collections/{name}/tier", &["get", "post"]),
+    ("/api/v1/tiers", &["get"]),
     ("/api/v1/admin/dlq", &["get"]),
     ("/api/v1/admin/dlq/retry", &["post"]),
 ];
@@ -100,6 +102,16 @@ pub fn openapi() -> Value {
                 "get": {"summary": "Get a document", "responses": responses(("200", ok("document", "Document")), &[400, 404, 503])},
                 "delete": {"summary": "Delete a document", "responses": responses(("200", ok("deleted", "DeleteDocumentsResponse")), &[400, 404, 503])}
             },
+            "/api/v1/collections/{name}/tier": {
+                "parameters": [name_param()],
+                "get": {"summary": "Where the collection's data is: tier, pinned, bytes in RAM / on local disk / in the object store, last access, recent accesses",
+                        "responses": responses(("200", ok("tier status", "TierStatus")), &[400, 404, 503])},
+                "post": {"summary": "Move or pin: promote (default target hot), demote (default one tier down), pin (optionally moving to target first), unpin",
+                         "requestBody": body("TierRequest"),
+                         "responses": responses(("200", ok("tier status after the command", "TierStatus")), &[400, 404, 413, 415, 422, 503])}
+            },
+            "/api/v1/tiers": {"get": {"summary": "Collections and bytes per tier",
+                "responses": {"200": {"description": "{\"hot\"|\"warm\"|\"cold\": {collections, bytes_in_ram, bytes_on_disk, bytes_in_object_store}}"}}}},
             "/api/v1/admin/dlq": {"get": {"summary": "The dead-letter queue: flushes that failed permanently, with their reasons (the data is safe in the WAL)",
                 "responses": {"200": {"description": "{\"dead_letters\": [{collection_id, collection, operation, reason, attempts, failures, first_failed_ms, last_failed_ms}]}"}}}},
             "/api/v1/admin/dlq/retry": {"post": {"summary": "Re-drive every dead-lettered flush now",
@@ -113,6 +125,15 @@ pub fn openapi() -> Value {
         "components": {"schemas": {
             "Metric": {"type": "string", "enum": ["cosine", "l2", "dot"],
                        "description": "cosine: score is cosine similarity, higher is better (vectors are stored unit length). dot: inner product, higher is better. l2: Euclidean distance, lower is better."},
+            "Tier": {"type": "string", "enum": ["hot", "warm", "cold"],
+                     "description": "hot: in RAM with its HNSW graph; warm: on local disk only; cold: in the object store only. Every tier answers every request."},
+            "TierStatus": {"type": "object", "properties": {
+                "tier": {"$ref": "#/components/schemas/Tier"}, "pinned": {"type": "boolean"},
+                "bytes_in_ram": {"type": "integer"}, "bytes_on_disk": {"type": "integer"}, "bytes_in_object_store": {"type": "integer"},
+                "last_access": {"type": "string", "format": "date-time"}, "recent_accesses": {"type": "integer"}}},
+            "TierRequest": {"type": "object", "required": ["action"], "additionalProperties": false, "properties": {
+                "action": {"type": "string", "enum": ["promote", "demote", "pin", "unpin"]},
+                "target": {"$ref": "#/components/schemas/Tier"}}},
             "IndexParams": {"type": "object", "additionalProperties": false, "properties": {
                 "m": {"type": "integer", "minimum": 2, "maximum": 128, "description": "HNSW links per node (default 16)"},
                 "ef_construction": {"type": "integer", "minimum": 1, "maximum": 10000, "description": "build-time search breadth (default 200)"},

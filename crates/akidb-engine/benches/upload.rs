@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use akidb_core::Metric;
-use akidb_engine::{CreateCollection, Engine, EngineConfig, NewDocument, S3Options};
+use akidb_engine::{CreateCollection, Engine, EngineConfig, NewDocument};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use object_store::ObjectStore;
 use object_store::memory::InMemory;
@@ -79,7 +79,7 @@ async fn flush_time(
     let started = Instant::now();
     engine.flush_all().await.unwrap();
     let elapsed = started.elapsed();
-    assert_eq!(engine.collection_info(&name).unwrap().unflushed, 0);
+    assert_eq!(engine.collection_info(&name).await.unwrap().unflushed, 0);
     elapsed
 }
 
@@ -131,47 +131,12 @@ fn pipeline(c: &mut Criterion) {
 }
 
 fn s3_loopback(c: &mut Criterion) {
-    let Ok(moto) = std::env::var("AKIDB_MOTO_SERVER") else {
+    if std::env::var_os("AKIDB_MOTO_SERVER").is_none() {
         println!("s3_loopback: skipped, AKIDB_MOTO_SERVER is not set (scripts/test sets it)");
         return;
-    };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = std::process::Command::new(moto)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start moto_server");
-    // Wait for it, then create the bucket (moto checks no signatures).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        use std::io::{Read, Write};
-        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-            let req = format!(
-                "PUT /bench HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            );
-            let mut resp = String::new();
-            if s.write_all(req.as_bytes()).is_ok()
-                && s.read_to_string(&mut resp).is_ok()
-                && resp.starts_with("HTTP/1.1 200")
-            {
-                break;
-            }
-        }
-        assert!(Instant::now() < deadline, "moto did not start");
-        std::thread::sleep(Duration::from_millis(50));
     }
-    let s3 = S3Options {
-        endpoint: Some(format!("http://127.0.0.1:{port}")),
-        region: Some("us-east-1".into()),
-        access_key_id: Some("bench".into()),
-        secret_access_key: Some("bench".into()),
-        allow_http: Some(true),
-    };
+    let moto = akidb_testkit::Moto::start("bench");
+    let s3 = moto.s3.options();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -200,8 +165,6 @@ fn s3_loopback(c: &mut Criterion) {
         );
     }
     group.finish();
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 criterion_group!(benches, pipeline, s3_loopback);

@@ -121,7 +121,7 @@ fn upsert(c: &mut Criterion) {
         });
     }
     group.finish();
-    let info = engine.collection_info("bench").unwrap();
+    let info = rt.block_on(engine.collection_info("bench")).unwrap();
     println!(
         "after the upsert benchmark: {} documents, {} not yet indexed (indexing trails; they are searched exactly)",
         info.count, info.index_pending
@@ -150,7 +150,7 @@ fn indexed(c: &mut Criterion) {
                     for d in docs {
                         engine.upsert("bench", d).await.unwrap();
                     }
-                    while engine.collection_info("bench").unwrap().index_pending > 0 {
+                    while engine.collection_info("bench").await.unwrap().index_pending > 0 {
                         tokio::time::sleep(Duration::from_millis(1)).await;
                     }
                 });

@@ -19,39 +19,62 @@
 //! force, so a write is searchable the moment it is acknowledged.
 //!
 //! # Flush
-//! [`Collection::flush`] writes everything applied since the last flush (documents, plus a
-//! tombstone for each deleted id) as one Parquet segment, then a new manifest version that lists
-//! it and the WAL sequence number it covers, then deletes the WAL files that manifest covers.
-//! A crash at any point leaves either the old manifest plus a longer WAL, or the new manifest
-//! plus a WAL whose covered records are skipped on replay.
+//! [`Collection::flush`] writes every slot pushed since the last flush (superseded ones too, so
+//! that the segments' `Put` rows are exactly the slots, in order), then a tombstone for each id
+//! deleted and not re-inserted, as Parquet segments; then a new manifest version that lists them
+//! and the WAL sequence number they cover; then deletes the WAL files that manifest covers. A
+//! crash at any point leaves either the old manifest plus a longer WAL, or the new manifest plus
+//! a WAL whose covered records are skipped on replay. Uploaded segments are also kept in the
+//! collection's local directory (the warm copy).
+//!
+//! # Tiers
+//! - **hot**: the state is in RAM (`state` is `Some`), plus local copies of its objects;
+//! - **warm**: local copies only; **cold**: the object store only.
+//!
+//! Loading replays the segments' rows in order through the same `upsert`/`delete` as the write
+//! path, so the loaded slots are exactly the hot slots, and the saved HNSW graph (written at
+//! demotion, see [`Manifest::graph`]) fits them: a loaded collection answers every query as it
+//! did when hot. Requests hold `tier_lock` shared; moves take it exclusively, so a move never
+//! runs under a request. Reads of a warm or cold collection load a temporary state (fetching
+//! the objects to local disk first if cold) unless the access-rate rule promotes it; writes
+//! promote it to hot.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
 use akidb_core::{Neighbor, SearchOptions, VectorIndex};
+use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parking_lot::{Mutex, RwLock};
 
 use crate::doc::{Document, Metadata, Operation};
 use crate::error::EngineError;
 use crate::filter::Filter;
-use crate::manifest::{CollectionDef, Manifest, SegmentRef, manifest_path, segment_path};
+use crate::manifest::{
+    CollectionDef, GraphRef, Manifest, SegmentRef, graph_path, manifest_path, segment_path,
+};
 use crate::segment::{self, Row};
+use crate::tier::Tier;
+use crate::tier::policy::Usage;
 use crate::upload::Uploader;
 use crate::upload::retry::RetryError;
-use crate::wal::{Wal, WalStats};
+use crate::wal::{Record, Wal, WalStats};
 
-/// How many segments are fetched from the object store at once when a collection is opened.
-const SEGMENT_FETCH_CONCURRENCY: usize = 8;
+/// How many objects are fetched at once when a collection is loaded. High enough that a
+/// collection's segments come in one parallel round.
+const FETCH_CONCURRENCY: usize = 32;
+/// Access times kept per collection (for the access-rate rule and the tier API).
+const ACCESS_HISTORY: usize = 256;
 
 /// In-memory state. Slot `i` is the `i`-th vector pushed into the index.
-struct State {
+pub(crate) struct State {
     index: VectorIndex,
     /// Id of each slot.
     ids: Vec<Arc<str>>,
@@ -74,6 +97,21 @@ struct State {
 }
 
 impl State {
+    fn new(def: &CollectionDef, applied_seq: u64) -> State {
+        State {
+            index: VectorIndex::new(def.dimension, def.metric, def.index),
+            ids: Vec::new(),
+            id_bytes: 0,
+            metadata: Vec::new(),
+            by_id: HashMap::new(),
+            applied_seq,
+            flushed_slots: 0,
+            unflushed_deletes: HashSet::new(),
+            dirty_since: None,
+            last_write: Instant::now(),
+        }
+    }
+
     fn upsert(&mut self, doc: Document) {
         let slot = self.index.push(&doc.vector);
         let id: Arc<str> = Arc::from(doc.id);
@@ -108,6 +146,10 @@ impl State {
     fn unflushed(&self) -> usize {
         (self.index.len() - self.flushed_slots) + self.unflushed_deletes.len()
     }
+
+    fn bytes_in_ram(&self) -> usize {
+        self.index.memory_bytes() + self.id_bytes + self.by_id.capacity() * 24
+    }
 }
 
 /// Why a flush did not complete. Either way nothing is lost: the data stays unflushed, in the
@@ -124,6 +166,15 @@ pub enum FlushError {
 impl FlushError {
     pub fn is_permanent(&self) -> bool {
         matches!(self, FlushError::Upload(e) if e.is_permanent())
+    }
+}
+
+impl From<FlushError> for EngineError {
+    fn from(e: FlushError) -> Self {
+        match e {
+            FlushError::Engine(e) => e,
+            FlushError::Upload(e) => EngineError::Unavailable(e.to_string()),
+        }
     }
 }
 
@@ -160,6 +211,34 @@ pub struct CollectionInfo {
     pub unflushed: usize,
     pub bytes_in_ram: usize,
     pub wal_bytes: u64,
+    pub tier: TierInfo,
+}
+
+/// Where a collection's data is, and how it has been used.
+#[derive(Debug, Clone)]
+pub struct TierInfo {
+    pub tier: Tier,
+    pub pinned: bool,
+    pub bytes_in_ram: u64,
+    /// Local copies of the collection's objects plus its WAL.
+    pub bytes_on_disk: u64,
+    /// Objects named by the current manifest.
+    pub bytes_in_object_store: u64,
+    /// Unix ms of the last read or write (creation or start counts).
+    pub last_access_ms: u64,
+    /// Accesses within the access-rate window.
+    pub recent_accesses: usize,
+}
+
+struct Access {
+    last_ms: u64,
+    times: VecDeque<u64>,
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 pub struct Collection {
@@ -168,102 +247,78 @@ pub struct Collection {
     wal: Wal,
     /// Durable operations waiting to be applied, in log order.
     queue: Mutex<VecDeque<(u64, Operation)>>,
-    state: RwLock<State>,
+    /// `Some` exactly when the collection is hot.
+    state: RwLock<Option<State>>,
     uploader: Arc<Uploader>,
-    /// The newest manifest; holding the lock serialises flushes.
+    /// The newest manifest; holding the lock serialises flushes and graph saves.
     manifest: tokio::sync::Mutex<Manifest>,
     manifest_version: AtomicU64,
     segment_count: AtomicU64,
+    documents: AtomicU64,
+    object_bytes: AtomicU64,
+    /// Bytes of the local copies of the manifest's objects.
+    cache_bytes: AtomicU64,
+    /// Requests hold it shared, tier moves exclusively.
+    tier_lock: Arc<tokio::sync::RwLock<()>>,
+    tier: AtomicU8,
+    pinned: AtomicBool,
+    access: Mutex<Access>,
+    /// WAL records past the manifest, read at open and replayed by the first load.
+    pending_wal: Mutex<Vec<Record>>,
+}
+
+fn tier_code(t: Tier) -> u8 {
+    match t {
+        Tier::Hot => 0,
+        Tier::Warm => 1,
+        Tier::Cold => 2,
+    }
 }
 
 impl Collection {
-    /// Opens a collection from its newest manifest and its local WAL: fetches the segments,
-    /// keeps the newest row of each id, then replays the WAL records the manifest does not cover.
+    /// Opens a collection without loading its data: reads its local WAL (records past the
+    /// manifest wait for the first load) and checks which of its objects have local copies.
+    /// It starts warm when every object is local, cold otherwise.
     pub async fn open(
         manifest: Manifest,
         dir: PathBuf,
         uploader: Arc<Uploader>,
         wal_stats: Arc<WalStats>,
-    ) -> Result<Collection, EngineError> {
-        let store: Arc<dyn ObjectStore> = uploader.store().clone();
-        let def = manifest.collection.clone();
-        let dim = def.dimension;
-        let segments: Vec<Vec<Row>> = futures::stream::iter(manifest.segments.clone())
-            .map(|seg| {
-                let store = store.clone();
-                async move {
-                    let path = object_store::path::Path::from(seg.path.as_str());
-                    let data = store.get(&path).await?.bytes().await?;
-                    tokio::task::spawn_blocking(move || segment::decode(dim, data))
-                        .await
-                        .expect("segment decode task panicked")
-                        .map_err(EngineError::from)
-                }
-            })
-            .buffered(SEGMENT_FETCH_CONCURRENCY)
-            .try_collect()
-            .await?;
-
+    ) -> Result<Arc<Collection>, EngineError> {
         let wal_dir = dir.join("wal");
         let (wal, records) = tokio::task::spawn_blocking(move || Wal::open(&wal_dir, wal_stats))
             .await
             .expect("wal open task panicked")?;
-
-        let mut state = State {
-            index: VectorIndex::new(dim, def.metric, def.index),
-            ids: Vec::new(),
-            id_bytes: 0,
-            metadata: Vec::new(),
-            by_id: HashMap::new(),
-            applied_seq: manifest.wal_seq,
-            flushed_slots: 0,
-            unflushed_deletes: HashSet::new(),
-            dirty_since: None,
-            last_write: Instant::now(),
-        };
-        // Newest row per id wins: walk segments and rows backwards, keep first sightings.
-        let mut seen: HashSet<&str> = HashSet::new();
-        let mut live: Vec<&Document> = Vec::new();
-        for rows in segments.iter().rev() {
-            for row in rows.iter().rev() {
-                if seen.insert(row.id())
-                    && let Row::Put(doc) = row
-                {
-                    live.push(doc);
-                }
-            }
-        }
-        for doc in live.into_iter().rev() {
-            state.upsert(doc.clone());
-        }
-        drop(segments);
-        state.flushed_slots = state.index.len();
-
-        let mut replayed = 0;
-        for record in records {
-            if record.seq <= manifest.wal_seq {
-                continue;
-            }
-            let op = Operation::decode(&record.payload).map_err(|e| {
-                EngineError::Corrupted(format!("wal record {} of {:?}: {e}", record.seq, def.name))
-            })?;
-            state.apply(record.seq, op);
-            replayed += 1;
-        }
-        if replayed > 0 {
-            tracing::info!(collection = %def.name, replayed, "replayed wal records");
-        }
-        Ok(Collection {
-            manifest_version: AtomicU64::new(manifest.version),
-            segment_count: AtomicU64::new(manifest.segments.len() as u64),
-            def,
+        let pending: Vec<Record> = records
+            .into_iter()
+            .filter(|r| r.seq > manifest.wal_seq)
+            .collect();
+        let c = Collection {
+            def: manifest.collection.clone(),
             dir,
             wal,
             queue: Mutex::new(VecDeque::new()),
-            state: RwLock::new(state),
+            state: RwLock::new(None),
             uploader,
-            manifest: tokio::sync::Mutex::new(manifest),
-        })
+            manifest_version: AtomicU64::new(0),
+            segment_count: AtomicU64::new(0),
+            documents: AtomicU64::new(0),
+            object_bytes: AtomicU64::new(0),
+            cache_bytes: AtomicU64::new(0),
+            tier_lock: Arc::new(tokio::sync::RwLock::new(())),
+            tier: AtomicU8::new(tier_code(Tier::Cold)),
+            pinned: AtomicBool::new(false),
+            access: Mutex::new(Access {
+                last_ms: now_ms(),
+                times: VecDeque::new(),
+            }),
+            pending_wal: Mutex::new(pending),
+            manifest: tokio::sync::Mutex::new(manifest.clone()),
+        };
+        c.publish(&manifest);
+        let all_local = c.refresh_cache_bytes(&manifest);
+        c.set_tier(if all_local { Tier::Warm } else { Tier::Cold });
+        Ok(Arc::new(c))
     }
 
     pub fn def(&self) -> &CollectionDef {
@@ -274,8 +329,293 @@ impl Collection {
         &self.dir
     }
 
-    /// Logs `op`, waits until it is durable, applies it. Blocking: call from a blocking thread.
+    pub fn tier(&self) -> Tier {
+        match self.tier.load(Ordering::Acquire) {
+            0 => Tier::Hot,
+            1 => Tier::Warm,
+            _ => Tier::Cold,
+        }
+    }
+
+    fn set_tier(&self, t: Tier) {
+        self.tier.store(tier_code(t), Ordering::Release);
+    }
+
+    pub fn pinned(&self) -> bool {
+        self.pinned.load(Ordering::Relaxed)
+    }
+
+    pub fn set_pinned(&self, pinned: bool) {
+        self.pinned.store(pinned, Ordering::Relaxed);
+    }
+
+    /// Whether WAL records wait for a load (the collection must become hot to apply them).
+    pub fn has_pending_wal(&self) -> bool {
+        !self.pending_wal.lock().is_empty()
+    }
+
+    /// Records an access; returns the access times within `window_ms`, oldest first.
+    pub fn touch(&self, now: u64, window_ms: u64) -> Vec<u64> {
+        let mut a = self.access.lock();
+        a.last_ms = a.last_ms.max(now);
+        a.times.push_back(now);
+        while a.times.len() > ACCESS_HISTORY
+            || a.times
+                .front()
+                .is_some_and(|&t| now.saturating_sub(t) >= window_ms)
+        {
+            a.times.pop_front();
+        }
+        a.times.iter().copied().collect()
+    }
+
+    /// Counters readable without the manifest lock.
+    fn publish(&self, m: &Manifest) {
+        self.manifest_version.store(m.version, Ordering::Relaxed);
+        self.segment_count
+            .store(m.segments.len() as u64, Ordering::Relaxed);
+        self.documents.store(m.documents, Ordering::Relaxed);
+        self.object_bytes.store(m.object_bytes(), Ordering::Relaxed);
+    }
+
+    /// Where the local copy of an object lives.
+    fn local_path(&self, object: &str) -> PathBuf {
+        let name = object.rsplit('/').next().unwrap_or(object);
+        self.dir.join("segments").join(name)
+    }
+
+    /// Recounts the local copies of `m`'s objects; returns whether all of them are present.
+    fn refresh_cache_bytes(&self, m: &Manifest) -> bool {
+        let mut all = true;
+        let mut bytes = 0;
+        for (path, size) in m.objects() {
+            match std::fs::metadata(self.local_path(path)) {
+                Ok(meta) if meta.len() == size => bytes += size,
+                _ => all = false,
+            }
+        }
+        self.cache_bytes.store(bytes, Ordering::Relaxed);
+        all
+    }
+
+    /// Writes a local copy (a cache: no fsync; a damaged copy is fetched again).
+    async fn write_local(&self, object: &str, data: &Bytes) {
+        let path = self.local_path(object);
+        let tmp = path.with_extension("tmp");
+        let result = async {
+            tokio::fs::create_dir_all(path.parent().expect("has a parent")).await?;
+            tokio::fs::write(&tmp, data).await?;
+            tokio::fs::rename(&tmp, &path).await
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(path = %path.display(), error = %e, "could not keep a local copy");
+        }
+    }
+
+    /// An object's bytes: the local copy when it is intact, else fetched and kept locally.
+    async fn fetch(&self, object: &str, size: u64) -> Result<Bytes, EngineError> {
+        if let Ok(data) = tokio::fs::read(self.local_path(object)).await
+            && data.len() as u64 == size
+        {
+            return Ok(Bytes::from(data));
+        }
+        let data = self
+            .uploader
+            .store()
+            .get(&ObjectPath::from(object))
+            .await?
+            .bytes()
+            .await?;
+        self.write_local(object, &data).await;
+        Ok(data)
+    }
+
+    /// Every object `m` names, in order, fetched in one parallel round.
+    async fn fetch_all(&self, m: &Manifest) -> Result<Vec<Bytes>, EngineError> {
+        let objects: Vec<(String, u64)> = m.objects().map(|(p, b)| (p.to_string(), b)).collect();
+        futures::stream::iter(objects)
+            .map(|(path, size)| async move { self.fetch(&path, size).await })
+            .buffered(FETCH_CONCURRENCY)
+            .try_collect()
+            .await
+    }
+
+    /// Builds the in-memory state from `m`'s objects (one parallel round of fetches) and then
+    /// `replay`.
+    async fn load_state(
+        &self,
+        m: &Manifest,
+        replay: Arc<Vec<Record>>,
+    ) -> Result<State, EngineError> {
+        let mut objects: Vec<Bytes> = self.fetch_all(m).await?;
+        let graph = m.graph.as_ref().and_then(|_| objects.pop());
+        let def = self.def.clone();
+        let wal_seq = m.wal_seq;
+        tokio::task::spawn_blocking(move || {
+            let mut state = State::new(&def, wal_seq);
+            for data in objects {
+                for row in segment::decode(def.dimension, data)? {
+                    match row {
+                        Row::Put(doc) => state.upsert(doc),
+                        Row::Tombstone(id) => state.delete(&id),
+                    }
+                }
+            }
+            state.unflushed_deletes.clear();
+            state.flushed_slots = state.index.len();
+            if let Some(graph) = graph
+                && let Err(e) = state.index.load_graph(&graph)
+            {
+                tracing::warn!(collection = %def.name, error = %e, "saved graph unusable; rebuilding it");
+            }
+            let mut replayed = 0;
+            for record in replay.iter() {
+                let op = Operation::decode(&record.payload).map_err(|e| {
+                    EngineError::Corrupted(format!(
+                        "wal record {} of {:?}: {e}",
+                        record.seq, def.name
+                    ))
+                })?;
+                state.apply(record.seq, op);
+                replayed += 1;
+            }
+            if replayed > 0 {
+                tracing::info!(collection = %def.name, replayed, "replayed wal records");
+            }
+            Ok(state)
+        })
+        .await
+        .expect("load task panicked")
+    }
+
+    /// Moves the collection to `target`: loads it (hot), frees its RAM after saving it (warm),
+    /// or also removes its local copies (cold). Returns the tier it came from.
+    pub async fn move_to(&self, target: Tier, flush_rows: usize) -> Result<Tier, EngineError> {
+        let _moving = self.tier_lock.write().await;
+        let from = self.tier();
+        if from == target {
+            return Ok(from);
+        }
+        if from == Tier::Hot {
+            self.checkpoint(flush_rows).await?;
+            let state = self.state.write().take();
+            drop(state);
+            release_free_memory();
+            self.set_tier(Tier::Warm);
+        }
+        let manifest = self.manifest.lock().await.clone();
+        match target {
+            Tier::Hot => {
+                // The records stay pending until the state that holds them is installed, so
+                // that `has_pending_wal` never reports false while they are not applied.
+                let replay = Arc::new(self.pending_wal.lock().clone());
+                match self.load_state(&manifest, replay).await {
+                    Ok(state) => {
+                        *self.state.write() = Some(state);
+                        self.pending_wal.lock().clear();
+                    }
+                    Err(e) => {
+                        self.refresh_cache_bytes(&manifest);
+                        return Err(e);
+                    }
+                }
+            }
+            Tier::Warm => {
+                self.fetch_all(&manifest).await?;
+            }
+            Tier::Cold => match tokio::fs::remove_dir_all(self.dir.join("segments")).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            },
+        }
+        self.refresh_cache_bytes(&manifest);
+        self.set_tier(target);
+        Ok(from)
+    }
+
+    /// Runs `f` on the state: the hot one, or, for a warm or cold collection, one loaded for
+    /// this call (a cold one is fetched to local disk first and is warm afterwards). With
+    /// `promote`, or WAL records waiting, the collection is made hot first.
+    pub(crate) async fn read<R, F>(
+        self: &Arc<Self>,
+        promote: bool,
+        flush_rows: usize,
+        f: F,
+    ) -> Result<R, EngineError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Collection, &State) -> R + Send + 'static,
+    {
+        loop {
+            if let Some(guard) = self.hot().await {
+                let c = self.clone();
+                return tokio::task::spawn_blocking(move || {
+                    let _guard = guard;
+                    let state = c.state.read();
+                    state.as_ref().map(|s| f(&c, s)).ok_or_else(not_loaded)
+                })
+                .await
+                .expect("read task panicked");
+            }
+            if promote || self.has_pending_wal() {
+                self.move_to(Tier::Hot, flush_rows).await?;
+                continue;
+            }
+            if self.tier() == Tier::Cold {
+                self.move_to(Tier::Warm, flush_rows).await?;
+            }
+            let guard = self.tier_lock.clone().read_owned().await;
+            if self.tier() != Tier::Warm {
+                continue; // moved meanwhile
+            }
+            let manifest = self.manifest.lock().await.clone();
+            let state = self.load_state(&manifest, Arc::default()).await?;
+            let c = self.clone();
+            return tokio::task::spawn_blocking(move || {
+                let _guard = guard;
+                Ok(f(&c, &state))
+            })
+            .await
+            .expect("read task panicked");
+        }
+    }
+
+    /// Runs `f` (which writes through [`Collection::apply_durably`]) with the collection hot,
+    /// loading it first if needed.
+    pub(crate) async fn write<R, F>(
+        self: &Arc<Self>,
+        flush_rows: usize,
+        f: F,
+    ) -> Result<R, EngineError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Collection, TierGuard) -> Result<R, EngineError> + Send + 'static,
+    {
+        loop {
+            if let Some(guard) = self.hot().await {
+                let c = self.clone();
+                return tokio::task::spawn_blocking(move || f(&c, guard))
+                    .await
+                    .expect("write task panicked");
+            }
+            self.move_to(Tier::Hot, flush_rows).await?;
+        }
+    }
+
+    /// The tier lock held shared, if the collection is hot.
+    async fn hot(&self) -> Option<TierGuard> {
+        let guard = self.tier_lock.clone().read_owned().await;
+        (self.tier() == Tier::Hot).then_some(guard)
+    }
+
+    /// Logs `op`, waits until it is durable, applies it. Blocking, and only while the caller
+    /// holds the tier lock with the collection hot (see [`Collection::write`]).
     pub fn apply_durably(&self, op: Operation) -> Result<(), EngineError> {
+        if self.state.read().is_none() {
+            return Err(not_loaded());
+        }
         let body = op.encode();
         let mut op = Some(op);
         let seq = self.wal.append(&body, |seq| {
@@ -285,7 +625,8 @@ impl Collection {
         })?;
         drop(body);
         self.wal.sync(seq)?;
-        let mut state = self.state.write();
+        let mut guard = self.state.write();
+        let state = guard.as_mut().ok_or_else(not_loaded)?;
         if state.applied_seq >= seq {
             return Ok(()); // another writer applied it, in order
         }
@@ -301,8 +642,15 @@ impl Collection {
         Ok(())
     }
 
-    pub fn get(&self, id: &str) -> Option<Document> {
-        let state = self.state.read();
+    /// Whether `id` is live (call inside [`Collection::write`], which holds the state).
+    pub fn contains(&self, id: &str) -> bool {
+        self.state
+            .read()
+            .as_ref()
+            .is_some_and(|s| s.by_id.contains_key(id))
+    }
+
+    pub(crate) fn get_in(&self, state: &State, id: &str) -> Option<Document> {
         let slot = *state.by_id.get(id)?;
         Some(Document {
             id: id.to_string(),
@@ -311,12 +659,7 @@ impl Collection {
         })
     }
 
-    pub fn contains(&self, id: &str) -> bool {
-        self.state.read().by_id.contains_key(id)
-    }
-
-    pub fn search(&self, req: &SearchRequest) -> Vec<Hit> {
-        let state = self.state.read();
+    pub(crate) fn search_in(&self, state: &State, req: &SearchRequest) -> Vec<Hit> {
         let filter_fn;
         let mut opts = SearchOptions {
             ef: req.ef,
@@ -351,24 +694,71 @@ impl Collection {
         {
             // One guard: a second `read()` while a writer waits would deadlock (the lock is fair).
             let state = self.state.read();
-            if state.index.indexed_len() == state.index.len() {
-                return 0;
+            match state.as_ref() {
+                Some(s) if s.index.indexed_len() < s.index.len() => {}
+                _ => return 0,
             }
         }
-        self.state.write().index.index_pending(max)
+        self.state
+            .write()
+            .as_mut()
+            .map_or(0, |s| s.index.index_pending(max))
     }
 
-    pub fn info(&self) -> CollectionInfo {
+    pub fn tier_info(&self, window_ms: u64) -> TierInfo {
+        let bytes_in_ram = self.state.read().as_ref().map_or(0, State::bytes_in_ram) as u64;
+        let now = now_ms();
+        let a = self.access.lock();
+        TierInfo {
+            tier: self.tier(),
+            pinned: self.pinned(),
+            bytes_in_ram,
+            bytes_on_disk: self.cache_bytes.load(Ordering::Relaxed) + self.wal.disk_bytes(),
+            bytes_in_object_store: self.object_bytes.load(Ordering::Relaxed),
+            last_access_ms: a.last_ms,
+            recent_accesses: a
+                .times
+                .iter()
+                .filter(|&&t| now.saturating_sub(t) < window_ms)
+                .count(),
+        }
+    }
+
+    /// The collection as the tiering policy sees it.
+    pub fn usage(&self) -> Usage {
+        let t = self.tier_info(u64::MAX);
+        Usage {
+            name: self.def.name.clone(),
+            tier: t.tier,
+            pinned: t.pinned,
+            bytes_in_ram: t.bytes_in_ram,
+            bytes_on_disk: t.bytes_on_disk,
+            last_access_ms: t.last_access_ms,
+            access_times_ms: self.access.lock().times.iter().copied().collect(),
+        }
+    }
+
+    pub fn info(&self, window_ms: u64) -> CollectionInfo {
+        let tier = self.tier_info(window_ms);
         let state = self.state.read();
+        let (count, index_pending, unflushed) = match state.as_ref() {
+            Some(s) => (
+                s.by_id.len(),
+                s.index.len() - s.index.indexed_len(),
+                s.unflushed(),
+            ),
+            None => (self.documents.load(Ordering::Relaxed) as usize, 0, 0),
+        };
         CollectionInfo {
             def: self.def.clone(),
-            count: state.by_id.len(),
-            index_pending: state.index.len() - state.index.indexed_len(),
+            count,
+            index_pending,
             segments: self.segment_count.load(Ordering::Relaxed) as usize,
             manifest_version: self.manifest_version.load(Ordering::Relaxed),
-            unflushed: state.unflushed(),
-            bytes_in_ram: state.index.memory_bytes() + state.id_bytes + state.by_id.capacity() * 24,
+            unflushed,
+            bytes_in_ram: tier.bytes_in_ram as usize,
             wal_bytes: self.wal.disk_bytes(),
+            tier,
         }
     }
 
@@ -376,6 +766,9 @@ impl Collection {
     /// or changes and no write for `idle`.
     pub fn flush_due(&self, max_docs: usize, idle: Duration, max_age: Duration) -> bool {
         let state = self.state.read();
+        let Some(state) = state.as_ref() else {
+            return false;
+        };
         let unflushed = state.unflushed();
         unflushed > 0
             && (unflushed >= max_docs
@@ -383,50 +776,133 @@ impl Collection {
                 || state.dirty_since.is_some_and(|t| t.elapsed() >= max_age))
     }
 
+    /// Flushes, then saves the HNSW graph if it covers more slots than the saved one: after
+    /// this the object store alone restores the collection exactly as it is.
+    pub async fn checkpoint(&self, max_rows: usize) -> Result<(), FlushError> {
+        self.flush(max_rows).await?;
+        let mut manifest = self.manifest.lock().await;
+        let encoded = {
+            let state = self.state.read();
+            let Some(state) = state.as_ref() else {
+                return Ok(());
+            };
+            let nodes = state.index.indexed_len();
+            let saved = manifest.graph.as_ref().map_or(0, |g| g.nodes as usize);
+            // The graph must not name slots the manifest does not hold (writes may have
+            // arrived since the flush, when this is not called under the tier lock).
+            if nodes <= saved || nodes > state.flushed_slots || state.unflushed() > 0 {
+                return Ok(());
+            }
+            (nodes, Bytes::from(state.index.encode_graph()))
+        };
+        let (nodes, data) = encoded;
+        let id = uuid::Uuid::now_v7().simple().to_string();
+        let path = graph_path(&self.def.id, &id);
+        self.uploader.put_object(&path, data.clone()).await?;
+        self.write_local(path.as_ref(), &data).await;
+        let mut next = manifest.clone();
+        next.version += 1;
+        next.graph = Some(GraphRef {
+            id,
+            path: path.to_string(),
+            nodes: nodes as u64,
+            bytes: data.len() as u64,
+        });
+        let body =
+            bytes::Bytes::from(serde_json::to_vec_pretty(&next).expect("manifest serializes"));
+        self.uploader
+            .put_create_only(&manifest_path(&self.def.id, next.version), body)
+            .await?;
+        let old = std::mem::replace(&mut *manifest, next);
+        self.publish(&manifest);
+        if let Some(old) = old.graph {
+            // Best effort: the orphan sweep removes it if this fails.
+            let _ = self
+                .uploader
+                .store()
+                .delete(&ObjectPath::from(old.path.as_str()))
+                .await;
+            let _ = tokio::fs::remove_file(self.local_path(&old.path)).await;
+        }
+        self.refresh_cache_bytes(&manifest);
+        tracing::debug!(collection = %self.def.name, nodes, "saved graph");
+        Ok(())
+    }
+
+    /// Deletes objects under this collection's `segments/` that its manifest does not name
+    /// and that are older than `grace` (left by a crash between an upload and its manifest,
+    /// or by a failed delete). Returns how many were deleted.
+    pub async fn sweep_orphans(&self, grace: Duration) -> Result<usize, EngineError> {
+        let manifest = self.manifest.lock().await.clone();
+        let named: HashSet<String> = manifest.objects().map(|(p, _)| p.to_string()).collect();
+        let store = self.uploader.store();
+        let prefix = ObjectPath::from(format!("collections/{}/segments", self.def.id));
+        let cutoff = chrono_cutoff(grace);
+        let listed: Vec<object_store::ObjectMeta> = store.list(Some(&prefix)).try_collect().await?;
+        let orphans: Vec<ObjectPath> = listed
+            .into_iter()
+            .filter(|m| {
+                !named.contains(m.location.as_ref()) && m.last_modified.timestamp_millis() <= cutoff
+            })
+            .map(|m| m.location)
+            .collect();
+        for path in &orphans {
+            match store.delete(path).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            tracing::info!(collection = %self.def.name, object = %path, "deleted orphan object");
+        }
+        Ok(orphans.len())
+    }
+
     /// Seals everything applied so far into segments of at most `max_rows` rows and a new
-    /// manifest. Returns false when there was nothing to flush.
+    /// manifest. Returns false when there was nothing to flush (or the collection is not hot).
     pub async fn flush(&self, max_rows: usize) -> Result<bool, FlushError> {
         let mut manifest = self.manifest.lock().await;
         // Take the unflushed part under the lock; put it back if anything below fails.
-        let (rows, covered_seq, from_slot, to_slot, deletes) = {
-            let mut state = self.state.write();
+        let (rows, covered_seq, documents, from_slot, to_slot, deletes) = {
+            let mut guard = self.state.write();
+            let Some(state) = guard.as_mut() else {
+                return Ok(false);
+            };
             if state.unflushed() == 0 {
                 return Ok(false);
             }
             let from = state.flushed_slots;
             let to = state.index.len();
             let deletes = std::mem::take(&mut state.unflushed_deletes);
-            let live: HashSet<&str> = (from..to)
-                .filter(|&s| !state.index.is_deleted(s as u32))
-                .map(|s| &*state.ids[s])
+            // Every slot, superseded ones included, so that a load rebuilds the same slots.
+            let mut rows: Vec<Row> = (from..to)
+                .map(|slot| {
+                    Row::Put(Document {
+                        id: state.ids[slot].to_string(),
+                        vector: state.index.vector(slot as u32).to_vec(),
+                        metadata: state.metadata[slot].as_deref().cloned(),
+                    })
+                })
                 .collect();
-            let mut rows: Vec<Row> = deletes
-                .iter()
-                .filter(|id| !live.contains(&***id))
-                .map(|id| Row::Tombstone(id.to_string()))
-                .collect();
-            for slot in from..to {
-                if state.index.is_deleted(slot as u32) {
-                    continue;
-                }
-                rows.push(Row::Put(Document {
-                    id: state.ids[slot].to_string(),
-                    vector: state.index.vector(slot as u32).to_vec(),
-                    metadata: state.metadata[slot].as_deref().cloned(),
-                }));
-            }
+            rows.extend(
+                deletes
+                    .iter()
+                    .filter(|id| !state.by_id.contains_key(&***id))
+                    .map(|id| Row::Tombstone(id.to_string())),
+            );
             state.flushed_slots = to;
             state.dirty_since = None;
-            (rows, state.applied_seq, from, to, deletes)
+            let documents = state.by_id.len() as u64;
+            (rows, state.applied_seq, documents, from, to, deletes)
         };
         let result = self
-            .write_segments(&mut manifest, rows, covered_seq, max_rows.max(1))
+            .write_segments(&mut manifest, rows, covered_seq, documents, max_rows.max(1))
             .await;
         if let Err(e) = result {
-            let mut state = self.state.write();
-            state.flushed_slots = state.flushed_slots.min(from_slot);
-            state.unflushed_deletes.extend(deletes);
-            state.dirty_since.get_or_insert_with(Instant::now);
+            let mut guard = self.state.write();
+            if let Some(state) = guard.as_mut() {
+                state.flushed_slots = state.flushed_slots.min(from_slot);
+                state.unflushed_deletes.extend(deletes);
+                state.dirty_since.get_or_insert_with(Instant::now);
+            }
             tracing::warn!(collection = %self.def.name, error = %e, "flush failed; the wal keeps the data");
             return Err(e);
         }
@@ -439,6 +915,7 @@ impl Collection {
         manifest: &mut Manifest,
         rows: Vec<Row>,
         covered_seq: u64,
+        documents: u64,
         max_rows: usize,
     ) -> Result<(), FlushError> {
         self.wal.rotate().map_err(EngineError::from)?;
@@ -463,7 +940,8 @@ impl Collection {
             let segment_id = uuid::Uuid::now_v7().simple().to_string();
             let path = segment_path(&self.def.id, &segment_id);
             let bytes = data.len() as u64;
-            self.uploader.put_object(&path, data).await?;
+            self.uploader.put_object(&path, data.clone()).await?;
+            self.write_local(path.as_ref(), &data).await;
             Ok::<_, FlushError>(SegmentRef {
                 id: segment_id,
                 path: path.to_string(),
@@ -476,6 +954,7 @@ impl Collection {
         let mut next = manifest.clone();
         next.version += 1;
         next.wal_seq = covered_seq;
+        next.documents = documents;
         next.segments.extend(segments);
         let body =
             bytes::Bytes::from(serde_json::to_vec_pretty(&next).expect("manifest serializes"));
@@ -483,13 +962,33 @@ impl Collection {
             .put_create_only(&manifest_path(&self.def.id, next.version), body)
             .await?;
         *manifest = next;
-        self.manifest_version
-            .store(manifest.version, Ordering::Relaxed);
-        self.segment_count
-            .store(manifest.segments.len() as u64, Ordering::Relaxed);
+        self.publish(manifest);
+        self.refresh_cache_bytes(manifest);
         self.wal
             .truncate_through(covered_seq)
             .map_err(EngineError::from)?;
         Ok(())
+    }
+}
+
+/// Keeps the collection in its tier while held (pass it to the end of the blocking work).
+pub type TierGuard = tokio::sync::OwnedRwLockReadGuard<()>;
+
+fn not_loaded() -> EngineError {
+    EngineError::Unavailable("collection is not loaded (a tier move is in progress)".into())
+}
+
+/// Unix ms before which an object counts as old enough to be an orphan.
+fn chrono_cutoff(grace: Duration) -> i64 {
+    now_ms().saturating_sub(grace.as_millis() as u64) as i64
+}
+
+/// Returns freed heap pages to the OS after a demotion, so that RSS shows the RAM it freed
+/// (glibc keeps small freed blocks in its arenas otherwise).
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }

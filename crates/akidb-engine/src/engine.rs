@@ -31,12 +31,16 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parking_lot::{Condvar, Mutex, RwLock};
 use serde_json::Value;
 
-use crate::collection::{Collection, CollectionInfo, FlushError, Hit, SearchRequest};
+use crate::collection::{
+    Collection, CollectionInfo, FlushError, Hit, SearchRequest, TierInfo, now_ms,
+};
 use crate::doc::{Document, Metadata, Operation};
 use crate::error::EngineError;
 use crate::filter::Filter;
 use crate::manifest::{CollectionDef, Manifest, collection_prefix, tombstone_path};
+use crate::store::faulty::{Fault, FaultyStore};
 use crate::store::{S3Options, open_store};
+use crate::tier::{PolicyConfig, Tier, policy};
 use crate::upload::dlq::{DeadLetter, Dlq};
 use crate::upload::{UploadConfig, Uploader};
 use crate::wal::WalStats;
@@ -76,6 +80,72 @@ pub struct EngineConfig {
     /// Run the background flusher (the size and timer triggers). Tests that drive flushes
     /// themselves turn it off so that two flushes never race for the same faults.
     pub background_flush: bool,
+    /// Automatic tier moves (idle times, access rate, RAM and disk budgets).
+    pub tiering: TieringConfig,
+    /// FOR TESTING ONLY: wrap the object store in a [`FaultyStore`] with these faults, so the
+    /// load tool can measure behaviour under latency and failures. Never set in production.
+    pub test_faults: Option<TestFaults>,
+}
+
+/// Faults injected into every object-store call (testing only; see [`EngineConfig::test_faults`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestFaults {
+    /// Added before every call.
+    pub latency: Duration,
+    /// Probability that a call fails with a transient 503 SlowDown.
+    pub fail_rate: f64,
+    /// Seed of the failure draws.
+    pub seed: u64,
+}
+
+/// The tiering task's settings.
+#[derive(Debug, Clone)]
+pub struct TieringConfig {
+    /// The rules; see [`PolicyConfig`] for each knob and its default.
+    pub policy: PolicyConfig,
+    /// How often the policy runs. Default 5 s.
+    pub interval: Duration,
+    /// Run the policy in the background (manual moves work either way). Default on.
+    pub enabled: bool,
+    /// Objects under a collection's `segments/` that no manifest names are deleted once they
+    /// are this old (a crash between an upload and its manifest leaves them). Default 1 hour:
+    /// far longer than any flush, so an upload whose manifest is still coming is never taken.
+    pub orphan_grace: Duration,
+}
+
+impl Default for TieringConfig {
+    fn default() -> Self {
+        TieringConfig {
+            policy: PolicyConfig::default(),
+            interval: Duration::from_secs(5),
+            enabled: true,
+            orphan_grace: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Tier moves done so far, by (from, to): count and total seconds.
+#[derive(Debug, Clone, Default)]
+pub struct TierMoveStats {
+    pub moves: Vec<(Tier, Tier, u64, f64)>,
+}
+
+/// Collections and bytes in one tier.
+#[derive(Debug, Clone, Default)]
+pub struct TierTotals {
+    pub collections: usize,
+    pub bytes_in_ram: u64,
+    pub bytes_on_disk: u64,
+    pub bytes_in_object_store: u64,
+}
+
+/// A manual tier command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TierAction {
+    Promote,
+    Demote,
+    Pin,
+    Unpin,
 }
 
 pub const DEFAULT_WAL_BUDGET_BYTES: u64 = 1024 * 1024 * 1024;
@@ -99,6 +169,8 @@ impl EngineConfig {
             upload: UploadConfig::default(),
             wal_budget_bytes: DEFAULT_WAL_BUDGET_BYTES,
             background_flush: true,
+            tiering: TieringConfig::default(),
+            test_faults: None,
         }
     }
 }
@@ -163,6 +235,7 @@ struct Shared {
     shutting_down: AtomicBool,
     /// Wakes the indexer when there is new work.
     index_signal: (Mutex<bool>, Condvar),
+    tier_moves: Mutex<HashMap<(Tier, Tier), (u64, f64)>>,
 }
 
 #[derive(Clone)]
@@ -179,7 +252,20 @@ impl Engine {
             .object_store
             .clone()
             .unwrap_or_else(|| format!("file://{}", objects.display()));
-        let store = open_store(&url, &config.s3)?;
+        let mut store = open_store(&url, &config.s3)?;
+        if let Some(f) = &config.test_faults {
+            tracing::warn!(
+                latency_ms = f.latency.as_millis() as u64,
+                fail_rate = f.fail_rate,
+                seed = f.seed,
+                "TESTING ONLY: object-store faults are injected"
+            );
+            let faulty = FaultyStore::new(store);
+            faulty.set_history_limit(10_000);
+            faulty.set_latency(f.latency);
+            faulty.fail_randomly(f.fail_rate, Fault::SLOW_DOWN, &[], f.seed);
+            store = Arc::new(faulty);
+        }
         Engine::open_with_store(config, store).await
     }
 
@@ -203,12 +289,14 @@ impl Engine {
             wal_stats,
             shutting_down: AtomicBool::new(false),
             index_signal: (Mutex::new(true), Condvar::new()),
+            tier_moves: Mutex::new(HashMap::new()),
         });
         let engine = Engine { shared };
         engine.spawn_indexer();
         if engine.shared.config.background_flush {
             engine.spawn_flusher();
         }
+        engine.spawn_tiering();
         Ok(engine)
     }
 
@@ -300,8 +388,8 @@ impl Engine {
             self.shared.wal_stats.clone(),
         )
         .await?;
-        let collection = Arc::new(collection);
-        let info = collection.info();
+        collection.move_to(Tier::Hot, self.flush_rows()).await?;
+        let info = collection.info(self.window_ms());
         self.shared
             .catalog
             .write()
@@ -319,7 +407,7 @@ impl Engine {
         let mut out: Vec<CollectionStatus> = catalog
             .values()
             .map(|entry| match entry {
-                Entry::Ready(c) => CollectionStatus::Ready(c.info()),
+                Entry::Ready(c) => CollectionStatus::Ready(c.info(self.window_ms())),
                 Entry::Failed { def, reason } => CollectionStatus::Failed {
                     def: (**def).clone(),
                     reason: reason.clone(),
@@ -330,8 +418,185 @@ impl Engine {
         out
     }
 
-    pub fn collection_info(&self, name: &str) -> Result<CollectionInfo, EngineError> {
-        Ok(self.collection(name)?.info())
+    /// A collection's summary. One whose WAL still waits to be replayed after a restart is
+    /// loaded first, so the counts are exact (the list shows its flushed counts meanwhile).
+    pub async fn collection_info(&self, name: &str) -> Result<CollectionInfo, EngineError> {
+        let c = self.collection(name)?;
+        if c.has_pending_wal() {
+            self.move_collection(&c, Tier::Hot, "wal_replay").await?;
+        }
+        Ok(c.info(self.window_ms()))
+    }
+
+    fn window_ms(&self) -> u64 {
+        self.shared.config.tiering.policy.promote_window_ms
+    }
+
+    fn flush_rows(&self) -> usize {
+        self.shared.config.flush_max_docs
+    }
+
+    /// Records an access; returns whether the access-rate rule wants the collection hot.
+    fn touch(&self, c: &Collection) -> bool {
+        let now = now_ms();
+        let policy = &self.shared.config.tiering.policy;
+        let times = c.touch(now, policy.promote_window_ms);
+        c.tier() != Tier::Hot && policy::wants_promotion(&times, policy, now)
+    }
+
+    /// A failed load of damaged data marks the collection unavailable, as a failed open would.
+    fn note_failure(&self, c: &Collection, e: EngineError) -> EngineError {
+        if matches!(e, EngineError::Corrupted(_) | EngineError::Segment(_)) {
+            tracing::error!(collection = %c.def().name, error = %e, "collection data is damaged; it is unavailable until repaired");
+            let mut catalog = self.shared.catalog.write();
+            if let Some(entry @ Entry::Ready(_)) = catalog.get_mut(&c.def().name) {
+                *entry = Entry::Failed {
+                    def: Box::new(c.def().clone()),
+                    reason: e.to_string(),
+                };
+            }
+            return EngineError::CollectionUnavailable {
+                name: c.def().name.clone(),
+                reason: e.to_string(),
+            };
+        }
+        e
+    }
+
+    /// Where a collection's data is.
+    pub fn tier_info(&self, name: &str) -> Result<TierInfo, EngineError> {
+        Ok(self.collection(name)?.tier_info(self.window_ms()))
+    }
+
+    /// Carries out a manual tier command and returns the collection's tier afterwards.
+    /// `promote` defaults to hot, `demote` to one tier down; `pin` first moves to `target` if
+    /// given, then pins; `unpin` unpins.
+    pub async fn tier_action(
+        &self,
+        name: &str,
+        action: TierAction,
+        target: Option<Tier>,
+    ) -> Result<TierInfo, EngineError> {
+        let c = self.collection(name)?;
+        let current = c.tier();
+        let target = match action {
+            TierAction::Promote => {
+                let t = target.unwrap_or(Tier::Hot);
+                if t > current {
+                    return Err(ValidationError::new(
+                        "target",
+                        format!("cannot promote a {current} collection to {t}"),
+                    )
+                    .into());
+                }
+                Some(t)
+            }
+            TierAction::Demote => {
+                let t = target.or(current.below()).unwrap_or(Tier::Cold);
+                if t < current {
+                    return Err(ValidationError::new(
+                        "target",
+                        format!("cannot demote a {current} collection to {t}"),
+                    )
+                    .into());
+                }
+                Some(t)
+            }
+            TierAction::Pin => target,
+            TierAction::Unpin => {
+                if target.is_some() {
+                    return Err(ValidationError::new("target", "unpin takes no target").into());
+                }
+                None
+            }
+        };
+        if let Some(t) = target {
+            self.move_collection(&c, t, "manual").await?;
+        }
+        match action {
+            TierAction::Pin => c.set_pinned(true),
+            TierAction::Unpin => c.set_pinned(false),
+            _ => {}
+        }
+        Ok(c.tier_info(self.window_ms()))
+    }
+
+    /// Moves a collection and records the move.
+    async fn move_collection(
+        &self,
+        c: &Collection,
+        target: Tier,
+        reason: &str,
+    ) -> Result<(), EngineError> {
+        let started = std::time::Instant::now();
+        let from = c
+            .move_to(target, self.flush_rows())
+            .await
+            .map_err(|e| self.note_failure(c, e))?;
+        if from != target {
+            let secs = started.elapsed().as_secs_f64();
+            let mut moves = self.shared.tier_moves.lock();
+            let m = moves.entry((from, target)).or_default();
+            m.0 += 1;
+            m.1 += secs;
+            tracing::info!(collection = %c.def().name, %from, to = %target, reason, secs, "tier move");
+        }
+        Ok(())
+    }
+
+    /// Counts and bytes per tier.
+    pub fn tier_totals(&self) -> Vec<(Tier, TierTotals)> {
+        let mut totals = [Tier::Hot, Tier::Warm, Tier::Cold].map(|t| (t, TierTotals::default()));
+        for c in self.ready_collections() {
+            let info = c.tier_info(self.window_ms());
+            let t = &mut totals[info.tier as usize].1;
+            t.collections += 1;
+            t.bytes_in_ram += info.bytes_in_ram;
+            t.bytes_on_disk += info.bytes_on_disk;
+            t.bytes_in_object_store += info.bytes_in_object_store;
+        }
+        totals.to_vec()
+    }
+
+    /// Tier moves so far.
+    pub fn tier_moves(&self) -> TierMoveStats {
+        let mut moves: Vec<_> = self
+            .shared
+            .tier_moves
+            .lock()
+            .iter()
+            .map(|(&(from, to), &(n, secs))| (from, to, n, secs))
+            .collect();
+        moves.sort_by_key(|m| (m.0, m.1));
+        TierMoveStats { moves }
+    }
+
+    /// Runs the tiering policy once and carries out its plan; returns the moves made.
+    pub async fn run_tiering_once(&self) -> Vec<policy::Move> {
+        let usage: Vec<_> = self.ready_collections().iter().map(|c| c.usage()).collect();
+        let plan = policy::plan(&usage, &self.shared.config.tiering.policy, now_ms());
+        let mut done = Vec::new();
+        for mv in plan {
+            let Ok(c) = self.collection(&mv.name) else {
+                continue;
+            };
+            match self.move_collection(&c, mv.to, mv.reason.as_str()).await {
+                Ok(()) => done.push(mv),
+                Err(e) => {
+                    tracing::warn!(collection = %mv.name, to = %mv.to, error = %e, "tier move failed; will try again")
+                }
+            }
+        }
+        done
+    }
+
+    /// Deletes orphan objects (see [`Collection::sweep_orphans`]) in every collection.
+    pub async fn sweep_orphans(&self, grace: Duration) -> Result<usize, EngineError> {
+        let mut n = 0;
+        for c in self.ready_collections() {
+            n += c.sweep_orphans(grace).await?;
+        }
+        Ok(n)
     }
 
     /// Deletes a collection and all its data, locally and in the object store.
@@ -435,10 +700,13 @@ impl Engine {
             });
         }
         let ids = prepared.iter().map(|d| d.id.clone()).collect();
-        let c = collection.clone();
-        tokio::task::spawn_blocking(move || c.apply_durably(Operation::Upsert(prepared)))
+        self.touch(&collection);
+        collection
+            .write(self.flush_rows(), move |c, _tier| {
+                c.apply_durably(Operation::Upsert(prepared))
+            })
             .await
-            .expect("upsert task panicked")?;
+            .map_err(|e| self.note_failure(&collection, e))?;
         self.wake_indexer();
         Ok(ids)
     }
@@ -461,21 +729,29 @@ impl Engine {
         for (i, id) in ids.iter().enumerate() {
             validate_doc_id(&format!("ids[{i}]"), id)?;
         }
-        let existing = ids.iter().filter(|id| collection.contains(id)).count();
-        if existing == 0 {
-            return Ok(0);
-        }
-        let c = collection.clone();
-        tokio::task::spawn_blocking(move || c.apply_durably(Operation::Delete(ids)))
+        self.touch(&collection);
+        collection
+            .write(self.flush_rows(), move |c, _tier| {
+                let existing = ids.iter().filter(|id| c.contains(id)).count();
+                if existing > 0 {
+                    c.apply_durably(Operation::Delete(ids))?;
+                }
+                Ok(existing)
+            })
             .await
-            .expect("delete task panicked")?;
-        Ok(existing)
+            .map_err(|e| self.note_failure(&collection, e))
     }
 
-    pub fn get_document(&self, name: &str, id: &str) -> Result<Document, EngineError> {
+    pub async fn get_document(&self, name: &str, id: &str) -> Result<Document, EngineError> {
         let collection = self.collection(name)?;
+        let promote = self.touch(&collection);
+        let key = id.to_string();
         collection
-            .get(id)
+            .read(promote, self.flush_rows(), move |c, state| {
+                c.get_in(state, &key)
+            })
+            .await
+            .map_err(|e| self.note_failure(&collection, e))?
             .ok_or_else(|| EngineError::DocumentNotFound {
                 collection: name.to_string(),
                 id: id.to_string(),
@@ -518,10 +794,13 @@ impl Engine {
             include_vector: query.include_vector,
             include_metadata: query.include_metadata,
         };
-        let hits = tokio::task::spawn_blocking(move || collection.search(&req))
+        let promote = self.touch(&collection);
+        collection
+            .read(promote, self.flush_rows(), move |c, state| {
+                c.search_in(state, &req)
+            })
             .await
-            .expect("search task panicked");
-        Ok(hits)
+            .map_err(|e| self.note_failure(&collection, e))
     }
 
     /// Flushes every collection with unflushed data (used by tests and admin tools).
@@ -607,6 +886,8 @@ impl Engine {
         for c in self.ready_collections() {
             if let Err(e) = self.flush_collection(&c).await {
                 tracing::warn!(collection = %c.def().name, error = %e, "flush at shutdown failed; the wal keeps the data");
+            } else if let Err(e) = c.checkpoint(self.flush_rows()).await {
+                tracing::warn!(collection = %c.def().name, error = %e, "could not save the graph at shutdown; it is rebuilt on load");
             }
         }
     }
@@ -663,18 +944,43 @@ impl Engine {
             .expect("spawn indexer thread");
     }
 
-    fn spawn_flusher(&self) {
+    /// The tiering task: carries out WAL replays that wait (collections with unflushed
+    /// records at start are loaded at once), sweeps orphans once, then runs the policy every
+    /// `interval`.
+    fn spawn_tiering(&self) {
         let weak = Arc::downgrade(&self.shared);
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(500));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let Some(shared) = weak.upgrade() else { return };
-                if shared.shutting_down.load(Ordering::Acquire) {
-                    return;
+            let Some(engine) = weak.upgrade().map(|shared| Engine { shared }) else {
+                return;
+            };
+            for c in engine.ready_collections() {
+                if c.has_pending_wal()
+                    && let Err(e) = engine.move_collection(&c, Tier::Hot, "wal_replay").await
+                {
+                    tracing::error!(collection = %c.def().name, error = %e, "could not load a collection to replay its wal");
                 }
-                let engine = Engine { shared };
+            }
+            let grace = engine.shared.config.tiering.orphan_grace;
+            if let Err(e) = engine.sweep_orphans(grace).await {
+                tracing::warn!(error = %e, "orphan sweep failed");
+            }
+            let interval = engine.shared.config.tiering.interval;
+            if engine.shared.config.tiering.enabled {
+                drop(engine);
+                every(weak, interval, |engine| async move {
+                    engine.run_tiering_once().await;
+                })
+                .await;
+            }
+        });
+    }
+
+    fn spawn_flusher(&self) {
+        let weak = Arc::downgrade(&self.shared);
+        tokio::spawn(every(
+            weak,
+            Duration::from_millis(500),
+            |engine| async move {
                 let cfg = &engine.shared.config;
                 for c in engine.ready_collections() {
                     // A dead-lettered collection waits for an explicit re-drive.
@@ -687,8 +993,27 @@ impl Engine {
                         tracing::warn!(collection = %c.def().name, error = %e, "background flush failed; will try again");
                     }
                 }
-            }
-        });
+            },
+        ));
+    }
+}
+
+/// Runs `work` every `period` (delaying, not bursting, after a slow run) until the engine is
+/// dropped or shuts down.
+async fn every<F, Fut>(weak: std::sync::Weak<Shared>, period: Duration, mut work: F)
+where
+    F: FnMut(Engine) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(shared) = weak.upgrade() else { return };
+        if shared.shutting_down.load(Ordering::Acquire) {
+            return;
+        }
+        work(Engine { shared }).await;
     }
 }
 
@@ -816,7 +1141,7 @@ async fn open_entry(
     };
     let def = manifest.collection.clone();
     match Collection::open(manifest, dir, uploader, wal_stats).await {
-        Ok(c) => Ok(Some(Entry::Ready(Arc::new(c)))),
+        Ok(c) => Ok(Some(Entry::Ready(c))),
         Err(e) => {
             tracing::error!(collection = %def.name, id = %def.id, error = %e, "collection failed to open; it is unavailable until repaired");
             Ok(Some(Entry::Failed {

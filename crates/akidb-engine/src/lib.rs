@@ -6,6 +6,7 @@
 //! - [`segment`]: the Parquet segment codec.
 //! - [`manifest`]: manifest versions, the source of truth on the object store.
 //! - [`store`]: object-store wiring.
+//! - [`tier`]: hot/warm/cold tiers: the pure policy and the moves.
 
 pub mod collection;
 pub mod doc;
@@ -15,6 +16,7 @@ pub mod filter;
 pub mod manifest;
 pub mod segment;
 pub mod store;
+pub mod tier;
 pub mod upload;
 pub mod wal;
 

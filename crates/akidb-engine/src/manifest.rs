@@ -50,6 +50,36 @@ pub struct Manifest {
     pub segments: Vec<SegmentRef>,
     /// Every WAL record with a sequence number up to this one is contained in `segments`.
     pub wal_seq: u64,
+    /// Live documents in `segments` (for status while the collection is not loaded).
+    #[serde(default)]
+    pub documents: u64,
+    /// The HNSW graph over the first `graph.nodes` rows of `segments` (every `Put` row is a
+    /// slot, in order), saved when the collection was last demoted. Loading it instead of
+    /// rebuilding is what makes a cold collection answer exactly as it did when hot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graph: Option<GraphRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GraphRef {
+    pub id: String,
+    /// Object key relative to the store root.
+    pub path: String,
+    pub nodes: u64,
+    pub bytes: u64,
+}
+
+impl Manifest {
+    /// Every object this manifest names: segments, then the graph.
+    pub fn objects(&self) -> impl Iterator<Item = (&str, u64)> {
+        let segments = self.segments.iter().map(|s| (s.path.as_str(), s.bytes));
+        segments.chain(self.graph.iter().map(|g| (g.path.as_str(), g.bytes)))
+    }
+
+    /// Bytes of the objects this manifest names.
+    pub fn object_bytes(&self) -> u64 {
+        self.objects().map(|(_, b)| b).sum()
+    }
 }
 
 pub fn collection_prefix(collection_id: &str) -> Path {
@@ -59,6 +89,13 @@ pub fn collection_prefix(collection_id: &str) -> Path {
 pub fn manifest_path(collection_id: &str, version: u64) -> Path {
     Path::from(format!(
         "collections/{collection_id}/manifest/{version:020}.json"
+    ))
+}
+
+/// The saved HNSW graph of a collection (see [`Manifest::graph`]).
+pub fn graph_path(collection_id: &str, graph_id: &str) -> Path {
+    Path::from(format!(
+        "collections/{collection_id}/segments/{graph_id}.hnsw"
     ))
 }
 
@@ -82,6 +119,8 @@ impl Manifest {
             collection,
             segments: vec![],
             wal_seq: 0,
+            documents: 0,
+            graph: None,
         }
     }
 

@@ -77,7 +77,7 @@ pub struct WalStats {
 }
 
 /// One record read back during recovery.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Record {
     pub seq: u64,
     pub payload: Vec<u8>,

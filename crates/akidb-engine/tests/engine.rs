@@ -65,7 +65,7 @@ async fn writes_survive_reopen_with_and_without_flush() {
         let batch: Vec<_> = (0..100).map(|i| doc(i, dim)).collect();
         assert_eq!(engine.upsert("docs", batch).await.unwrap().len(), 100);
         engine.flush_all().await.unwrap(); // 100 docs into a segment
-        let info = engine.collection_info("docs").unwrap();
+        let info = engine.collection_info("docs").await.unwrap();
         assert_eq!(
             (info.segments, info.unflushed, info.manifest_version),
             (1, 0, 2)
@@ -88,16 +88,16 @@ async fn writes_survive_reopen_with_and_without_flush() {
         // dropped without shutdown: no flush, as after a crash
     }
     let engine = Engine::open(config(dir.path())).await.unwrap();
-    let info = engine.collection_info("docs").unwrap();
+    let info = engine.collection_info("docs").await.unwrap();
     assert_eq!(info.count, 100);
-    let five = engine.get_document("docs", "doc-5").unwrap();
+    let five = engine.get_document("docs", "doc-5").await.unwrap();
     assert_eq!(five.vector, vec![9.0; dim]);
     assert_eq!(five.metadata.unwrap()["replaced"], json!(true));
     assert!(matches!(
-        engine.get_document("docs", "doc-7"),
+        engine.get_document("docs", "doc-7").await,
         Err(EngineError::DocumentNotFound { .. })
     ));
-    assert!(engine.get_document("docs", "doc-100").is_ok());
+    assert!(engine.get_document("docs", "doc-100").await.is_ok());
 
     // The replaced vector is found at its new place only.
     let hits = engine
@@ -112,15 +112,15 @@ async fn writes_survive_reopen_with_and_without_flush() {
     engine.flush_all().await.unwrap();
     drop(engine);
     let engine = Engine::open(config(dir.path())).await.unwrap();
-    assert_eq!(engine.collection_info("docs").unwrap().count, 100);
-    assert_eq!(engine.collection_info("docs").unwrap().segments, 2);
-    assert!(engine.get_document("docs", "doc-7").is_err());
+    assert_eq!(engine.collection_info("docs").await.unwrap().count, 100);
+    assert_eq!(engine.collection_info("docs").await.unwrap().segments, 2);
+    assert!(engine.get_document("docs", "doc-7").await.is_err());
     assert_eq!(
-        engine.get_document("docs", "doc-5").unwrap().vector,
+        engine.get_document("docs", "doc-5").await.unwrap().vector,
         vec![9.0; dim]
     );
     // The WAL files the manifest covers are gone.
-    assert_eq!(engine.collection_info("docs").unwrap().wal_bytes, 0);
+    assert_eq!(engine.collection_info("docs").await.unwrap().wal_bytes, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -175,7 +175,7 @@ async fn delete_collection_removes_its_data_and_frees_the_name() {
         .create_collection(create("tmp", 4, Metric::Dot))
         .await
         .unwrap();
-    assert_eq!(engine.collection_info("tmp").unwrap().count, 0);
+    assert_eq!(engine.collection_info("tmp").await.unwrap().count, 0);
     drop(engine);
     let engine = Engine::open(config(dir.path())).await.unwrap();
     assert_eq!(engine.list_collections().len(), 1);
@@ -241,9 +241,10 @@ async fn corruption_fails_only_the_collection_it_is_in() {
     std::fs::write(&manifest, b"{\"format\": 1, \"vers").unwrap();
 
     let engine = Engine::open(config(dir.path())).await.unwrap();
-    assert_eq!(engine.collection_info("good").unwrap().count, 3);
+    // Restart is lazy: "good" loads (replaying its WAL) on its first use.
     engine.upsert("good", vec![doc(10, 4)]).await.unwrap();
-    match engine.collection_info("bad") {
+    assert_eq!(engine.collection_info("good").await.unwrap().count, 4);
+    match engine.collection_info("bad").await {
         Err(EngineError::CollectionUnavailable { reason, .. }) => {
             assert!(reason.contains("corrupted"), "{reason}")
         }
@@ -257,7 +258,7 @@ async fn corruption_fails_only_the_collection_it_is_in() {
         Err(EngineError::CollectionUnavailable { .. })
     ));
     assert!(matches!(
-        engine.collection_info(&worse_id),
+        engine.collection_info(&worse_id).await,
         Err(EngineError::CollectionUnavailable { .. })
     ));
     let listed = engine.list_collections();

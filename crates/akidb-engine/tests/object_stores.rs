@@ -1,5 +1,6 @@
-//! One conformance suite for every object store AkiDB runs on: `memory://`, `file://` and a
-//! real S3-compatible server on loopback (moto's standalone server, started per test binary).
+//! One conformance suite for every object store AkiDB runs on: `memory://`, `file://` and the
+//! real S3-compatible servers on loopback (moto, started per test, and SeaweedFS, started by
+//! `scripts/test` for the run; see `akidb-testkit`).
 //!
 //! - object_store's own integration suite (put/get/delete/list, ranges, list with delimiter,
 //!   create-only and conditional puts, multipart);
@@ -7,111 +8,30 @@
 //! - the engine end to end: write, flush, restart with an *empty* data directory against the
 //!   same store (disaster recovery), same documents and same answers.
 //!
-//! The S3 server comes from `scripts/test` (which installs moto into `.venv-test/`) through
-//! `AKIDB_MOTO_SERVER`, or `moto_server` on PATH. Without it these tests fail, saying so: they
+//! The S3 servers come from `scripts/test` (which installs moto and SeaweedFS into
+//! `.venv-test/`), or `moto_server` on PATH. Without moto these tests fail, saying so: they
 //! never skip silently.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use akidb_core::Metric;
 use akidb_engine::store::faulty::FaultyStore;
 use akidb_engine::store::open_store;
 use akidb_engine::{CreateCollection, Engine, EngineConfig, NewDocument, S3Options, SearchQuery};
+use akidb_testkit::{S3Endpoint, s3_servers, unique_prefix};
+use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, integration};
 use serde_json::json;
 
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn moto_binary() -> String {
-    if let Ok(path) = std::env::var("AKIDB_MOTO_SERVER") {
-        return path;
-    }
-    let on_path = Command::new("moto_server")
-        .arg("--help")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    if matches!(on_path, Ok(s) if s.success()) {
-        return "moto_server".into();
-    }
-    panic!(
-        "no S3-compatible test server: run the tests with scripts/test (it installs moto into .venv-test/), \
-         or set AKIDB_MOTO_SERVER to a moto_server binary"
-    );
-}
-
-/// Starts moto on a free loopback port and creates `bucket`.
-fn start_moto(bucket: &str) -> Moto {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(moto_binary())
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start moto_server");
-    let moto = Moto {
-        child,
-        endpoint: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
-            // moto checks no signatures: a plain PUT creates the bucket.
-            let req = format!(
-                "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            );
-            if s.write_all(req.as_bytes()).is_ok() {
-                let mut resp = String::new();
-                let _ = s.read_to_string(&mut resp);
-                if resp.starts_with("HTTP/1.1 200") {
-                    return moto;
-                }
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "moto_server did not come up on port {port}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn s3_options(moto: &Moto) -> S3Options {
-    S3Options {
-        endpoint: Some(moto.endpoint.clone()),
-        region: Some("us-east-1".into()),
-        access_key_id: Some("akidb-test".into()),
-        secret_access_key: Some("akidb-test-secret".into()),
-        allow_http: Some(true),
-    }
-}
-
 /// The store kinds under test, each freshly created.
 fn stores(
-    moto: &Moto,
+    s3: &[S3Endpoint],
     dir: &std::path::Path,
     name: &str,
 ) -> Vec<(&'static str, Arc<dyn ObjectStore>)> {
-    vec![
+    let mut stores: Vec<(&'static str, Arc<dyn ObjectStore>)> = vec![
         (
             "memory",
             open_store("memory://", &S3Options::default()).unwrap(),
@@ -124,10 +44,6 @@ fn stores(
             )
             .unwrap(),
         ),
-        (
-            "s3",
-            open_store(&format!("s3://akidb/{name}"), &s3_options(moto)).unwrap(),
-        ),
         // The fault-injecting wrapper with no faults planned must be indistinguishable.
         (
             "faulty(memory)",
@@ -135,16 +51,29 @@ fn stores(
                 open_store("memory://", &S3Options::default()).unwrap(),
             )),
         ),
-    ]
+    ];
+    for ep in s3 {
+        let url = ep.url(&unique_prefix(name));
+        stores.push((ep.kind, open_store(&url, &ep.options()).unwrap()));
+    }
+    stores
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn object_store_conformance() {
-    let moto = start_moto("akidb");
+    let (_moto, s3) = s3_servers("akidb");
     let dir = tempfile::tempdir().unwrap();
-    for (kind, store) in stores(&moto, dir.path(), "conformance") {
+    for (kind, store) in stores(&s3, dir.path(), "conformance") {
         eprintln!("conformance: {kind}");
-        integration::put_get_delete_list(&*store).await;
+        let started = std::time::Instant::now();
+        if kind == "seaweedfs" {
+            // SeaweedFS 4.48 treats ListObjectsV2's StartAfter as a directory boundary (an
+            // offset of "a" also skips "a/…"), so the suite's list_with_offset case fails
+            // there. AkiDB never lists with an offset; the rest of the suite runs below.
+            put_get_delete_list_basic(&*store).await;
+        } else {
+            integration::put_get_delete_list(&*store).await;
+        }
         integration::get_opts(&*store).await;
         // Conditional updates (If-Match): in memory and S3, not on the local filesystem.
         integration::put_opts(&*store, kind != "file").await;
@@ -154,15 +83,59 @@ async fn object_store_conformance() {
             .await
             .unwrap_err();
         integration::stream_get(&*store).await;
+        eprintln!("conformance: {kind} took {:?}", started.elapsed());
     }
+}
+
+/// Put, get, list (with and without a prefix and delimiter) and delete, for a store that cannot
+/// run the suite's list-with-offset case.
+async fn put_get_delete_list_basic(store: &dyn ObjectStore) {
+    let paths = ["c/a.parquet", "c/b/x.json", "c/b/y.json", "d.txt"].map(Path::from);
+    for (i, p) in paths.iter().enumerate() {
+        store
+            .put(p, PutPayload::from(format!("v{i}")))
+            .await
+            .unwrap();
+    }
+    for (i, p) in paths.iter().enumerate() {
+        let got = store.get(p).await.unwrap().bytes().await.unwrap();
+        assert_eq!(got, format!("v{i}").as_bytes());
+    }
+    let mut all: Vec<Path> = store
+        .list(None)
+        .map_ok(|m| m.location)
+        .try_collect()
+        .await
+        .unwrap();
+    all.sort();
+    assert_eq!(all, paths.to_vec());
+    let listing = store
+        .list_with_delimiter(Some(&Path::from("c")))
+        .await
+        .unwrap();
+    assert_eq!(listing.common_prefixes, vec![Path::from("c/b")]);
+    assert_eq!(listing.objects.len(), 1);
+    for p in &paths {
+        store.delete(p).await.unwrap();
+    }
+    let left: Vec<_> = store.list(None).try_collect().await.unwrap();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(matches!(
+        store.get(&paths[0]).await,
+        Err(object_store::Error::NotFound { .. })
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_only_put_has_exactly_one_winner() {
-    let moto = start_moto("akidb");
+    let (_moto, s3) = s3_servers("akidb");
     let dir = tempfile::tempdir().unwrap();
-    for (kind, store) in stores(&moto, dir.path(), "race") {
-        for round in 0..3 {
+    for (kind, store) in stores(&s3, dir.path(), "race") {
+        let started = std::time::Instant::now();
+        // SeaweedFS 4.48 resolves 32 racing create-only puts correctly but slowly (about 26 s
+        // per key here); one round shows it. AkiDB has one manifest writer per collection.
+        let rounds = if kind == "seaweedfs" { 1 } else { 3 };
+        for round in 0..rounds {
             let path = Path::from(format!("race/manifest/{round:020}.json"));
             let tasks: Vec<_> = (0..32)
                 .map(|writer| {
@@ -200,6 +173,7 @@ async fn create_only_put_has_exactly_one_winner() {
                 "{kind}: the winner's content is stored"
             );
         }
+        eprintln!("create-only race: {kind} took {:?}", started.elapsed());
     }
 }
 
@@ -211,13 +185,18 @@ fn vector(i: usize) -> Vec<f32> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engine_recovers_from_the_bucket_alone() {
-    let moto = start_moto("akidb");
-    for (kind, url) in [("memory", None), ("s3", Some("s3://akidb/engine"))] {
+    let (_moto, s3) = s3_servers("akidb");
+    let mut targets: Vec<(&str, Option<&S3Endpoint>)> = vec![("memory", None)];
+    targets.extend(s3.iter().map(|ep| (ep.kind, Some(ep))));
+    for (kind, ep) in targets {
         let data1 = tempfile::tempdir().unwrap();
         let mut config = EngineConfig::new(data1.path());
         config.flush_idle = Duration::from_secs(3600);
-        config.s3 = s3_options(&moto);
-        config.object_store = Some(url.unwrap_or("memory://").to_string());
+        if let Some(ep) = ep {
+            config.s3 = ep.options();
+        }
+        let url = ep.map(|ep| ep.url(&unique_prefix("engine")));
+        config.object_store = Some(url.clone().unwrap_or("memory://".to_string()));
         let engine = Engine::open(config.clone()).await.unwrap();
         engine
             .create_collection(CreateCollection {
@@ -276,13 +255,15 @@ async fn engine_recovers_from_the_bucket_alone() {
         let engine = Engine::open(config2).await.unwrap();
         let info = engine
             .collection_info("dr")
+            .await
             .unwrap_or_else(|e| panic!("{kind}: {e}"));
         assert_eq!(info.count, 1999, "{kind}");
         assert_eq!(info.segments, 5, "{kind}");
-        assert!(engine.get_document("dr", "d7").is_err());
+        assert!(engine.get_document("dr", "d7").await.is_err());
         assert_eq!(
             engine
                 .get_document("dr", "d1999")
+                .await
                 .unwrap()
                 .metadata
                 .unwrap()["i"],

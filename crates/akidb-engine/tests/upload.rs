@@ -157,13 +157,13 @@ async fn a_partial_batch_is_flushed_by_the_timer() {
         tokio::task::yield_now().await;
     }
     assert_eq!(
-        s.engine.collection_info("c").unwrap().segments,
+        s.engine.collection_info("c").await.unwrap().segments,
         0,
         "flushed before the maximum wait"
     );
     tokio::time::advance(Duration::from_secs(15)).await;
     for _ in 0..200 {
-        if s.engine.collection_info("c").unwrap().segments == 1 {
+        if s.engine.collection_info("c").await.unwrap().segments == 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -178,7 +178,7 @@ async fn a_wrong_dimension_is_rejected_before_anything_is_written() {
     let mut bad = docs(0..3);
     bad[2].vector = vec![1.0, 2.0];
     assert!(s.engine.upsert("c", bad).await.is_err());
-    assert_eq!(s.engine.collection_info("c").unwrap().count, 0);
+    assert_eq!(s.engine.collection_info("c").await.unwrap().count, 0);
     assert_eq!(
         s.engine
             .wal_stats()
@@ -231,7 +231,7 @@ async fn access_denied_is_attempted_once_dead_lettered_and_re_driven() {
     assert_eq!(dlq.len(), 1);
     assert!(dlq[0].reason.contains("403"), "{}", dlq[0].reason);
     // Nothing is lost meanwhile: the data serves from memory and stays in the WAL.
-    assert_eq!(s.engine.collection_info("c").unwrap().unflushed, 10);
+    assert_eq!(s.engine.collection_info("c").await.unwrap().unflushed, 10);
     let hits = s
         .engine
         .search(
@@ -294,7 +294,7 @@ async fn a_partition_opens_the_breaker_and_nothing_is_lost_after_healing() {
     let calls_while_open = s.faulty.history().len();
     // Hot data keeps serving, writes keep landing in the WAL, and the store is left alone.
     s.engine.upsert("c", docs(30..40)).await.unwrap();
-    assert_eq!(s.engine.collection_info("c").unwrap().count, 40);
+    assert_eq!(s.engine.collection_info("c").await.unwrap().count, 40);
     assert!(s.engine.flush_all().await.is_err());
     assert_eq!(
         s.faulty.history().len(),
@@ -338,7 +338,7 @@ async fn manifest_fail_after_commit_is_neither_duplicated_nor_a_false_failure() 
         .await
         .unwrap();
     assert_eq!(manifests.objects.len(), 2);
-    assert_eq!(s.engine.collection_info("c").unwrap().unflushed, 0);
+    assert_eq!(s.engine.collection_info("c").await.unwrap().unflushed, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -394,7 +394,7 @@ async fn during_an_outage_writes_stop_at_the_wal_budget_and_resume_after_recover
     );
     assert!(accepted > 0, "the first writes fit in the budget");
     // Everything accepted is still served; the refused batch left nothing behind.
-    assert_eq!(s.engine.collection_info("c").unwrap().count, accepted);
+    assert_eq!(s.engine.collection_info("c").await.unwrap().count, accepted);
     // Heal: the flush empties the WAL and writes are taken again.
     s.faulty.set_partitioned(false);
     tokio::time::advance(Duration::from_secs(11)).await;

@@ -631,9 +631,7 @@ impl Target for EngineTarget {
         })?;
         let ingest_secs = started.elapsed().as_secs_f64();
         let (indexed_secs, flushed_secs) = wait_ready(started, || {
-            let info = engine
-                .collection_info(COLLECTION)
-                .map_err(|e| format!("collection_info: {e}"))?;
+            let info = info_of(&engine)?;
             if info.count != ds.base.len() {
                 return Err(format!(
                     "collection holds {} documents after upserting {}",
@@ -643,11 +641,7 @@ impl Target for EngineTarget {
             }
             Ok((info.index_pending, info.unflushed))
         })?;
-        let index = engine
-            .collection_info(COLLECTION)
-            .map_err(|e| format!("collection_info: {e}"))?
-            .def
-            .index;
+        let index = info_of(&engine)?.def.index;
         self.engine = Some(engine);
         Ok(Build {
             vectors: ds.base.len(),
@@ -1299,4 +1293,18 @@ fn main() {
         eprintln!("recall: error: {e}");
         std::process::exit(1);
     }
+}
+
+/// The collection's summary, without loading anything (the engine's list is synchronous).
+fn info_of(engine: &akidb_engine::Engine) -> Result<akidb_engine::CollectionInfo, String> {
+    engine
+        .list_collections()
+        .into_iter()
+        .find_map(|s| match s {
+            akidb_engine::CollectionStatus::Ready(info) if info.def.name == COLLECTION => {
+                Some(info)
+            }
+            _ => None,
+        })
+        .ok_or_else(|| format!("collection {COLLECTION} is not listed"))
 }

@@ -24,6 +24,16 @@
 //! | `breaker_failure_threshold` | consecutive transient failures | 5 |
 //! | `breaker_cool_down_secs` | seconds | 5 |
 //! | `wal_budget_bytes` | bytes of unflushed WAL, all collections | 1073741824 (1 GiB) |
+//! | `tiering` | run the tiering policy in the background | true |
+//! | `tier_interval_secs` | seconds between policy runs | 5 |
+//! | `tier_hot_idle_secs` | a hot collection idle this long goes warm (0 = never) | 600 |
+//! | `tier_warm_idle_secs` | a warm collection idle this long goes cold (0 = never) | 3600 |
+//! | `tier_promote_accesses` | accesses within the window that promote to hot (0 = never) | 2 |
+//! | `tier_promote_window_secs` | the access-rate window | 60 |
+//! | `tier_ram_budget_bytes` | RAM of hot collections; LRU ones go warm above it (0 = unlimited) | 0 |
+//! | `tier_disk_budget_bytes` | local disk of hot and warm collections; LRU ones go cold above it (0 = unlimited) | 0 |
+//! | `orphan_grace_secs` | unreferenced objects older than this are deleted | 3600 |
+//! | `test_faults` | TESTING ONLY: `latency_ms=50,fail_rate=0.1,seed=7` injected into every object-store call | off |
 //! | `log` | tracing filter | `info` |
 
 use std::path::PathBuf;
@@ -111,9 +121,68 @@ pub struct ServeArgs {
     /// Unflushed WAL bytes (all collections) at which writes get 503 + Retry-After. Default 1 GiB.
     #[arg(long, env = "AKIDB_WAL_BUDGET_BYTES")]
     pub wal_budget_bytes: Option<u64>,
+    /// Run the tiering policy in the background. Default true.
+    #[arg(long, env = "AKIDB_TIERING")]
+    pub tiering: Option<bool>,
+    /// Seconds between tiering policy runs. Default 5.
+    #[arg(long, env = "AKIDB_TIER_INTERVAL_SECS")]
+    pub tier_interval_secs: Option<u64>,
+    /// A hot collection without access for this many seconds goes warm (0 = never). Default 600.
+    #[arg(long, env = "AKIDB_TIER_HOT_IDLE_SECS")]
+    pub tier_hot_idle_secs: Option<u64>,
+    /// A warm collection without access for this many seconds goes cold (0 = never). Default 3600.
+    #[arg(long, env = "AKIDB_TIER_WARM_IDLE_SECS")]
+    pub tier_warm_idle_secs: Option<u64>,
+    /// This many accesses within the window promote a warm or cold collection to hot (0 = never). Default 2.
+    #[arg(long, env = "AKIDB_TIER_PROMOTE_ACCESSES")]
+    pub tier_promote_accesses: Option<usize>,
+    /// The access-rate window, in seconds. Default 60.
+    #[arg(long, env = "AKIDB_TIER_PROMOTE_WINDOW_SECS")]
+    pub tier_promote_window_secs: Option<u64>,
+    /// RAM for hot collections; above it the least recently used go warm (0 = unlimited). Default 0.
+    #[arg(long, env = "AKIDB_TIER_RAM_BUDGET_BYTES")]
+    pub tier_ram_budget_bytes: Option<u64>,
+    /// Local disk for hot and warm collections; above it the least recently used go cold (0 = unlimited). Default 0.
+    #[arg(long, env = "AKIDB_TIER_DISK_BUDGET_BYTES")]
+    pub tier_disk_budget_bytes: Option<u64>,
+    /// Objects no manifest names are deleted once this many seconds old. Default 3600.
+    #[arg(long, env = "AKIDB_ORPHAN_GRACE_SECS")]
+    pub orphan_grace_secs: Option<u64>,
+    /// TESTING ONLY: inject faults into every object-store call, e.g. latency_ms=50,fail_rate=0.1,seed=7.
+    #[arg(long, env = "AKIDB_TEST_FAULTS")]
+    pub test_faults: Option<String>,
     /// Log filter (tracing EnvFilter syntax), e.g. info or akidb_engine=debug. Default info.
     #[arg(long, env = "AKIDB_LOG")]
     pub log: Option<String>,
+}
+
+/// Parses `latency_ms=50,fail_rate=0.1,seed=7` (every key optional).
+fn parse_test_faults(spec: &str) -> anyhow::Result<akidb_engine::engine::TestFaults> {
+    let mut f = akidb_engine::engine::TestFaults {
+        latency: Duration::ZERO,
+        fail_rate: 0.0,
+        seed: 1,
+    };
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (key, value) = part
+            .split_once('=')
+            .with_context(|| format!("test_faults: {part:?} is not key=value"))?;
+        let bad = || format!("test_faults: bad value for {key}: {value:?}");
+        match key {
+            "latency_ms" => f.latency = Duration::from_millis(value.parse().with_context(bad)?),
+            "fail_rate" => {
+                let rate: f64 = value.parse().with_context(bad)?;
+                anyhow::ensure!(
+                    (0.0..=1.0).contains(&rate),
+                    "test_faults: fail_rate must be in 0..=1"
+                );
+                f.fail_rate = rate;
+            }
+            "seed" => f.seed = value.parse().with_context(bad)?,
+            _ => anyhow::bail!("test_faults: unknown key {key:?} (latency_ms, fail_rate, seed)"),
+        }
+    }
+    Ok(f)
 }
 
 /// The TOML file: the same keys as the flags, with underscores.
@@ -142,6 +211,16 @@ struct FileConfig {
     breaker_failure_threshold: Option<u32>,
     breaker_cool_down_secs: Option<u64>,
     wal_budget_bytes: Option<u64>,
+    tiering: Option<bool>,
+    tier_interval_secs: Option<u64>,
+    tier_hot_idle_secs: Option<u64>,
+    tier_warm_idle_secs: Option<u64>,
+    tier_promote_accesses: Option<usize>,
+    tier_promote_window_secs: Option<u64>,
+    tier_ram_budget_bytes: Option<u64>,
+    tier_disk_budget_bytes: Option<u64>,
+    orphan_grace_secs: Option<u64>,
+    test_faults: Option<String>,
     log: Option<String>,
 }
 
@@ -245,6 +324,42 @@ impl Config {
         if let Some(v) = args.wal_budget_bytes.or(file.wal_budget_bytes) {
             engine.wal_budget_bytes = v;
         }
+        let t = &mut engine.tiering;
+        if let Some(v) = args.tiering.or(file.tiering) {
+            t.enabled = v;
+        }
+        if let Some(v) = args.tier_interval_secs.or(file.tier_interval_secs) {
+            anyhow::ensure!(v >= 1, "tier_interval_secs must be at least 1");
+            t.interval = Duration::from_secs(v);
+        }
+        if let Some(v) = args.tier_hot_idle_secs.or(file.tier_hot_idle_secs) {
+            t.policy.hot_idle_ms = v.saturating_mul(1000);
+        }
+        if let Some(v) = args.tier_warm_idle_secs.or(file.tier_warm_idle_secs) {
+            t.policy.warm_idle_ms = v.saturating_mul(1000);
+        }
+        if let Some(v) = args.tier_promote_accesses.or(file.tier_promote_accesses) {
+            t.policy.promote_accesses = v;
+        }
+        if let Some(v) = args
+            .tier_promote_window_secs
+            .or(file.tier_promote_window_secs)
+        {
+            anyhow::ensure!(v >= 1, "tier_promote_window_secs must be at least 1");
+            t.policy.promote_window_ms = v.saturating_mul(1000);
+        }
+        if let Some(v) = args.tier_ram_budget_bytes.or(file.tier_ram_budget_bytes) {
+            t.policy.ram_budget_bytes = v;
+        }
+        if let Some(v) = args.tier_disk_budget_bytes.or(file.tier_disk_budget_bytes) {
+            t.policy.disk_budget_bytes = v;
+        }
+        if let Some(v) = args.orphan_grace_secs.or(file.orphan_grace_secs) {
+            t.orphan_grace = Duration::from_secs(v);
+        }
+        if let Some(spec) = args.test_faults.or(file.test_faults) {
+            engine.test_faults = Some(parse_test_faults(&spec)?);
+        }
         Ok(Config {
             listen: args
                 .listen
@@ -293,5 +408,16 @@ mod tests {
         })
         .unwrap_err();
         assert!(format!("{err:#}").contains("lisen"), "{err:#}");
+    }
+
+    #[test]
+    fn test_faults_parse_and_reject() {
+        let f = parse_test_faults("latency_ms=50, fail_rate=0.25,seed=9").unwrap();
+        assert_eq!(f.latency, Duration::from_millis(50));
+        assert_eq!(f.fail_rate, 0.25);
+        assert_eq!(f.seed, 9);
+        assert!(parse_test_faults("fail_rate=2").is_err());
+        assert!(parse_test_faults("latency=5").is_err());
+        assert!(parse_test_faults("latency_ms").is_err());
     }
 }

@@ -217,6 +217,69 @@ impl Metrics {
             "Dead-lettered flushes waiting for a re-drive",
             engine.dead_letters().len().to_string(),
         );
+        let labeled =
+            |out: &mut String, name: &str, kind: &str, help: &str, rows: Vec<(String, String)>| {
+                out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+                for (labels, value) in rows {
+                    out.push_str(&format!("{name}{{{labels}}} {value}\n"));
+                }
+            };
+        let totals = engine.tier_totals();
+        let per_tier = |f: &dyn Fn(&akidb_engine::engine::TierTotals) -> u64| {
+            totals
+                .iter()
+                .map(|(t, v)| (format!("tier=\"{t}\""), f(v).to_string()))
+                .collect::<Vec<_>>()
+        };
+        labeled(
+            &mut out,
+            "akidb_tier_collections",
+            "gauge",
+            "Collections per tier",
+            per_tier(&|t| t.collections as u64),
+        );
+        labeled(
+            &mut out,
+            "akidb_tier_ram_bytes",
+            "gauge",
+            "Bytes in RAM per tier",
+            per_tier(&|t| t.bytes_in_ram),
+        );
+        labeled(
+            &mut out,
+            "akidb_tier_disk_bytes",
+            "gauge",
+            "Bytes on local disk (object copies and WAL) per tier",
+            per_tier(&|t| t.bytes_on_disk),
+        );
+        labeled(
+            &mut out,
+            "akidb_tier_object_store_bytes",
+            "gauge",
+            "Bytes in the object store per tier",
+            per_tier(&|t| t.bytes_in_object_store),
+        );
+        let moves = engine.tier_moves().moves;
+        let move_rows = |f: &dyn Fn(u64, f64) -> String| {
+            moves
+                .iter()
+                .map(|(from, to, n, secs)| (format!("from=\"{from}\",to=\"{to}\""), f(*n, *secs)))
+                .collect::<Vec<_>>()
+        };
+        labeled(
+            &mut out,
+            "akidb_tier_moves_total",
+            "counter",
+            "Tier moves done",
+            move_rows(&|n, _| n.to_string()),
+        );
+        labeled(
+            &mut out,
+            "akidb_tier_move_seconds_total",
+            "counter",
+            "Time spent in tier moves (divide by akidb_tier_moves_total for the mean)",
+            move_rows(&|_, s| format!("{s:.6}")),
+        );
         out.push_str("# EOF\n");
         out
     }

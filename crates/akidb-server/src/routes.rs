@@ -6,6 +6,9 @@ use std::time::Instant;
 
 use akidb_api as api;
 use akidb_api::ErrorCode;
+use akidb_engine::collection::TierInfo;
+use akidb_engine::engine::TierAction;
+use akidb_engine::tier::Tier;
 use akidb_engine::wal::WalError;
 use akidb_engine::{
     CollectionInfo, CollectionStatus, CreateCollection, Engine, EngineError, NewDocument,
@@ -53,6 +56,11 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             get(get_document).delete(delete_document),
         )
         .route("/api/v1/collections/{name}/search", post(search))
+        .route(
+            "/api/v1/collections/{name}/tier",
+            get(get_tier).post(post_tier),
+        )
+        .route("/api/v1/tiers", get(get_tiers))
         .route("/api/v1/admin/dlq", get(list_dlq))
         .route("/api/v1/admin/dlq/retry", post(retry_dlq))
         .fallback(not_found)
@@ -135,15 +143,14 @@ impl From<EngineError> for ApiError {
                 e.retry_after = Some(retry_after_secs);
                 e
             }
-            EngineError::ShuttingDown | EngineError::Unavailable(_) => {
-                ApiError::new(ErrorCode::Unavailable, message)
-            }
+            EngineError::ShuttingDown
+            | EngineError::Unavailable(_)
+            | EngineError::ObjectStore(_) => ApiError::new(ErrorCode::Unavailable, message),
             EngineError::Conflict(_)
             | EngineError::Corrupted(_)
             | EngineError::InvalidConfig(_)
             | EngineError::Wal(WalError::Io { .. } | WalError::Corrupted { .. })
             | EngineError::Segment(_)
-            | EngineError::ObjectStore(_)
             | EngineError::Io(_) => {
                 tracing::error!(error = %message, "internal error");
                 ApiError::new(ErrorCode::Internal, message)
@@ -265,7 +272,87 @@ fn info_to_api(info: &CollectionInfo) -> api::CollectionInfo {
         segments: info.segments as u64,
         unflushed: info.unflushed as u64,
         bytes_in_ram: info.bytes_in_ram as u64,
+        tier: Some(tier_to_api(info.tier.tier)),
     }
+}
+
+fn tier_to_api(t: Tier) -> api::Tier {
+    match t {
+        Tier::Hot => api::Tier::Hot,
+        Tier::Warm => api::Tier::Warm,
+        Tier::Cold => api::Tier::Cold,
+    }
+}
+
+fn tier_from_api(t: api::Tier) -> Tier {
+    match t {
+        api::Tier::Hot => Tier::Hot,
+        api::Tier::Warm => Tier::Warm,
+        api::Tier::Cold => Tier::Cold,
+    }
+}
+
+fn tier_status(t: TierInfo) -> api::TierStatus {
+    let last_access = chrono::DateTime::from_timestamp_millis(t.last_access_ms as i64)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    api::TierStatus {
+        tier: tier_to_api(t.tier),
+        pinned: t.pinned,
+        bytes_in_ram: t.bytes_in_ram,
+        bytes_on_disk: t.bytes_on_disk,
+        bytes_in_object_store: t.bytes_in_object_store,
+        last_access,
+        recent_accesses: t.recent_accesses as u64,
+    }
+}
+
+async fn get_tier(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<api::TierStatus>, ApiError> {
+    let name = collection_name(path)?;
+    Ok(Json(tier_status(state.engine.tier_info(&name)?)))
+}
+
+/// Promote, demote, pin or unpin; answers with the tier status after the move.
+async fn post_tier(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<ApiJson<api::TierRequest>, ApiError>,
+) -> Result<Json<api::TierStatus>, ApiError> {
+    let name = collection_name(path)?;
+    let ApiJson(req) = body?;
+    let action = match req.action {
+        api::TierAction::Promote => TierAction::Promote,
+        api::TierAction::Demote => TierAction::Demote,
+        api::TierAction::Pin => TierAction::Pin,
+        api::TierAction::Unpin => TierAction::Unpin,
+    };
+    let info = state
+        .engine
+        .tier_action(&name, action, req.target.map(tier_from_api))
+        .await?;
+    Ok(Json(tier_status(info)))
+}
+
+async fn get_tiers(State(state): State<AppState>) -> Json<api::TiersResponse> {
+    let mut totals = state
+        .engine
+        .tier_totals()
+        .into_iter()
+        .map(|(_, t)| api::TierTotals {
+            collections: t.collections as u64,
+            bytes_in_ram: t.bytes_in_ram,
+            bytes_on_disk: t.bytes_on_disk,
+            bytes_in_object_store: t.bytes_in_object_store,
+        });
+    let mut next = || totals.next().expect("three tiers");
+    Json(api::TiersResponse {
+        hot: next(),
+        warm: next(),
+        cold: next(),
+    })
 }
 
 fn status_to_api(status: &CollectionStatus) -> api::CollectionInfo {
@@ -288,6 +375,7 @@ fn status_to_api(status: &CollectionStatus) -> api::CollectionInfo {
             segments: 0,
             unflushed: 0,
             bytes_in_ram: 0,
+            tier: None,
         },
     }
 }
@@ -387,7 +475,9 @@ async fn get_collection(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<api::CollectionInfo>, ApiError> {
     let name = collection_name(path)?;
-    Ok(Json(info_to_api(&state.engine.collection_info(&name)?)))
+    Ok(Json(info_to_api(
+        &state.engine.collection_info(&name).await?,
+    )))
 }
 
 async fn delete_collection(
@@ -440,7 +530,7 @@ async fn get_document(
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Json<api::Document>, ApiError> {
     let (name, id) = doc_path(path)?;
-    let doc = state.engine.get_document(&name, &id)?;
+    let doc = state.engine.get_document(&name, &id).await?;
     Ok(Json(api::Document {
         id: doc.id,
         vector: doc.vector,

@@ -195,3 +195,121 @@ impl Graph {
             + self.upper.capacity() * 4
     }
 }
+
+/// Leading bytes of an encoded graph (format version 1).
+const MAGIC: &[u8; 8] = b"AKHNSW01";
+
+impl Graph {
+    /// Encodes the graph, little-endian: magic, `m`, node count, entry (node, level; node
+    /// `u32::MAX` when empty), then `levels`, the level-0 blocks, `upper_offset`, and the
+    /// length-prefixed `upper` blocks. The layout is the in-memory one, so decoding is a copy.
+    pub fn encode(&self) -> Vec<u8> {
+        let words = self.level0.len() + self.upper_offset.len() + self.upper.len();
+        let mut out = Vec::with_capacity(40 + self.levels.len() + 4 * words);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&(self.m as u32).to_le_bytes());
+        out.extend_from_slice(&(self.len() as u64).to_le_bytes());
+        let (entry, entry_level) = self.entry.map_or((u32::MAX, 0), |(n, l)| (n, l as u32));
+        out.extend_from_slice(&entry.to_le_bytes());
+        out.extend_from_slice(&entry_level.to_le_bytes());
+        out.extend_from_slice(&self.levels);
+        let u32s =
+            |out: &mut Vec<u8>, v: &[u32]| v.iter().for_each(|x| out.extend(x.to_le_bytes()));
+        u32s(&mut out, &self.level0);
+        u32s(&mut out, &self.upper_offset);
+        out.extend_from_slice(&(self.upper.len() as u64).to_le_bytes());
+        u32s(&mut out, &self.upper);
+        out
+    }
+
+    /// Decodes [`Graph::encode`]'s output and checks every invariant (counts within capacity,
+    /// links to existing nodes, upper blocks in bounds, the entry point at its level), so a
+    /// damaged object is an error, never a panic or an out-of-bounds read later.
+    pub fn decode(bytes: &[u8]) -> Result<Graph, String> {
+        let mut r = Reader { bytes, pos: 0 };
+        if r.take(8)? != MAGIC {
+            return Err("not an AkiDB graph (bad magic)".into());
+        }
+        let m = r.u32()? as usize;
+        if !(2..=1 << 15).contains(&m) {
+            return Err(format!("graph m {m} out of range"));
+        }
+        let mut g = Graph::new(m);
+        let nodes = usize::try_from(r.u64()?).map_err(|_| "node count overflows")?;
+        if nodes >= u32::MAX as usize {
+            return Err("too many nodes".into());
+        }
+        let (entry, entry_level) = (r.u32()?, r.u32()? as usize);
+        g.levels = r.take(nodes)?.to_vec();
+        g.level0 = r.u32s(nodes.checked_mul(g.stride0).ok_or("graph too large")?)?;
+        g.upper_offset = r.u32s(nodes)?;
+        let upper_len = usize::try_from(r.u64()?).map_err(|_| "upper length overflows")?;
+        g.upper = r.u32s(upper_len)?;
+        if r.pos != bytes.len() {
+            return Err("trailing bytes after the graph".into());
+        }
+        g.entry = match entry {
+            u32::MAX if nodes == 0 => None,
+            e if (e as usize) < nodes && g.level(e) == entry_level => Some((e, entry_level)),
+            _ => return Err("bad entry point".into()),
+        };
+        for node in 0..nodes {
+            let level = g.levels[node] as usize;
+            let off = g.upper_offset[node];
+            if (level == 0) != (off == NO_UPPER)
+                || (level > 0 && off as usize + level * g.stride_up > g.upper.len())
+            {
+                return Err(format!("node {node}: bad upper-level block"));
+            }
+            for l in 0..=level {
+                let b = g.block(node as u32, l);
+                let n = g.level0_or_upper(l)[b] as usize;
+                if n > g.capacity(l) {
+                    return Err(format!("node {node} level {l}: too many links"));
+                }
+                if g.level0_or_upper(l)[b + 1..b + 1 + n]
+                    .iter()
+                    .any(|&x| x as usize >= nodes || g.level(x) < l)
+                {
+                    return Err(format!("node {node} level {l}: link to a missing node"));
+                }
+            }
+        }
+        Ok(g)
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
+        let end = end.ok_or("graph truncated")?;
+        let s = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn u32(&mut self) -> Result<u32, String> {
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
+    }
+
+    fn u64(&mut self) -> Result<u64, String> {
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
+    }
+
+    fn u32s(&mut self, n: usize) -> Result<Vec<u32>, String> {
+        let raw = self.take(n.checked_mul(4).ok_or("graph too large")?)?;
+        Ok(raw
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
+            .collect())
+    }
+}

@@ -188,6 +188,9 @@ pub struct FaultyStore {
 struct Faults {
     plan: Mutex<Plan>,
     history: Mutex<Vec<Call>>,
+    /// Keep only the newest this many calls (0 = all); a server started with faults from its
+    /// config keeps a bounded history.
+    history_limit: std::sync::atomic::AtomicUsize,
 }
 
 impl FaultyStore {
@@ -225,6 +228,13 @@ impl FaultyStore {
     /// Latency added before every call.
     pub fn set_latency(&self, latency: Duration) {
         self.faults.plan.lock().latency = latency;
+    }
+
+    /// Keeps only the newest `limit` calls in the history (0 = keep all, the default).
+    pub fn set_history_limit(&self, limit: usize) {
+        self.faults
+            .history_limit
+            .store(limit, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Every call so far, oldest first.
@@ -280,7 +290,15 @@ impl Faults {
 
     fn record(&self, op: Op, path: &Path, outcome: Outcome, started: tokio::time::Instant) {
         let finished = tokio::time::Instant::now();
-        self.history.lock().push(Call {
+        let mut history = self.history.lock();
+        let limit = self
+            .history_limit
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if limit > 0 && history.len() >= limit {
+            let excess = history.len() + 1 - limit;
+            history.drain(..excess);
+        }
+        history.push(Call {
             op,
             path: path.to_string(),
             outcome,
