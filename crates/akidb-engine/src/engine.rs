@@ -573,8 +573,14 @@ impl Engine {
 
     /// Runs the tiering policy once and carries out its plan; returns the moves made.
     pub async fn run_tiering_once(&self) -> Vec<policy::Move> {
+        self.run_tiering_once_with(&self.shared.config.tiering.policy.clone())
+            .await
+    }
+
+    /// [`Engine::run_tiering_once`] with other rules (tests, what-if tools).
+    pub async fn run_tiering_once_with(&self, rules: &PolicyConfig) -> Vec<policy::Move> {
         let usage: Vec<_> = self.ready_collections().iter().map(|c| c.usage()).collect();
-        let plan = policy::plan(&usage, &self.shared.config.tiering.policy, now_ms());
+        let plan = policy::plan(&usage, rules, now_ms());
         let mut done = Vec::new();
         for mv in plan {
             let Ok(c) = self.collection(&mv.name) else {

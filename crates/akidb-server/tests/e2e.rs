@@ -5,62 +5,13 @@
 mod common;
 
 use std::collections::HashSet;
-use std::time::Duration;
 
-use common::{Server, client, data_dir, read_fvecs};
+use common::{Api, Server, data_dir, read_fvecs};
 use serde_json::{Value, json};
 
 const N: usize = 10_000;
 
-struct Api {
-    http: reqwest::Client,
-    url: String,
-}
-
 impl Api {
-    fn new(server: &Server) -> Api {
-        Api {
-            http: client(),
-            url: server.url.clone(),
-        }
-    }
-
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.url));
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Value {
-        let (status, v) = self.call(reqwest::Method::POST, path, Some(body)).await;
-        assert!((200..300).contains(&status), "POST {path}: {status} {v}");
-        v
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        self.call(reqwest::Method::GET, path, None).await
-    }
-
-    /// Waits until the background indexer has caught up, so HNSW answers are comparable.
-    async fn wait_indexed(&self, name: &str) {
-        for _ in 0..600 {
-            let (_, info) = self.get(&format!("/api/v1/collections/{name}")).await;
-            if info["index_pending"] == 0 {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("indexing did not finish within 60 s");
-    }
-
     /// The answers we compare across restarts.
     async fn snapshot(&self, queries: &[Vec<f32>]) -> Vec<Value> {
         let mut out = vec![];

@@ -7,6 +7,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use serde_json::Value;
+
 pub struct Server {
     child: Child,
     pub addr: String,
@@ -122,4 +124,72 @@ pub fn read_fvecs(path: &Path, limit: usize) -> Vec<Vec<f32>> {
         pos += 4 * d;
     }
     out
+}
+
+/// A small JSON client for one server.
+pub struct Api {
+    pub http: reqwest::Client,
+    pub url: String,
+}
+
+impl Api {
+    pub fn new(server: &Server) -> Api {
+        Api {
+            http: client(),
+            url: server.url.clone(),
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Value {
+        let (status, v) = self.call(reqwest::Method::POST, path, Some(body)).await;
+        assert!((200..300).contains(&status), "POST {path}: {status} {v}");
+        v
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    /// Waits until the background indexer has caught up, so HNSW answers are comparable.
+    pub async fn wait_indexed(&self, name: &str) {
+        for _ in 0..600 {
+            let (_, info) = self.get(&format!("/api/v1/collections/{name}")).await;
+            if info["index_pending"] == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("indexing did not finish within 60 s");
+    }
+}
+
+/// Resident set size of a process, in bytes (from /proc).
+pub fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS in /proc/PID/status");
+    kb * 1024
 }
