@@ -307,7 +307,7 @@ impl Collection {
             cache_bytes: AtomicU64::new(0),
             tier_lock: Arc::new(tokio::sync::RwLock::new(())),
             tier: AtomicU8::new(tier_code(Tier::Cold)),
-            pinned: AtomicBool::new(false),
+            pinned: AtomicBool::new(manifest.pinned),
             access: Mutex::new(Access {
                 last_ms: now_ms(),
                 times: VecDeque::new(),
@@ -345,8 +345,31 @@ impl Collection {
         self.pinned.load(Ordering::Relaxed)
     }
 
-    pub fn set_pinned(&self, pinned: bool) {
+    /// Pins or unpins, durably: a new manifest version records it, so it survives restarts
+    /// and moves to another machine with the bucket.
+    pub async fn set_pinned(&self, pinned: bool) -> Result<(), EngineError> {
+        let mut manifest = self.manifest.lock().await;
+        if manifest.pinned != pinned {
+            let mut next = manifest.clone();
+            next.version += 1;
+            next.pinned = pinned;
+            self.commit_manifest(&next)
+                .await
+                .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+            *manifest = next;
+            self.publish(&manifest);
+        }
         self.pinned.store(pinned, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Stores a new manifest version (create-only: a version is never overwritten).
+    async fn commit_manifest(&self, next: &Manifest) -> Result<(), RetryError> {
+        let body =
+            bytes::Bytes::from(serde_json::to_vec_pretty(next).expect("manifest serializes"));
+        self.uploader
+            .put_create_only(&manifest_path(&self.def.id, next.version), body)
+            .await
     }
 
     /// Whether WAL records wait for a load (the collection must become hot to apply them).
@@ -808,11 +831,7 @@ impl Collection {
             nodes: nodes as u64,
             bytes: data.len() as u64,
         });
-        let body =
-            bytes::Bytes::from(serde_json::to_vec_pretty(&next).expect("manifest serializes"));
-        self.uploader
-            .put_create_only(&manifest_path(&self.def.id, next.version), body)
-            .await?;
+        self.commit_manifest(&next).await?;
         let old = std::mem::replace(&mut *manifest, next);
         self.publish(&manifest);
         if let Some(old) = old.graph {
@@ -956,11 +975,7 @@ impl Collection {
         next.wal_seq = covered_seq;
         next.documents = documents;
         next.segments.extend(segments);
-        let body =
-            bytes::Bytes::from(serde_json::to_vec_pretty(&next).expect("manifest serializes"));
-        self.uploader
-            .put_create_only(&manifest_path(&self.def.id, next.version), body)
-            .await?;
+        self.commit_manifest(&next).await?;
         *manifest = next;
         self.publish(manifest);
         self.refresh_cache_bytes(manifest);

@@ -514,8 +514,8 @@ impl Engine {
             self.move_collection(&c, t, "manual").await?;
         }
         match action {
-            TierAction::Pin => c.set_pinned(true),
-            TierAction::Unpin => c.set_pinned(false),
+            TierAction::Pin => c.set_pinned(true).await?,
+            TierAction::Unpin => c.set_pinned(false).await?,
             _ => {}
         }
         Ok(c.tier_info(self.window_ms()))

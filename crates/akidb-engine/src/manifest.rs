@@ -58,6 +58,9 @@ pub struct Manifest {
     /// rebuilding is what makes a cold collection answer exactly as it did when hot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub graph: Option<GraphRef>,
+    /// Pinned collections are never moved down by the tiering policy.
+    #[serde(default)]
+    pub pinned: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -121,6 +124,7 @@ impl Manifest {
             wal_seq: 0,
             documents: 0,
             graph: None,
+            pinned: false,
         }
     }
 

@@ -167,6 +167,7 @@ async fn hostile_requests_get_4xx_and_change_nothing() {
     let coll = "/api/v1/collections";
     let docs = "/api/v1/collections/c/documents";
     let search = "/api/v1/collections/c/search";
+    let tier = "/api/v1/collections/c/tier";
     let good = |extra: Value| {
         let mut d = json!({"id": "new", "vector": [1.0, 0.5, 0.25, 2.0]});
         d.as_object_mut()
@@ -686,6 +687,55 @@ async fn hostile_requests_get_4xx_and_change_nothing() {
             "{}",
             405,
             "method_not_allowed",
+        ),
+        // Tier commands.
+        case("POST", tier, json!({"action": "fly"}), 422, "invalid_body").field("action"),
+        case("POST", tier, json!({}), 422, "invalid_body"),
+        case(
+            "POST",
+            tier,
+            json!({"action": "promote", "target": "lukewarm"}),
+            422,
+            "invalid_body",
+        )
+        .field("target"),
+        case(
+            "POST",
+            tier,
+            json!({"action": "pin", "extra": 1}),
+            422,
+            "invalid_body",
+        ),
+        case(
+            "POST",
+            tier,
+            json!({"action": "promote", "target": "cold"}),
+            400,
+            "invalid_argument",
+        )
+        .field("target"),
+        case(
+            "POST",
+            tier,
+            json!({"action": "unpin", "target": "hot"}),
+            400,
+            "invalid_argument",
+        )
+        .field("target"),
+        raw("POST", tier, "{", 400, "malformed_json"),
+        case(
+            "GET",
+            "/api/v1/collections/nope/tier",
+            json!(null),
+            404,
+            "collection_not_found",
+        ),
+        case(
+            "POST",
+            "/api/v1/collections/nope/tier",
+            json!({"action": "promote"}),
+            404,
+            "collection_not_found",
         ),
     ];
     assert!(
