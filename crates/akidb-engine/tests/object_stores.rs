@@ -282,3 +282,65 @@ async fn engine_recovers_from_the_bucket_alone() {
         );
     }
 }
+
+/// Error responses of real S3 servers are classified by their status and S3 code, which
+/// object_store does not expose (it reports them as `Generic`): the observing connector reads
+/// them off the wire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_s3_errors_are_classified_by_status_and_code() {
+    use akidb_engine::store::classify::{ErrorClass, S3Failure, classify, classify_observed};
+    use akidb_engine::store::observed::observed;
+    use akidb_engine::upload::retry::RetryError;
+    use akidb_engine::upload::{UploadConfig, Uploader};
+
+    let (_moto, servers) = s3_servers("akidb");
+    // 400 EntityTooSmall (moto enforces S3's 5 MiB minimum part): permanent, where object_store's
+    // error alone would have said nothing.
+    let moto = &servers[0];
+    let store = open_store(&moto.url(&unique_prefix("classify")), &moto.options()).unwrap();
+    let path = Path::from("small/parts.bin");
+    let (result, seen) = observed(async {
+        let mut upload = store.put_multipart(&path).await?;
+        upload.put_part(PutPayload::from(vec![1u8; 1024])).await?;
+        upload.put_part(PutPayload::from(vec![2u8; 1024])).await?;
+        upload.complete().await
+    })
+    .await;
+    let error = result.unwrap_err();
+    assert!(
+        matches!(error, object_store::Error::Generic { .. }),
+        "{error}"
+    );
+    assert_eq!(
+        seen,
+        Some(S3Failure {
+            status: 400,
+            code: "EntityTooSmall".into()
+        })
+    );
+    assert_eq!(
+        classify(&error),
+        ErrorClass::Transient,
+        "without the observation"
+    );
+    assert_eq!(
+        classify_observed(&error, seen.as_ref()),
+        ErrorClass::Permanent
+    );
+    // SeaweedFS checks signatures: a wrong secret is a 403, attempted exactly once.
+    if let Some(sw) = servers.iter().find(|s| s.kind == "seaweedfs") {
+        let mut wrong = sw.options();
+        wrong.secret_access_key = Some("not-the-secret".into());
+        let store = open_store(&sw.url(&unique_prefix("denied")), &wrong).unwrap();
+        let uploader = Uploader::new(store, UploadConfig::default());
+        let r = uploader
+            .put_object(&Path::from("x.parquet"), bytes::Bytes::from_static(b"x"))
+            .await;
+        match r {
+            Err(RetryError::Permanent { attempts, source }) => {
+                assert_eq!(attempts, 1, "{source}");
+            }
+            other => panic!("expected a permanent failure, got {other:?}"),
+        }
+    }
+}

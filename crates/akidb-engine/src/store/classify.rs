@@ -18,9 +18,10 @@
 //! Where the cause is a [`S3Failure`] (produced by [`super::faulty::FaultyStore`]) or an
 //! `object_store` transport error ([`object_store::client::HttpError`]), the status, code or
 //! transport kind is read from the error chain. object_store keeps its own HTTP status error
-//! type private, so a status failure from a real S3 server that object_store reports as
-//! `Generic` carries neither; such failures are classed transient (the retry budget bounds
-//! them), which is the safe side for data that must arrive.
+//! type private, so for real S3 servers [`super::observed`] records the status and `<Code>` of
+//! each error response and [`classify_observed`] uses them. A `Generic` failure with neither
+//! (a multipart part, which object_store sends from another task) is classed transient: the
+//! retry budget bounds it, the safe side for data that must arrive.
 
 use std::error::Error as StdError;
 
@@ -77,6 +78,15 @@ pub fn classify(error: &object_store::Error) -> ErrorClass {
         E::Generic { source, .. } => classify_chain(source.as_ref()),
         // object_store's Error is non-exhaustive: a kind added later is retried, within budget.
         _ => ErrorClass::Transient,
+    }
+}
+
+/// [`classify`], preferring the S3 response observed during the failed call (see
+/// [`super::observed`]) for failures object_store reports as `Generic`.
+pub fn classify_observed(error: &object_store::Error, observed: Option<&S3Failure>) -> ErrorClass {
+    match (error, observed) {
+        (object_store::Error::Generic { .. }, Some(s3)) => classify_status(s3.status, &s3.code),
+        _ => classify(error),
     }
 }
 

@@ -32,6 +32,7 @@ use crate::error::EngineError;
 
 pub mod classify;
 pub mod faulty;
+pub mod observed;
 
 /// Retries object_store makes of one HTTP request before giving up.
 pub const REQUEST_MAX_RETRIES: usize = 2;
@@ -88,7 +89,8 @@ fn open_s3(url: &str, rest: &str, s3: &S3Options) -> Result<Arc<dyn ObjectStore>
             max_retries: REQUEST_MAX_RETRIES,
             retry_timeout: REQUEST_RETRY_TIMEOUT,
         })
-        .with_client_options(ClientOptions::new().with_timeout(REQUEST_TIMEOUT));
+        .with_client_options(ClientOptions::new().with_timeout(REQUEST_TIMEOUT))
+        .with_http_connector(observed::ObservingConnector);
     if let Some(endpoint) = &s3.endpoint {
         builder = builder.with_endpoint(endpoint);
         if s3.allow_http.is_none() && endpoint.starts_with("http://") {

@@ -13,7 +13,8 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use super::breaker::Breaker;
-use crate::store::classify::{ErrorClass, classify};
+use crate::store::classify::{ErrorClass, classify_observed};
+use crate::store::observed::observed;
 
 /// Attempts of one operation, the first included.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 6;
@@ -100,12 +101,13 @@ where
             return (Err(RetryError::BreakerOpen), attempts);
         }
         attempts.count += 1;
-        match op().await {
+        let (result, response) = observed(op()).await;
+        match result {
             Ok(v) => {
                 breaker.lock().on_success();
                 return (Ok(v), attempts);
             }
-            Err(e) => match classify(&e) {
+            Err(e) => match classify_observed(&e, response.as_ref()) {
                 ErrorClass::Permanent => {
                     breaker.lock().on_permanent_failure();
                     return (
