@@ -10,10 +10,12 @@
 //! Each iteration upserts the documents (WAL, not timed), then times the flush: segment
 //! encode, uploads, manifest commit.
 //!
-//! With `AKIDB_MOTO_SERVER` set (as `scripts/test` does), `s3_loopback` also flushes 20,000
-//! documents to a moto S3 server on 127.0.0.1, against the 100,000 documents/s target.
+//! With the test S3 servers running (`source scripts/s3-servers`), `s3_loopback` also flushes
+//! 20,000 documents to moto and to SeaweedFS on 127.0.0.1, against the 100,000 documents/s
+//! target.
 //!
-//! Run: `cargo bench -p akidb-engine --bench upload`
+//! Run: `cargo bench -p akidb-engine --bench upload`, or with the S3 servers:
+//! `bash -c 'source scripts/s3-servers && cargo bench -p akidb-engine --bench upload -- s3_loopback'`
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -132,39 +134,43 @@ fn pipeline(c: &mut Criterion) {
 
 fn s3_loopback(c: &mut Criterion) {
     if std::env::var_os("AKIDB_MOTO_SERVER").is_none() {
-        println!("s3_loopback: skipped, AKIDB_MOTO_SERVER is not set (scripts/test sets it)");
+        println!("s3_loopback: skipped, AKIDB_MOTO_SERVER is not set (source scripts/s3-servers)");
         return;
     }
     let moto = akidb_testkit::Moto::start("bench");
-    let s3 = moto.s3.options();
+    let mut servers = vec![moto.s3.clone()];
+    servers.extend(akidb_testkit::seaweedfs());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     let docs = documents(20_000, 11);
-    let mut group = c.benchmark_group("s3_loopback_moto");
-    group
-        .throughput(Throughput::Elements(docs.len() as u64))
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(20));
-    for batch in [5_000usize, 20_000] {
-        group.bench_function(
-            BenchmarkId::new("flush_20000_dim384_docs_per_object", batch),
-            |b| {
-                b.iter_custom(|iters| {
-                    (0..iters)
-                        .map(|_| {
-                            let store =
-                                akidb_engine::store::open_store("s3://bench/run", &s3).unwrap();
-                            rt.block_on(flush_time(store, &docs, batch, 8))
-                        })
-                        .sum()
-                })
-            },
-        );
+    for server in servers {
+        let s3 = server.options();
+        let mut group = c.benchmark_group(format!("s3_loopback_{}", server.kind));
+        group
+            .throughput(Throughput::Elements(docs.len() as u64))
+            .sample_size(10)
+            .measurement_time(Duration::from_secs(20));
+        for batch in [5_000usize, 20_000] {
+            group.bench_function(
+                BenchmarkId::new("flush_20000_dim384_docs_per_object", batch),
+                |b| {
+                    b.iter_custom(|iters| {
+                        (0..iters)
+                            .map(|_| {
+                                let url = server.url(&akidb_testkit::unique_prefix("bench"));
+                                let store = akidb_engine::store::open_store(&url, &s3).unwrap();
+                                rt.block_on(flush_time(store, &docs, batch, 8))
+                            })
+                            .sum()
+                    })
+                },
+            );
+        }
+        group.finish();
     }
-    group.finish();
 }
 
 criterion_group!(benches, pipeline, s3_loopback);

@@ -1063,6 +1063,10 @@ async fn purge_collection(
     Ok(())
 }
 
+/// Collections whose manifests are read at once on start (restart time grows with
+/// collections / this × two object-store round trips, never with data).
+const CATALOG_CONCURRENCY: usize = 64;
+
 /// Reads the catalog from the object store: one entry per collection with a manifest.
 async fn load_catalog(
     config: &EngineConfig,
@@ -1086,7 +1090,7 @@ async fn load_catalog(
             let wal_stats = wal_stats.clone();
             async move { open_entry(uploader, dir, id, wal_stats).await }
         })
-        .buffer_unordered(8)
+        .buffer_unordered(CATALOG_CONCURRENCY)
         .try_collect()
         .await?;
     let mut catalog = HashMap::new();
@@ -1119,12 +1123,15 @@ async fn open_entry(
     wal_stats: Arc<WalStats>,
 ) -> Result<Option<Entry>, EngineError> {
     let store = uploader.store().clone();
-    if store.head(&tombstone_path(&id)).await.is_ok() {
+    // The delete marker and the newest manifest are read at once: two rounds per collection.
+    let marker = tombstone_path(&id);
+    let (deleted, latest) = tokio::join!(store.head(&marker), Manifest::read_latest(&store, &id));
+    if deleted.is_ok() {
         tracing::info!(id = %id, "finishing an interrupted collection delete");
         purge_collection(&store, &dir, &id).await?;
         return Ok(None);
     }
-    let manifest = match Manifest::read_latest(&store, &id).await {
+    let manifest = match latest {
         Ok(Some(manifest)) => manifest,
         Ok(None) => return Ok(None),
         Err(e) => {
