@@ -265,6 +265,9 @@ pub struct Collection {
     access: Mutex<Access>,
     /// WAL records past the manifest, read at open and replayed by the first load.
     pending_wal: Mutex<Vec<Record>>,
+    /// One temporary load at a time, so concurrent reads of a warm collection never hold
+    /// several copies of it in RAM.
+    transient: tokio::sync::Mutex<()>,
 }
 
 fn tier_code(t: Tier) -> u8 {
@@ -313,6 +316,7 @@ impl Collection {
                 times: VecDeque::new(),
             }),
             pending_wal: Mutex::new(pending),
+            transient: tokio::sync::Mutex::new(()),
             manifest: tokio::sync::Mutex::new(manifest.clone()),
         };
         c.publish(&manifest);
@@ -589,6 +593,7 @@ impl Collection {
             if self.tier() == Tier::Cold {
                 self.move_to(Tier::Warm, flush_rows).await?;
             }
+            let one_at_a_time = self.transient.lock().await;
             let guard = self.tier_lock.clone().read_owned().await;
             if self.tier() != Tier::Warm {
                 continue; // moved meanwhile
@@ -596,12 +601,14 @@ impl Collection {
             let manifest = self.manifest.lock().await.clone();
             let state = self.load_state(&manifest, Arc::default()).await?;
             let c = self.clone();
-            return tokio::task::spawn_blocking(move || {
+            let out = tokio::task::spawn_blocking(move || {
                 let _guard = guard;
-                Ok(f(&c, &state))
+                f(&c, &state)
             })
             .await
             .expect("read task panicked");
+            drop(one_at_a_time);
+            return Ok(out);
         }
     }
 
