@@ -115,7 +115,7 @@ fn main() {
         let mut results: Vec<(Tier, Vec<Duration>, Vec<usize>)> = vec![];
         for tier in [Tier::Hot, Tier::Warm, Tier::Cold] {
             let (mut times, mut calls) = (vec![], vec![]);
-            for r in 0..reps {
+            for q in queries.iter().take(reps) {
                 let action = if tier == Tier::Hot {
                     TierAction::Promote
                 } else {
@@ -132,7 +132,7 @@ fn main() {
                     .unwrap();
                 faulty.clear_history();
                 let started = Instant::now();
-                let hits = engine.search("minilm", query(&queries[r])).await.unwrap();
+                let hits = engine.search("minilm", query(q)).await.unwrap();
                 times.push(started.elapsed());
                 calls.push(faulty.history().len());
                 assert_eq!(hits.len(), 10);

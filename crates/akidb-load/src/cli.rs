@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::mix::Mix;
 use crate::scenario::{Load, Scenario};
+use crate::tiered::MIN_COLLECTIONS;
 
 /// Default cap on requests in flight in open loop; a request due while the cap is reached is
 /// dropped (not sent) and counted as a failure.
@@ -22,7 +23,8 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
     after_help = "Flags marked [scenario] default to the scenario's value (see README.md); \
                   explicit flags override.\n\
                   Exit codes: 0 ok, 1 error (server unreachable, bad input, ...), \
-                  2 scenario not available yet (or bad usage), 3 a --max-* threshold failed."
+                  2 bad usage (or a scenario not available), 3 a --max-* threshold failed or \
+                  no request succeeded."
 )]
 pub struct Args {
     /// Base URL of the server.
@@ -31,11 +33,13 @@ pub struct Args {
     /// Named scenario that sets the knob defaults.
     #[arg(long, value_enum, default_value = "baseline")]
     pub scenario: Scenario,
-    /// Measured phase, seconds. [scenario: baseline 10, sustained 600, spike 60, many-collections 60]
+    /// Measured phase, seconds. [scenario: baseline 10, sustained 600, spike 60, many-collections
+    /// 60, tiered 30, failure-injection 30]
     #[arg(long)]
     pub duration: Option<f64>,
     /// Warm-up before the measured phase, seconds, excluded from the statistics.
-    /// [scenario: baseline 2, sustained 10, spike 5, many-collections 5]
+    /// [scenario: baseline 2, sustained 10, spike 5, many-collections 5, tiered 0,
+    /// failure-injection 2]
     #[arg(long)]
     pub warmup: Option<f64>,
     /// Run the measured phase N times back to back (one warm-up, same preloaded collections)
@@ -44,29 +48,32 @@ pub struct Args {
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub repeat: usize,
     /// Open loop at this many requests per second (overrides --workers).
-    /// [scenario: sustained 100, spike 50 (x spike factor in the middle third), many-collections 100]
+    /// [scenario: sustained 100, spike 50 (x spike factor in the middle third), many-collections
+    /// 100, tiered 50]
     #[arg(long)]
     pub qps: Option<f64>,
-    /// Closed loop with this many concurrent workers, when no --qps is given. [scenario: baseline 4]
+    /// Closed loop with this many concurrent workers, when no --qps is given.
+    /// [scenario: baseline 4, failure-injection 4]
     #[arg(long)]
     pub workers: Option<usize>,
     /// Open loop only: rate multiplier for the middle third of the measured phase.
     /// [scenario: spike 5, others 1]
     #[arg(long)]
     pub spike_factor: Option<f64>,
-    /// Operation weights. Known operations: search, insert, tier (tier = collection status read
-    /// until the tier API exists).
+    /// Operation weights. Known operations: search, insert, tier (tier = tier status read,
+    /// GET /api/v1/collections/{name}/tier).
     #[arg(long, default_value = Mix::DEFAULT)]
     pub mix: Mix,
-    /// Number of collections, named load-<scenario>-<i>. [scenario: baseline 2, many-collections 100]
+    /// Number of collections, named load-<scenario>-<i>. [scenario: baseline 2, many-collections
+    /// 100, tiered 20 (at least 3: a tenth stay hot, a fifth go warm, the rest cold)]
     #[arg(long)]
     pub collections: Option<usize>,
     /// Vector dimension (with --dataset: taken from the files; a different value is an error).
-    /// [scenario: baseline 64, sustained 128, spike 128, many-collections 64]
+    /// [scenario: baseline 64, sustained 128, spike 128, many-collections 64, tiered 64]
     #[arg(long)]
     pub dimension: Option<usize>,
     /// Vectors preloaded into each collection before the run, in batches of 1000.
-    /// [scenario: baseline 1000, sustained 10000, spike 5000, many-collections 100]
+    /// [scenario: baseline 1000, sustained 10000, spike 5000, many-collections 100, tiered 2000]
     #[arg(long)]
     pub vectors_per_collection: Option<usize>,
     /// Neighbours per search.
@@ -95,7 +102,8 @@ pub struct Args {
     /// PID of the server for RSS/CPU sampling. Default: found by the --url port via /proc.
     #[arg(long)]
     pub server_pid: Option<u32>,
-    /// Delete the collections at the end. [scenario: baseline true, others false]
+    /// Delete the collections at the end. [scenario: baseline, tiered, failure-injection true;
+    /// others false]
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub cleanup: Option<bool>,
     /// Write the JSON report here.
@@ -221,6 +229,12 @@ pub fn resolve(args: &Args) -> Result<Config> {
     if collections == 0 {
         bail!("--collections must be at least 1");
     }
+    if args.scenario == Scenario::Tiered && collections < MIN_COLLECTIONS {
+        bail!(
+            "--collections {collections}: the tiered scenario needs at least {MIN_COLLECTIONS} \
+             (one hot, one warm, one cold)"
+        );
+    }
     let dimension = match (&args.dataset, args.dimension) {
         (Some(_), explicit) => explicit, // checked against the files once they are read
         (None, explicit) => Some(explicit.unwrap_or(d.dimension)),
@@ -335,6 +349,16 @@ mod tests {
         assert_eq!(c.mix, "search=1,insert=0,tier=0");
         assert_eq!(c.repeat, 1);
         assert_eq!(parse(&["--repeat", "3"]).unwrap().repeat, 3);
+        let c = parse(&["--scenario", "tiered"]).unwrap();
+        assert_eq!((c.mode, c.qps, c.warmup_secs), ("open", Some(50.0), 0.0));
+        assert_eq!((c.collections, c.vectors_per_collection), (20, 2000));
+        assert_eq!(c.collection_name(19), "load-tiered-19");
+        assert!(c.cleanup);
+        let c = parse(&["--scenario", "failure-injection"]).unwrap();
+        assert_eq!(
+            (c.mode, c.workers, c.duration_secs),
+            ("closed", Some(4), 30.0)
+        );
     }
 
     #[test]
@@ -350,6 +374,7 @@ mod tests {
             &["--mix", "search=0"],
             &["--mix", "bogus=1"],
             &["--url", "localhost:8080"],
+            &["--scenario", "tiered", "--collections", "2"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?} accepted");
         }

@@ -2,11 +2,14 @@
 
 pub mod cli;
 pub mod dataset;
+pub mod faults;
 pub mod mix;
 pub mod procmon;
+pub mod raw;
 pub mod report;
 pub mod rng;
 pub mod runner;
 pub mod scenario;
 pub mod schedule;
 pub mod stats;
+pub mod tiered;

@@ -13,9 +13,8 @@ pub enum Op {
     Search,
     /// `POST /api/v1/collections/{name}/documents`
     Insert,
-    /// Tier control. The tier API does not exist yet, so this is a tier *status read* through
-    /// `GET /api/v1/collections/{name}` (collection status); it becomes a real tier read/command
-    /// once the tier API exists (see `runner::tier_op`).
+    /// A tier status read, `GET /api/v1/collections/{name}/tier` (not an access: it never moves
+    /// the collection; see `runner::tier_op`).
     Tier,
 }
 

@@ -6,9 +6,11 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::cli::Config;
+use crate::faults::FaultsReport;
 use crate::mix::{Mix, Op};
 use crate::procmon::ProcessSummary;
 use crate::stats::{LatencySummary, OpStats, Spread, ThresholdCheck, error_rate, summarize};
+use crate::tiered::TieredReport;
 
 /// Counts and latency of one operation (or of all: `totals`) in the measured phase.
 #[derive(Debug, Clone, Serialize)]
@@ -21,6 +23,8 @@ pub struct OpReport {
     /// HTTP errors + transport errors (dropped are counted apart).
     pub errors: u64,
     pub http_errors: u64,
+    /// HTTP errors whose answer carried a `Retry-After` header (the server's backpressure).
+    pub http_errors_with_retry_after: u64,
     pub transport_errors: u64,
     pub dropped: u64,
     /// (errors + dropped) / attempted; absent when nothing was attempted.
@@ -42,10 +46,45 @@ impl OpReport {
             ok: stats.ok,
             errors: stats.http_errors + stats.transport_errors,
             http_errors: stats.http_errors,
+            http_errors_with_retry_after: stats.retry_after,
             transport_errors: stats.transport_errors,
             dropped: stats.dropped,
             error_rate: error_rate(stats.failed(), stats.attempted()),
             throughput_per_sec: stats.ok as f64 / measured_secs,
+            latency_ms: summarize(&stats.latency),
+            errors_by_status: stats
+                .by_status
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            errors_by_code: stats.by_code.clone(),
+            transport_errors_by_kind: stats.by_transport.clone(),
+        }
+    }
+}
+
+/// Counts and latency of requests outside the measured load (the tiered scenario's tier moves,
+/// status reads and first queries): no rate, no mix share.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeriesReport {
+    /// ok + errors.
+    pub attempted: u64,
+    pub ok: u64,
+    /// HTTP errors + transport errors.
+    pub errors: u64,
+    /// Of successful requests; absent when there were none.
+    pub latency_ms: Option<LatencySummary>,
+    pub errors_by_status: BTreeMap<String, u64>,
+    pub errors_by_code: BTreeMap<String, u64>,
+    pub transport_errors_by_kind: BTreeMap<String, u64>,
+}
+
+impl SeriesReport {
+    pub fn new(stats: &OpStats) -> SeriesReport {
+        SeriesReport {
+            attempted: stats.attempted(),
+            ok: stats.ok,
+            errors: stats.http_errors + stats.transport_errors,
             latency_ms: summarize(&stats.latency),
             errors_by_status: stats
                 .by_status
@@ -329,6 +368,13 @@ pub struct Report {
     pub recall: Option<RecallReport>,
     pub preload: PreloadReport,
     pub collections: Vec<CollectionReport>,
+    /// Scenario `tiered` only: tier moves, first query per tier, tier counts before/after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tiered: Option<TieredReport>,
+    /// Scenario `failure-injection` only: what the tool checked (`/ready`, object-store
+    /// counters, 503s and `Retry-After`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_injection: Option<FaultsReport>,
     pub server_process: ProcessSummary,
     pub generator_process: ProcessSummary,
     pub thresholds: Vec<ThresholdCheck>,
@@ -339,11 +385,11 @@ pub struct Report {
     pub notes: Vec<String>,
 }
 
-fn opt(v: Option<f64>, digits: usize) -> String {
+pub(crate) fn opt(v: Option<f64>, digits: usize) -> String {
     v.map_or("n/a".into(), |v| format!("{v:.digits$}"))
 }
 
-fn counts(m: &BTreeMap<String, u64>) -> String {
+pub(crate) fn counts(m: &BTreeMap<String, u64>) -> String {
     if m.is_empty() {
         return "-".into();
     }
@@ -401,7 +447,7 @@ impl Report {
             _ => String::new(),
         };
         let _ = writeln!(s, "| setting | value |\n|---|---|");
-        for (k, v) in [
+        let mut rows = vec![
             ("server", c.url.clone()),
             ("load", load),
             (
@@ -429,7 +475,11 @@ impl Report {
             ("vectors", self.vector_source.clone()),
             ("k / insert batch", format!("{} / {}", c.k, c.insert_batch)),
             ("seed", c.seed.to_string()),
-        ] {
+        ];
+        if let Some(f) = &self.failure_injection {
+            rows.extend(f.header_rows());
+        }
+        for (k, v) in rows {
             let _ = writeln!(s, "| {k} | {v} |");
         }
 
@@ -482,6 +532,9 @@ impl Report {
         if let Some(r) = &self.repeats {
             r.to_markdown(&mut s, c.qps.is_some());
         }
+        if let Some(t) = &self.tiered {
+            t.to_markdown(&mut s);
+        }
 
         let _ = writeln!(s, "\n## Errors\n");
         if self.totals.errors + self.totals.dropped == 0 {
@@ -489,15 +542,16 @@ impl Report {
         } else {
             let _ = writeln!(
                 s,
-                "| op | by HTTP status | by error code | transport | dropped |"
+                "| op | by HTTP status | by error code | with Retry-After | transport | dropped |"
             );
-            let _ = writeln!(s, "|---|---|---|---|---:|");
+            let _ = writeln!(s, "|---|---|---|---:|---|---:|");
             for (name, o) in &self.operations {
                 let _ = writeln!(
                     s,
-                    "| {name} | {} | {} | {} | {} |",
+                    "| {name} | {} | {} | {} | {} | {} |",
                     counts(&o.errors_by_status),
                     counts(&o.errors_by_code),
+                    o.http_errors_with_retry_after,
                     counts(&o.transport_errors_by_kind),
                     o.dropped
                 );
@@ -508,6 +562,10 @@ impl Report {
             "\nError rate (errors + dropped) / attempted: {}",
             opt(self.totals.error_rate, 6)
         );
+
+        if let Some(f) = &self.failure_injection {
+            f.to_markdown(&mut s);
+        }
 
         if let Some(sch) = &self.schedule {
             let _ = writeln!(s, "\n## Open-loop schedule\n");

@@ -8,23 +8,29 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use akidb_api::client::{Client, ClientError};
-use akidb_api::{CreateCollectionRequest, DocumentIn, Metric, SearchRequest, UpsertRequest};
+use akidb_api::client::Client;
+use akidb_api::{
+    CreateCollectionRequest, DocumentIn, Metric, SearchRequest, SearchResponse, TierStatus,
+    UpsertRequest, UpsertResponse,
+};
 use anyhow::{Context, Result, anyhow, bail};
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::cli::{Args, resolve};
 use crate::dataset::{Dataset, recall};
+use crate::faults::{self, FaultsReport};
 use crate::mix::{Mix, Op};
 use crate::procmon::{self, ProcessSummary, Sample};
+use crate::raw::{Raw, collection_path};
 use crate::report::{
     CollectionReport, OpReport, PreloadReport, RecallReport, RepeatsReport, Report, ScheduleReport,
     op_reports, totals_of,
 };
 use crate::rng::Rng;
-use crate::scenario::Load;
+use crate::scenario::{Load, Scenario};
 use crate::schedule::RateProfile;
 use crate::stats::{OpStats, Outcome, check_thresholds_over_repeats};
+use crate::tiered::{Tiered, Zipf};
 
 /// Vectors per preload request.
 pub const PRELOAD_BATCH: usize = 1000;
@@ -45,8 +51,11 @@ enum Source {
 
 /// What every request needs: the client, the collections, the vectors.
 struct Work {
-    client: Client,
+    /// Raw JSON requests, so the `Retry-After` of an error answer is seen.
+    raw: Raw,
     names: Vec<String>,
+    /// `tiered`: collections are picked Zipf-like by index; otherwise uniformly.
+    zipf: Option<Zipf>,
     mix: Mix,
     seed: u64,
     k: usize,
@@ -54,25 +63,6 @@ struct Work {
     source: Source,
     /// Dataset runs with valid ground truth: the exact top-k per query.
     truth: Option<Vec<Option<Vec<u32>>>>,
-}
-
-fn outcome_of(e: &ClientError) -> Outcome {
-    match e {
-        ClientError::Api { status, code, .. } => Outcome::Http {
-            status: *status,
-            code: code.clone(),
-        },
-        ClientError::Transport(t) => Outcome::Transport(if t.is_timeout() {
-            "timeout"
-        } else if t.is_connect() {
-            "connect"
-        } else if t.is_body() || t.is_decode() {
-            "body"
-        } else {
-            "other"
-        }),
-        ClientError::Decode { .. } => Outcome::Transport("decode"),
-    }
 }
 
 impl Work {
@@ -83,7 +73,16 @@ impl Work {
     }
 
     async fn execute(&self, op: Op, mut rng: Rng, i: u64) -> Outcome {
-        let name = &self.names[rng.below(self.names.len())];
+        let c = match &self.zipf {
+            Some(z) => z.pick(rng.next_u64()),
+            None => rng.below(self.names.len()),
+        };
+        self.execute_on(op, c, rng, i).await
+    }
+
+    /// Request `i`'s operation `op` on collection `c`.
+    async fn execute_on(&self, op: Op, c: usize, mut rng: Rng, i: u64) -> Outcome {
+        let name = &self.names[c];
         match op {
             Op::Search => {
                 let (vector, truth) = match &self.source {
@@ -103,7 +102,8 @@ impl Work {
                     include_vector: false,
                     include_metadata: false,
                 };
-                match self.client.search(name, &req).await {
+                let path = collection_path(name, "/search");
+                match self.raw.post::<_, SearchResponse>(&path, &req).await {
                     Ok(resp) if resp.results.len() > self.k => Outcome::Transport("decode"),
                     Ok(resp) => Outcome::Ok {
                         recall: truth.map(|t| {
@@ -111,7 +111,7 @@ impl Work {
                             recall(&ids, t)
                         }),
                     },
-                    Err(e) => outcome_of(&e),
+                    Err(f) => f.outcome(),
                 }
             }
             Op::Insert => {
@@ -136,24 +136,25 @@ impl Work {
                     })
                     .collect();
                 let n = documents.len() as u64;
-                match self.client.upsert(name, &UpsertRequest { documents }).await {
+                let path = collection_path(name, "/documents");
+                let req = UpsertRequest { documents };
+                match self.raw.post::<_, UpsertResponse>(&path, &req).await {
                     Ok(resp) if resp.upserted == n => Outcome::Ok { recall: None },
                     Ok(_) => Outcome::Transport("decode"),
-                    Err(e) => outcome_of(&e),
+                    Err(f) => f.outcome(),
                 }
             }
-            Op::Tier => tier_op(&self.client, name).await,
+            Op::Tier => tier_op(&self.raw, name).await,
         }
     }
 }
 
-/// A "tier" operation. The tier API does not exist yet, so this reads the collection status
-/// (`GET /api/v1/collections/{name}`), the closest existing read; replace it with a real tier
-/// status read / tier command once the tier API exists.
-async fn tier_op(client: &Client, name: &str) -> Outcome {
-    match client.get_collection(name).await {
+/// A "tier" operation: a tier status read, `GET /api/v1/collections/{name}/tier`. It reads
+/// where the data is without counting as an access, so it never moves the collection itself.
+async fn tier_op(raw: &Raw, name: &str) -> Outcome {
+    match raw.get::<TierStatus>(&collection_path(name, "/tier")).await {
         Ok(_) => Outcome::Ok { recall: None },
-        Err(e) => outcome_of(&e),
+        Err(f) => f.outcome(),
     }
 }
 
@@ -531,8 +532,9 @@ pub fn main_with(args: Args) -> ExitCode {
 async fn run(args: Args) -> Result<ExitCode> {
     let mut cfg = resolve(&args)?;
     let mut notes = vec![
-        "tier operations are collection status reads (GET /api/v1/collections/{name}) because \
-         the tier API does not exist yet; they become real tier reads/commands once it does."
+        "tier operations are tier status reads through the tier API (GET \
+         /api/v1/collections/{name}/tier); the server does not count them as accesses, so they \
+         never move a collection themselves."
             .to_string(),
     ];
 
@@ -572,6 +574,7 @@ async fn run(args: Args) -> Result<ExitCode> {
         .connect_timeout(HEALTH_TIMEOUT)
         .build()
         .context("building the HTTP client")?;
+    let raw = Raw::new(http.clone(), &cfg.url);
     let client = Client::with_http_client(http, &cfg.url);
     match tokio::time::timeout(HEALTH_TIMEOUT, client.health()).await {
         Ok(Ok(_)) => {}
@@ -757,8 +760,10 @@ async fn run(args: Args) -> Result<ExitCode> {
     };
     let shared = Arc::new(Shared::new(&ops, phases.repeats));
     let work = Arc::new(Work {
-        client: client.clone(),
+        raw: raw.clone(),
         names: names.clone(),
+        zipf: (cfg.scenario == Scenario::Tiered)
+            .then(|| Zipf::new(names.len(), crate::tiered::ZIPF_EXPONENT)),
         mix: cfg.mix_parsed,
         seed: cfg.seed,
         k: cfg.k,
@@ -766,12 +771,56 @@ async fn run(args: Args) -> Result<ExitCode> {
         source,
         truth,
     });
+
+    // `tiered`: move the collections to their tiers and time the first search of each tier.
+    let tiered = if cfg.scenario == Scenario::Tiered {
+        let w = work.clone();
+        let seed = cfg.seed;
+        let first_search = async |c: usize| {
+            w.execute_on(Op::Search, c, Rng::derive(seed, 0x6671, c as u64), 0)
+                .await
+        };
+        match Tiered::prepare(&raw, &names, first_search).await {
+            Ok(t) => Some(t),
+            Err(e) => {
+                if cfg.cleanup {
+                    delete_collections(&client, &created_now).await;
+                }
+                return Err(e);
+            }
+        }
+    } else {
+        None
+    };
+    if tiered.is_some() {
+        notes.push(format!(
+            "tiered: requests pick collection i with weight 1/(i+1)^{} (Zipf), so the few hot \
+             collections get most of them and the cold tail a few each; the server's promotion \
+             rule decides how many of the tail end up hot (see Tiers).",
+            crate::tiered::ZIPF_EXPONENT
+        ));
+    }
+    // `failure-injection`: the object-store counters before the run; `/ready` during it.
+    let injecting = cfg.scenario == Scenario::FailureInjection;
+    let metrics_before = if injecting {
+        Some(faults::read_metrics(&raw).await)
+    } else {
+        None
+    };
+
     let started_unix_secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let start = Instant::now();
     let (stop_tx, stop_rx) = oneshot::channel();
     let mon = tokio::spawn(monitor(server_pid, shared.clone(), start, phases, stop_rx));
+    let (probe_stop, probe) = if injecting {
+        let (tx, rx) = oneshot::channel();
+        let probe = tokio::spawn(faults::probe_ready(raw.clone(), start, rx));
+        (Some(tx), Some(probe))
+    } else {
+        (None, None)
+    };
     let profile = match cfg.load() {
         Load::Open { qps } => {
             let p = RateProfile::spike_repeated(
@@ -798,12 +847,29 @@ async fn run(args: Args) -> Result<ExitCode> {
         }
     };
     let _ = stop_tx.send(());
+    if let Some(tx) = probe_stop {
+        let _ = tx.send(());
+    }
     let (server_samples, server_err, own_samples, own_err) =
         mon.await.context("the monitor task failed")?;
+    let ready = match probe {
+        Some(p) => Some(p.await.context("the /ready probe task failed")?),
+        None => None,
+    };
     eprintln!(
         "[akidb-load] done in {:.1} s",
         start.elapsed().as_secs_f64()
     );
+    let metrics_after = if injecting {
+        Some(faults::read_metrics(&raw).await)
+    } else {
+        None
+    };
+    // Before the cleanup, which deletes the collections.
+    let tiered = match tiered {
+        Some(t) => Some(t.finish(&raw, &names, &mut notes).await),
+        None => None,
+    };
 
     // Cleanup.
     if cfg.cleanup {
@@ -894,6 +960,16 @@ async fn run(args: Args) -> Result<ExitCode> {
     };
     let generator_process =
         ProcessSummary::from_samples(std::process::id(), "self", own_samples, own_err);
+    let failure_injection = match (ready, metrics_before, metrics_after) {
+        (Some(ready), Some(before), Some(after)) => Some(FaultsReport::new(
+            ready,
+            before,
+            after,
+            all.by_status.get(&503).copied().unwrap_or(0),
+            all.retry_after,
+        )),
+        _ => None,
+    };
     let report = Report {
         tool: "akidb-load",
         version: env!("CARGO_PKG_VERSION"),
@@ -923,6 +999,8 @@ async fn run(args: Args) -> Result<ExitCode> {
             index_pending_at_start: pending,
         },
         collections,
+        tiered,
+        failure_injection,
         server_process,
         generator_process,
         thresholds,

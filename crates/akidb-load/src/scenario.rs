@@ -15,10 +15,11 @@ pub enum Scenario {
     Spike,
     /// 100 collections with 100 vectors each, open loop.
     ManyCollections,
-    /// Hot/cold tier movement under load. Needs the tier API (not available yet).
+    /// 20 collections x 2,000 vectors, most of them demoted to cold: first-query latency per
+    /// tier, then a Zipf-skewed open loop at 50 req/s for 30 s, tier counts before/after.
     Tiered,
-    /// Load while the object store injects faults. Needs a fault-injecting object store
-    /// (not available yet).
+    /// Baseline-like load (30 s) against a server started with `--test-faults` (testing only):
+    /// `/ready` polled during the run, object-store counters, errors by status and code.
     FailureInjection,
 }
 
@@ -54,25 +55,19 @@ impl Scenario {
         }
     }
 
-    /// Whether the server side the scenario needs exists. To enable `tiered` or
-    /// `failure-injection` once the tier API / fault-injecting object store lands, return `Ok`
-    /// here and give the scenario its operations in `runner` (and its defaults below).
+    /// Whether the server side the scenario needs exists. Every scenario can run now: the
+    /// tier API serves `tiered` (a server without it stops the run with exit 1), and
+    /// `failure-injection` runs against whatever server `--url` names and reports what it could
+    /// check (it cannot tell from outside whether the server injects faults). A scenario that
+    /// needs a server feature not yet built returns `Err` here (exit 2, nothing run).
     pub fn availability(self) -> Result<(), String> {
         match self {
             Scenario::Baseline
             | Scenario::Sustained
             | Scenario::Spike
-            | Scenario::ManyCollections => Ok(()),
-            Scenario::Tiered => Err(
-                "scenario `tiered` is not available yet: it needs the tier API (moving collections \
-                 between hot and cold tiers), which the AkiDB server does not have. Nothing was run."
-                    .into(),
-            ),
-            Scenario::FailureInjection => Err(
-                "scenario `failure-injection` is not available yet: it needs a fault-injecting \
-                 object store in the server, which does not exist. Nothing was run."
-                    .into(),
-            ),
+            | Scenario::ManyCollections
+            | Scenario::Tiered
+            | Scenario::FailureInjection => Ok(()),
         }
     }
 
@@ -88,7 +83,21 @@ impl Scenario {
             cleanup: true,
         };
         match self {
-            Scenario::Baseline | Scenario::Tiered | Scenario::FailureInjection => base,
+            Scenario::Baseline => base,
+            Scenario::Tiered => Defaults {
+                duration_secs: 30.0,
+                // The first requests to the cold tail are what the scenario is about.
+                warmup_secs: 0.0,
+                load: Load::Open { qps: 50.0 },
+                collections: 20,
+                dimension: 64,
+                vectors_per_collection: 2_000,
+                ..base
+            },
+            Scenario::FailureInjection => Defaults {
+                duration_secs: 30.0,
+                ..base
+            },
             Scenario::Sustained => Defaults {
                 duration_secs: 600.0,
                 warmup_secs: 10.0,
@@ -128,15 +137,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unavailable_scenarios_say_why_and_the_others_run() {
+    fn every_scenario_runs_with_its_defaults() {
         for s in Scenario::value_variants() {
-            match s {
-                Scenario::Tiered | Scenario::FailureInjection => {
-                    let msg = s.availability().unwrap_err();
-                    assert!(msg.contains("not available yet"), "{msg}");
-                }
-                _ => assert!(s.availability().is_ok()),
-            }
+            assert_eq!(s.availability(), Ok(()), "{}", s.name());
         }
         assert_eq!(
             Scenario::Baseline.defaults().load,
@@ -146,5 +149,18 @@ mod tests {
         assert!(matches!(Scenario::Spike.defaults().load, Load::Open { .. }));
         assert!(Scenario::Spike.defaults().spike_factor > 1.0);
         assert_eq!(Scenario::ManyCollections.defaults().collections, 100);
+        let t = Scenario::Tiered.defaults();
+        assert_eq!(
+            (t.collections, t.vectors_per_collection, t.dimension),
+            (20, 2000, 64)
+        );
+        assert_eq!(t.load, Load::Open { qps: 50.0 });
+        assert!(t.collections >= crate::tiered::MIN_COLLECTIONS);
+        let f = Scenario::FailureInjection.defaults();
+        assert_eq!(f.load, Load::Closed { workers: 4 });
+        assert_eq!(
+            (f.collections, f.vectors_per_collection, f.dimension),
+            (2, 1000, 64)
+        );
     }
 }

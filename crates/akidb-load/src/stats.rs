@@ -20,8 +20,13 @@ pub fn new_histogram() -> Histogram<u64> {
 pub enum Outcome {
     /// 2xx with the expected body. `recall` is set for dataset searches with ground truth.
     Ok { recall: Option<f64> },
-    /// An HTTP error status, with the `{"error":{"code"}}` string when the body had one.
-    Http { status: u16, code: Option<String> },
+    /// An HTTP error status, with the `{"error":{"code"}}` string when the body had one, and
+    /// whether the answer carried a `Retry-After` header (the server's backpressure signal).
+    Http {
+        status: u16,
+        code: Option<String>,
+        retry_after: bool,
+    },
     /// No usable HTTP answer: `timeout`, `connect`, `body`, `decode`, `other`.
     Transport(&'static str),
 }
@@ -39,6 +44,8 @@ pub struct OpStats {
     pub by_status: BTreeMap<u16, u64>,
     pub by_code: BTreeMap<String, u64>,
     pub by_transport: BTreeMap<String, u64>,
+    /// HTTP errors whose answer carried a `Retry-After` header.
+    pub retry_after: u64,
     pub recall_sum: f64,
     pub recall_n: u64,
     pub recall_min: f64,
@@ -55,6 +62,7 @@ impl Default for OpStats {
             by_status: BTreeMap::new(),
             by_code: BTreeMap::new(),
             by_transport: BTreeMap::new(),
+            retry_after: 0,
             recall_sum: 0.0,
             recall_n: 0,
             recall_min: f64::INFINITY,
@@ -75,8 +83,13 @@ impl OpStats {
                     self.recall_min = self.recall_min.min(*r);
                 }
             }
-            Outcome::Http { status, code } => {
+            Outcome::Http {
+                status,
+                code,
+                retry_after,
+            } => {
                 self.http_errors += 1;
+                self.retry_after += u64::from(*retry_after);
                 *self.by_status.entry(*status).or_default() += 1;
                 let code = code.clone().unwrap_or_else(|| "(no error code)".into());
                 *self.by_code.entry(code).or_default() += 1;
@@ -104,6 +117,7 @@ impl OpStats {
         self.http_errors += other.http_errors;
         self.transport_errors += other.transport_errors;
         self.dropped += other.dropped;
+        self.retry_after += other.retry_after;
         for (k, v) in &other.by_status {
             *self.by_status.entry(*k).or_default() += v;
         }
@@ -364,22 +378,25 @@ mod tests {
             &Outcome::Http {
                 status: 404,
                 code: Some("collection_not_found".into()),
+                retry_after: false,
             },
         );
         s.record(
             Duration::from_millis(1),
             &Outcome::Http {
-                status: 502,
-                code: None,
+                status: 503,
+                code: Some("unavailable".into()),
+                retry_after: true,
             },
         );
         s.record(Duration::from_secs(30), &Outcome::Transport("timeout"));
         s.dropped += 1;
         assert_eq!(s.latency.len(), 1);
         assert_eq!((s.ok, s.http_errors, s.transport_errors), (1, 2, 1));
-        assert_eq!(s.by_status, BTreeMap::from([(404, 1), (502, 1)]));
+        assert_eq!(s.by_status, BTreeMap::from([(404, 1), (503, 1)]));
         assert_eq!(s.by_code["collection_not_found"], 1);
-        assert_eq!(s.by_code["(no error code)"], 1);
+        assert_eq!(s.by_code["unavailable"], 1);
+        assert_eq!(s.retry_after, 1);
         assert_eq!(s.by_transport["timeout"], 1);
         assert_eq!((s.failed(), s.attempted()), (4, 5));
         assert_eq!(error_rate(s.failed(), s.attempted()), Some(0.8));
@@ -390,6 +407,18 @@ mod tests {
         all.merge(&s);
         assert_eq!((all.ok, all.failed(), all.latency.len()), (2, 8, 2));
         assert_eq!(all.by_status[&404], 2);
+        assert_eq!(all.retry_after, 2);
+        let mut no_code = OpStats::default();
+        no_code.record(
+            Duration::from_millis(1),
+            &Outcome::Http {
+                status: 502,
+                code: None,
+                retry_after: false,
+            },
+        );
+        assert_eq!(no_code.by_code["(no error code)"], 1);
+        assert_eq!(no_code.retry_after, 0);
     }
 
     #[test]
@@ -415,6 +444,7 @@ mod tests {
             &Outcome::Http {
                 status: 500,
                 code: Some("internal".into()),
+                retry_after: false,
             },
         );
         ops.insert(Op::Search, search);

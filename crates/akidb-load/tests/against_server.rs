@@ -1,6 +1,8 @@
 //! The real server, the real load tool: a short baseline run must execute every operation of
 //! the mix without errors and report ordered percentiles and the server's RSS; a collection of
-//! the wrong dimension must stop the tool.
+//! the wrong dimension must stop the tool; `tiered` must measure a first query on every tier and
+//! read the tier counts; `failure-injection` must run against a server with injected
+//! object-store faults and report what it checked.
 
 mod common;
 
@@ -252,4 +254,205 @@ fn open_loop_and_wrong_dimension() {
         stderr.contains("wrong dimension") && stderr.contains("load-many-collections-0"),
         "{stderr}"
     );
+}
+
+#[test]
+fn tiered_measures_the_first_query_per_tier_and_reads_the_tier_counts() {
+    // No background tiering policy: the tiers stay where the setup puts them (the access-rate
+    // promotion on reads still applies, and the report must show it).
+    let server = Server::start_with(&["--tiering", "false"]);
+    let dir = tempfile::tempdir().unwrap();
+    let json_path = dir.path().join("report.json");
+    let md_path = dir.path().join("report.md");
+    let out = load(&[
+        "--url",
+        &server.url,
+        "--scenario",
+        "tiered",
+        "--request-timeout",
+        "10",
+        // 5 collections: 1 hot, 1 warm, 3 cold.
+        "--collections",
+        "5",
+        "--vectors-per-collection",
+        "200",
+        "--dimension",
+        "16",
+        "--qps",
+        "40",
+        "--duration",
+        "2",
+        "--report-json",
+        json_path.to_str().unwrap(),
+        "--report-md",
+        md_path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report: Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    assert_eq!(report["config"]["scenario"], "tiered");
+    assert_eq!(report["config"]["warmup_secs"], 0.0);
+    let t = &report["tiered"];
+    let len = |k: &str| t[k].as_array().map_or(0, Vec::len);
+    assert_eq!(
+        (
+            len("hot_collections"),
+            len("warm_collections"),
+            len("cold_collections")
+        ),
+        (1, 1, 3),
+        "{t}"
+    );
+    // Every move succeeded and was timed.
+    for (mv, n) in [
+        ("promote_to_hot", 1.0),
+        ("demote_to_warm", 1.0),
+        ("demote_to_cold", 3.0),
+    ] {
+        let m = &t["moves"][mv];
+        assert_eq!(f(m, "/ok"), n, "{mv}: {m}");
+        assert_eq!(f(m, "/errors"), 0.0, "{mv}: {m}");
+        assert!(f(m, "/latency_ms/max_ms") > 0.0, "{mv}: {m}");
+    }
+    assert_eq!(f(t, "/status_reads/errors"), 0.0, "{t}");
+    // A first query on each tier, confirmed by reading the tier back before it.
+    for tier in ["hot", "warm", "cold"] {
+        let q = &t["first_query"][tier];
+        assert!(f(q, "/latency/ok") >= 1.0, "{tier}: {q}");
+        assert_eq!(f(q, "/latency/errors"), 0.0, "{tier}: {q}");
+        assert!(f(q, "/latency/latency_ms/p50_ms") > 0.0, "{tier}: {q}");
+        for sample in q["samples"].as_array().unwrap() {
+            assert_eq!(sample["tier_before"], tier, "{sample}");
+            assert_eq!(sample["moved_to"], tier, "{sample}");
+            assert!(sample["latency_ms"].as_f64().unwrap() > 0.0, "{sample}");
+            assert!(sample["tier_after"].is_string(), "{sample}");
+        }
+    }
+    // The hot collection stays hot; a cold one is at least loaded to warm by its first read.
+    assert_eq!(t["first_query"]["hot"]["samples"][0]["tier_after"], "hot");
+    assert_ne!(t["first_query"]["cold"]["samples"][0]["tier_after"], "cold");
+    // GET /api/v1/tiers was read after the moves (exactly the split), before and after the run.
+    let counts = |when: &str| {
+        let c = &t["tiers"][when];
+        assert!(c.is_object(), "tiers.{when} missing: {t}");
+        (
+            f(c, "/hot/collections"),
+            f(c, "/warm/collections"),
+            f(c, "/cold/collections"),
+        )
+    };
+    assert_eq!(counts("after_moves"), (1.0, 1.0, 3.0));
+    for when in ["before_run", "after_run"] {
+        let (h, w, c) = counts(when);
+        assert_eq!(h + w + c, 5.0, "{when}: {t}");
+    }
+    let moved: u64 = t["transitions"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(moved, 5, "{t}");
+    // The first queries sample only part of the cold tail: one cold collection meets the run.
+    assert_eq!(
+        t["first_query"]["cold"]["samples"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(
+        t["transitions"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|k| k.starts_with("cold -> ")),
+        "{t}"
+    );
+    // The skewed run itself.
+    let search = &report["operations"]["search"];
+    assert!(f(search, "/ok") > 0.0, "{search}");
+    assert_eq!(f(&report, "/totals/errors"), 0.0, "{}", report["totals"]);
+    assert!(report.get("failure_injection").is_none());
+    for c in report["collections"].as_array().unwrap() {
+        assert_eq!(c["deleted_at_end"], true, "{c}");
+    }
+    let md = std::fs::read_to_string(&md_path).unwrap();
+    for needle in [
+        "# akidb-load report: tiered (PASSED)",
+        "## Tiers",
+        "### First search after the move",
+        "| cold |",
+        "| after the run |",
+    ] {
+        assert!(md.contains(needle), "{needle:?} missing: {md}");
+    }
+}
+
+#[test]
+fn failure_injection_reports_ready_probes_and_object_store_counters() {
+    // TESTING ONLY server flags: slow, flaky object store; small flushes so the run's inserts
+    // reach it.
+    let server = Server::start_with(&[
+        "--test-faults",
+        "latency_ms=5,fail_rate=0.2,seed=3",
+        "--flush-max-docs",
+        "100",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let json_path = dir.path().join("report.json");
+    let out = load(&[
+        "--url",
+        &server.url,
+        "--scenario",
+        "failure-injection",
+        "--request-timeout",
+        "10",
+        "--vectors-per-collection",
+        "200",
+        "--duration",
+        "3",
+        "--warmup",
+        "1",
+        "--report-json",
+        json_path.to_str().unwrap(),
+    ]);
+    // Errors under faults are expected and do not fail a run without thresholds.
+    assert!(out.status.success(), "{}", text(&out));
+    let report: Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    assert_eq!(report["config"]["scenario"], "failure-injection");
+    assert!(f(&report, "/totals/ok") > 0.0, "{}", report["totals"]);
+    for op in ["search", "insert"] {
+        assert!(
+            f(&report["operations"][op], "/ok") > 0.0,
+            "{op}: {}",
+            report["operations"][op]
+        );
+    }
+    let fi = &report["failure_injection"];
+    assert!(fi.is_object(), "no failure_injection section: {report}");
+    let r = &fi["ready"];
+    let samples = f(r, "/samples");
+    // About 4 s of run, a probe every 500 ms.
+    assert!(samples >= 4.0, "{r}");
+    let sum = f(r, "/ready") + f(r, "/degraded") + f(r, "/other") + f(r, "/failing");
+    assert_eq!(sum, samples, "{r}");
+    assert!(!r["changes"].as_array().unwrap().is_empty(), "{r}");
+    // The object-store counters were read before and after.
+    assert!(fi["metrics_unavailable"].is_null(), "{fi}");
+    assert!(
+        f(fi, "/object_store_delta/akidb_uploads_total") > 0.0,
+        "{fi}"
+    );
+    assert!(fi["faults_observed"].is_boolean(), "{fi}");
+    assert!(f(fi, "/http_503") >= 0.0 && f(fi, "/errors_with_retry_after") >= 0.0);
+    let md = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "# akidb-load report: failure-injection",
+        "| fault injection | not set by this tool",
+        "| checked: /ready | polled every 500 ms",
+        "| checked: object store |",
+        "## Fault injection",
+    ] {
+        assert!(md.contains(needle), "{needle:?} missing: {md}");
+    }
 }

@@ -41,18 +41,34 @@ fn missing_or_malformed_dataset() {
 }
 
 #[test]
-fn unavailable_scenarios_exit_2_and_say_so() {
+fn tiered_and_failure_injection_run_and_check_the_server_first() {
+    // Both scenarios are available now: with no server they stop like any other, exit 1.
     for scenario in ["tiered", "failure-injection"] {
-        let out = load(&["--url", &dead_url(), "--scenario", scenario]);
-        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        let url = dead_url();
+        let out = load(&["--url", &url, "--scenario", scenario]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("not available yet"), "{stderr}");
         assert!(
-            out.stdout.is_empty(),
-            "no report may be printed: {}",
-            text(&out)
+            stderr.contains("not reachable") && stderr.contains(&url),
+            "{stderr}"
         );
+        assert!(!stderr.contains("not available"), "{stderr}");
     }
+    // tiered needs one collection per tier; said before anything touches the server.
+    let out = load(&[
+        "--url",
+        &dead_url(),
+        "--scenario",
+        "tiered",
+        "--collections",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("at least 3"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]

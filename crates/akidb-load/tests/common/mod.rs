@@ -35,10 +35,16 @@ pub struct Server {
 impl Server {
     /// `akidb serve` on a free loopback port; waits (up to 60 s) until it logs its address.
     pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// [`Server::start`] with extra `akidb serve` flags (`--tiering false`, `--test-faults ...`).
+    pub fn start_with(extra: &[&str]) -> Server {
         let data = tempfile::tempdir().expect("tempdir");
         let mut child = Command::new(akidb_binary())
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data.path())
+            .args(extra)
             .env("AKIDB_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
