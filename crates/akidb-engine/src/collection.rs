@@ -447,13 +447,22 @@ impl Collection {
         {
             return Ok(Bytes::from(data));
         }
+        // Retried like uploads (a transient failure must not fail a cold read).
+        let path = ObjectPath::from(object);
+        let store = self.uploader.store();
         let data = self
             .uploader
-            .store()
-            .get(&ObjectPath::from(object))
-            .await?
-            .bytes()
-            .await?;
+            .read(|| async { store.get(&path).await?.bytes().await })
+            .await
+            .map_err(|e| match e {
+                RetryError::Permanent {
+                    source: object_store::Error::NotFound { .. },
+                    ..
+                } => EngineError::Corrupted(format!(
+                    "{object}, named by the manifest, is missing from the object store"
+                )),
+                e => EngineError::Unavailable(e.to_string()),
+            })?;
         self.write_local(object, &data).await;
         Ok(data)
     }

@@ -1074,9 +1074,11 @@ async fn load_catalog(
     wal_stats: &Arc<WalStats>,
 ) -> Result<HashMap<String, Entry>, EngineError> {
     let store = uploader.store();
-    let listing = store
-        .list_with_delimiter(Some(&ObjectPath::from("collections")))
-        .await?;
+    let root = ObjectPath::from("collections");
+    let listing = uploader
+        .read(|| store.list_with_delimiter(Some(&root)))
+        .await
+        .map_err(unavailable)?;
     let ids: Vec<String> = listing
         .common_prefixes
         .iter()
@@ -1124,16 +1126,27 @@ async fn open_entry(
 ) -> Result<Option<Entry>, EngineError> {
     let store = uploader.store().clone();
     // The delete marker and the newest manifest are read at once: two rounds per collection.
+    // Reads are retried like uploads; a store that stays unreachable fails the start, loudly,
+    // rather than marking collections unavailable for a transient outage.
     let marker = tombstone_path(&id);
-    let (deleted, latest) = tokio::join!(store.head(&marker), Manifest::read_latest(&store, &id));
+    let (deleted, newest) = tokio::join!(
+        uploader.read(|| store.head(&marker)),
+        uploader.read(|| Manifest::newest_path(&store, &id))
+    );
     if deleted.is_ok() {
         tracing::info!(id = %id, "finishing an interrupted collection delete");
         purge_collection(&store, &dir, &id).await?;
         return Ok(None);
     }
-    let manifest = match latest {
-        Ok(Some(manifest)) => manifest,
-        Ok(None) => return Ok(None),
+    let Some(path) = newest.map_err(unavailable)? else {
+        return Ok(None);
+    };
+    let data = uploader
+        .read(|| async { store.get(&path).await?.bytes().await })
+        .await
+        .map_err(unavailable)?;
+    let manifest = match Manifest::parse(&path, &data) {
+        Ok(manifest) => manifest,
         Err(e) => {
             // Without a readable manifest we do not know the collection's name: list it under
             // its id so that it is visible, loudly, rather than silently missing.
@@ -1163,6 +1176,10 @@ async fn open_entry(
             }))
         }
     }
+}
+
+fn unavailable(e: crate::upload::retry::RetryError) -> EngineError {
+    EngineError::Unavailable(e.to_string())
 }
 
 /// Metadata of a document, for responses.

@@ -133,24 +133,37 @@ impl Manifest {
         store: &Arc<dyn ObjectStore>,
         collection_id: &str,
     ) -> Result<Option<Manifest>, EngineError> {
-        let prefix = Path::from(format!("collections/{collection_id}/manifest"));
-        let metas: Vec<_> = store.list(Some(&prefix)).try_collect().await?;
-        let newest = metas
-            .iter()
-            .filter(|m| m.location.as_ref().ends_with(".json"))
-            .max_by(|a, b| a.location.as_ref().cmp(b.location.as_ref()));
-        let Some(newest) = newest else {
+        let Some(path) = Manifest::newest_path(store, collection_id).await? else {
             return Ok(None);
         };
-        let data = store.get(&newest.location).await?.bytes().await?;
-        let manifest: Manifest = serde_json::from_slice(&data)
-            .map_err(|e| EngineError::Corrupted(format!("manifest {}: {e}", newest.location)))?;
+        let data = store.get(&path).await?.bytes().await?;
+        Manifest::parse(&path, &data).map(Some)
+    }
+
+    /// The key of a collection's newest manifest version, if it has one.
+    pub async fn newest_path(
+        store: &Arc<dyn ObjectStore>,
+        collection_id: &str,
+    ) -> Result<Option<Path>, object_store::Error> {
+        let prefix = Path::from(format!("collections/{collection_id}/manifest"));
+        let metas: Vec<_> = store.list(Some(&prefix)).try_collect().await?;
+        Ok(metas
+            .into_iter()
+            .map(|m| m.location)
+            .filter(|p| p.as_ref().ends_with(".json"))
+            .max_by(|a, b| a.as_ref().cmp(b.as_ref())))
+    }
+
+    /// Parses a stored manifest; a damaged or too new one is `Corrupted`.
+    pub fn parse(path: &Path, data: &[u8]) -> Result<Manifest, EngineError> {
+        let manifest: Manifest = serde_json::from_slice(data)
+            .map_err(|e| EngineError::Corrupted(format!("manifest {path}: {e}")))?;
         if manifest.format > FORMAT_VERSION {
             return Err(EngineError::Corrupted(format!(
-                "manifest {} has format {}, this server reads up to {FORMAT_VERSION}",
-                newest.location, manifest.format
+                "manifest {path} has format {}, this server reads up to {FORMAT_VERSION}",
+                manifest.format
             )));
         }
-        Ok(Some(manifest))
+        Ok(manifest)
     }
 }

@@ -547,3 +547,46 @@ async fn concurrent_writers_flushes_and_tier_moves_lose_nothing() {
         }
     }
 }
+
+/// Start-up reads (catalog, manifests) and cold reads are retried like uploads: with half of
+/// all object-store calls failing transiently, the server still starts and answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_and_cold_reads_ride_out_transient_failures() {
+    use akidb_engine::store::faulty::Fault;
+    use akidb_engine::upload::retry::RetryPolicy;
+
+    let inner: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    let data = tempfile::tempdir().unwrap();
+    let engine = Engine::open_with_store(config(data.path()), inner.clone())
+        .await
+        .unwrap();
+    fill(&engine, "flaky").await;
+    wait_indexed(&engine, "flaky").await;
+    let hot = answers(&engine, "flaky").await;
+    engine
+        .tier_action("flaky", TierAction::Demote, Some(Tier::Cold))
+        .await
+        .unwrap();
+    engine.shutdown().await;
+    drop(engine);
+
+    let faulty = Arc::new(FaultyStore::new(inner));
+    faulty.fail_randomly(0.5, Fault::SLOW_DOWN, &[], 11);
+    let data2 = tempfile::tempdir().unwrap();
+    let mut c = config(data2.path());
+    c.upload.retry = RetryPolicy {
+        max_attempts: 30,
+        initial_backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(5),
+    };
+    c.upload.breaker_failure_threshold = 1000;
+    let engine = Engine::open_with_store(c, faulty.clone()).await.unwrap();
+    assert_eq!(engine.tier_info("flaky").unwrap().tier, Tier::Cold);
+    assert_eq!(answers(&engine, "flaky").await, hot);
+    let failed = faulty
+        .history()
+        .iter()
+        .filter(|c| matches!(c.outcome, akidb_engine::store::faulty::Outcome::Failed(_)))
+        .count();
+    assert!(failed > 0, "no fault was injected");
+}

@@ -150,6 +150,19 @@ impl Uploader {
         }
     }
 
+    /// Runs a read (get, head, list) with the same classified retries and circuit breaker as
+    /// uploads: a transient failure is retried with backoff, a permanent one (`NotFound`
+    /// included) returns at once.
+    pub async fn read<T, F, Fut>(&self, op: F) -> Result<T, RetryError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, object_store::Error>>,
+    {
+        retry(&self.config.retry, &self.breaker, self.next_seed(), op)
+            .await
+            .0
+    }
+
     /// Stores an immutable object (a segment), retrying transient failures. Idempotent:
     /// segment keys are unique, so a retry after a lost response rewrites identical bytes.
     pub async fn put_object(&self, path: &Path, data: Bytes) -> Result<(), RetryError> {
