@@ -21,7 +21,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use akidb_core::Metric;
-use akidb_engine::{CreateCollection, Engine, EngineConfig, NewDocument};
+use akidb_engine::segment::{self, Row};
+use akidb_engine::upload::{UploadConfig, Uploader};
+use akidb_engine::{CreateCollection, Document, Engine, EngineConfig, NewDocument};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use object_store::ObjectStore;
 use object_store::memory::InMemory;
@@ -83,6 +85,35 @@ async fn flush_time(
     let elapsed = started.elapsed();
     assert_eq!(engine.collection_info(&name).await.unwrap().unflushed, 0);
     elapsed
+}
+
+/// Encodes `rows` into segments of `per_object` rows in parallel, uploads them through the
+/// `Uploader` (8 in flight), then stores a manifest create-only: the flush path without the
+/// engine's in-memory state.
+async fn seal_and_upload(store: Arc<dyn ObjectStore>, rows: &[Row], per_object: usize) -> Duration {
+    let uploader = Arc::new(Uploader::new(store, UploadConfig::default()));
+    // Rows are cut before the clock starts: the flush moves them, it does not copy them.
+    let chunks: Vec<Vec<Row>> = rows.chunks(per_object).map(<[Row]>::to_vec).collect();
+    let started = Instant::now();
+    let uploads = chunks.into_iter().enumerate().map(|(i, chunk)| {
+        let uploader = uploader.clone();
+        async move {
+            let data = tokio::task::spawn_blocking(move || segment::encode(DIM, &chunk).unwrap())
+                .await
+                .unwrap();
+            let path = object_store::path::Path::from(format!("segments/{i}.parquet"));
+            uploader.put_object(&path, data).await.unwrap();
+        }
+    });
+    futures::future::join_all(uploads).await;
+    uploader
+        .put_create_only(
+            &object_store::path::Path::from("manifest/1.json"),
+            bytes::Bytes::from_static(b"{}"),
+        )
+        .await
+        .unwrap();
+    started.elapsed()
 }
 
 fn uuid_like() -> u64 {
@@ -153,6 +184,32 @@ fn s3_loopback(c: &mut Criterion) {
             .throughput(Throughput::Elements(docs.len() as u64))
             .sample_size(10)
             .measurement_time(Duration::from_secs(20));
+        // The pipeline alone: seal (Parquet encode, in parallel) and upload (8 in flight), then
+        // the create-only manifest. No engine, so no indexer competing for the two cores.
+        let rows: Vec<Row> = docs
+            .iter()
+            .map(|d| {
+                Row::Put(Document {
+                    id: d.id.clone().unwrap(),
+                    vector: d.vector.clone(),
+                    metadata: None,
+                })
+            })
+            .collect();
+        group.bench_function(
+            BenchmarkId::new("seal_and_upload_20000_dim384_docs_per_object", 5_000),
+            |b| {
+                b.iter_custom(|iters| {
+                    (0..iters)
+                        .map(|_| {
+                            let url = server.url(&akidb_testkit::unique_prefix("bench"));
+                            let store = akidb_engine::store::open_store(&url, &s3).unwrap();
+                            rt.block_on(seal_and_upload(store, &rows, 5_000))
+                        })
+                        .sum()
+                })
+            },
+        );
         for batch in [5_000usize, 20_000] {
             group.bench_function(
                 BenchmarkId::new("flush_20000_dim384_docs_per_object", batch),

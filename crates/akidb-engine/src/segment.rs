@@ -17,7 +17,7 @@ use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, Encoding};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use crate::doc::{Document, Metadata};
@@ -102,15 +102,17 @@ pub fn encode(dim: usize, rows: &[Row]) -> Result<Bytes, SegmentError> {
         Arc::new(StringArray::from(metadata)),
     ];
     let batch = RecordBatch::try_new(schema.clone(), columns)?;
+    // No dictionaries (ids are unique, floats do not repeat) and no statistics (segments are
+    // read whole, never pruned): both cost encode time and buy nothing here.
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
+        .set_dictionary_enabled(false)
+        .set_statistics_enabled(EnabledStatistics::None)
         .set_column_compression(
             ColumnPath::from("vector.list.item"),
             Compression::UNCOMPRESSED,
         )
-        .set_column_dictionary_enabled(ColumnPath::from("vector.list.item"), false)
         .set_column_encoding(ColumnPath::from("vector.list.item"), Encoding::PLAIN)
-        .set_column_dictionary_enabled(ColumnPath::from("id"), false)
         .build();
     let mut out = Vec::with_capacity(rows.len() * (dim * 4 + 64));
     let mut writer = ArrowWriter::try_new(&mut out, schema, Some(props))?;
