@@ -33,11 +33,9 @@
 //! Unknown arguments (such as the `--bench` cargo passes) are ignored.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use akidb_core::Metric;
@@ -759,46 +757,14 @@ struct Server {
 
 impl Server {
     fn start(data_dir: &Path) -> Res<Server> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_akidb"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .env("AKIDB_LOG", "warn,akidb_server=info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("spawn {}: {e}", env!("CARGO_BIN_EXE_akidb")))?;
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (tx, rx) = mpsc::channel();
-        // Keeps draining stderr so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if std::env::var_os("AKIDB_RECALL_LOG").is_some() {
-                    eprintln!("[akidb] {line}");
-                }
-                if line.contains("listening")
-                    && let Some(addr) = line
-                        .split("addr=")
-                        .nth(1)
-                        .and_then(|s| s.split_whitespace().next())
-                    && let Some(tx) = tx.take()
-                {
-                    let _ = tx.send(addr.to_string());
-                }
-            }
-        });
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => Ok(Server {
-                child,
-                url: format!("http://{addr}"),
-            }),
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                Err("akidb did not log `listening addr=` within 60 s".into())
-            }
-        }
+        let bin = Path::new(env!("CARGO_BIN_EXE_akidb"));
+        let echo = std::env::var_os("AKIDB_RECALL_LOG").is_some();
+        let (child, addr) =
+            akidb_testkit::spawn_akidb(bin, data_dir, &[], "warn,akidb_server=info", echo)?;
+        Ok(Server {
+            child,
+            url: format!("http://{addr}"),
+        })
     }
 }
 

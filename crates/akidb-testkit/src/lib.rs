@@ -176,3 +176,54 @@ pub fn unique_prefix(name: &str) -> String {
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// Spawns `bin serve --listen 127.0.0.1:0 --data-dir DIR <extra>` (with `AKIDB_LOG=log`) and
+/// waits up to 60 s for its `listening addr=` line; returns the child and its address. Its
+/// stderr keeps being drained (echoed with `[akidb]` when `echo` is set), so the server never
+/// blocks on a full pipe. On failure the child is killed and the error says why.
+pub fn spawn_akidb(
+    bin: &std::path::Path,
+    data_dir: &std::path::Path,
+    extra: &[&str],
+    log: &str,
+    echo: bool,
+) -> Result<(Child, String), String> {
+    use std::io::BufRead;
+    let mut child = Command::new(bin)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .args(extra)
+        .env("AKIDB_LOG", log)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("spawn {}: {e}", bin.display()))?;
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if echo {
+                eprintln!("[akidb] {line}");
+            }
+            if line.contains("listening")
+                && let Some(addr) = line
+                    .split("addr=")
+                    .nth(1)
+                    .and_then(|s| s.split_whitespace().next())
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(addr.to_string());
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(addr) => Ok((child, addr)),
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err("akidb did not log `listening addr=` within 60 s".into())
+        }
+    }
+}

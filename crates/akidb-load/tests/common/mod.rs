@@ -1,11 +1,8 @@
 //! Starts the real `akidb` server binary and runs the real `akidb-load` binary.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Child, Command, Output};
 
 /// The server binary: `target/<profile>/akidb`, next to this test's `deps/` directory.
 /// `cargo test --workspace --release` builds it; `cargo test -p akidb-load` alone does not.
@@ -41,39 +38,9 @@ impl Server {
     /// [`Server::start`] with extra `akidb serve` flags (`--tiering false`, `--test-faults ...`).
     pub fn start_with(extra: &[&str]) -> Server {
         let data = tempfile::tempdir().expect("tempdir");
-        let mut child = Command::new(akidb_binary())
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data.path())
-            .args(extra)
-            .env("AKIDB_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn akidb");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addr) = line
-                    .split("addr=")
-                    .nth(1)
-                    .and_then(|s| s.split_whitespace().next())
-                    .filter(|_| line.contains("listening"))
-                    && let Some(tx) = tx.take()
-                {
-                    let _ = tx.send(addr.to_string());
-                }
-            }
-        });
-        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("akidb did not report its address within 60 s");
-            }
-        };
+        let (child, addr) =
+            akidb_testkit::spawn_akidb(&akidb_binary(), data.path(), extra, "info", false)
+                .unwrap_or_else(|e| panic!("{e}"));
         Server {
             child,
             url: format!("http://{addr}"),

@@ -1,10 +1,8 @@
 //! Runs the real `akidb` binary for black-box tests.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command, ExitStatus};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -19,42 +17,10 @@ pub struct Server {
 impl Server {
     /// Starts `akidb serve` on a free loopback port and waits until it logs its address.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_akidb"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .args(extra)
-            .env("AKIDB_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn akidb");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if std::env::var_os("AKIDB_TEST_LOG").is_some() {
-                    eprintln!("[akidb] {line}");
-                }
-                if line.contains("listening")
-                    && let Some(addr) = line
-                        .split("addr=")
-                        .nth(1)
-                        .and_then(|s| s.split_whitespace().next())
-                    && let Some(tx) = tx.take()
-                {
-                    let _ = tx.send(addr.to_string());
-                }
-            }
-        });
-        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("akidb did not report its address within 60 s");
-            }
-        };
+        let bin = Path::new(env!("CARGO_BIN_EXE_akidb"));
+        let echo = std::env::var_os("AKIDB_TEST_LOG").is_some();
+        let (child, addr) = akidb_testkit::spawn_akidb(bin, data_dir, extra, "info", echo)
+            .unwrap_or_else(|e| panic!("{e}"));
         Server {
             child,
             url: format!("http://{addr}"),
