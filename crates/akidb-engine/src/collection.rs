@@ -954,14 +954,36 @@ impl Collection {
         max_rows: usize,
     ) -> Result<(), FlushError> {
         self.wal.rotate().map_err(EngineError::from)?;
+        let segments = self.upload_segments(rows, max_rows).await?;
+        let mut next = manifest.clone();
+        next.version += 1;
+        next.wal_seq = covered_seq;
+        next.documents = documents;
+        next.segments.extend(segments);
+        self.commit_manifest(&next).await?;
+        *manifest = next;
+        self.publish(manifest);
+        self.refresh_cache_bytes(manifest);
+        self.wal
+            .truncate_through(covered_seq)
+            .map_err(EngineError::from)?;
+        Ok(())
+    }
+
+    /// Cuts `rows` into segments of at most `max_rows`, encodes and uploads them in parallel
+    /// (the uploader bounds how many are in flight), keeps local copies, and returns their
+    /// references in order.
+    async fn upload_segments(
+        &self,
+        rows: Vec<Row>,
+        max_rows: usize,
+    ) -> Result<Vec<SegmentRef>, FlushError> {
         let dim = self.def.dimension;
         let mut chunks: Vec<Vec<Row>> = Vec::new();
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
             chunks.push(rows.by_ref().take(max_rows).collect());
         }
-        // Encode and upload every segment in parallel (the uploader bounds how many are in
-        // flight), keeping their order for the manifest.
         let uploads = chunks.into_iter().map(|chunk| async move {
             let tombstones = chunk
                 .iter()
@@ -985,20 +1007,76 @@ impl Collection {
                 bytes,
             })
         });
-        let segments = futures::future::try_join_all(uploads).await?;
+        futures::future::try_join_all(uploads).await
+    }
+
+    /// Dead slots (replaced or deleted documents still held) and all slots, when hot.
+    pub fn slots(&self) -> Option<(usize, usize)> {
+        let state = self.state.read();
+        state
+            .as_ref()
+            .map(|s| (s.index.len() - s.index.live_len(), s.index.len()))
+    }
+
+    /// Rewrites a hot collection without its dead slots: segments holding only the live
+    /// documents (in slot order), a manifest naming only them, and a fresh in-memory state whose
+    /// HNSW graph the indexer rebuilds (searched exactly until then). Runs with the tier lock
+    /// held exclusively, like a move, so requests wait for it. Returns the slots removed.
+    pub async fn compact(&self, max_rows: usize) -> Result<usize, EngineError> {
+        let _exclusive = self.tier_lock.write().await;
+        if self.tier() != Tier::Hot {
+            return Ok(0);
+        }
+        self.flush(max_rows).await?;
+        let mut manifest = self.manifest.lock().await;
+        let (rows, fresh, removed) = {
+            let guard = self.state.read();
+            let Some(state) = guard.as_ref() else {
+                return Ok(0);
+            };
+            let removed = state.index.len() - state.index.live_len();
+            if removed == 0 {
+                return Ok(0);
+            }
+            let mut fresh = State::new(&self.def, state.applied_seq);
+            let mut rows = Vec::with_capacity(state.by_id.len());
+            for slot in 0..state.index.len() {
+                if state.index.is_deleted(slot as u32) {
+                    continue;
+                }
+                let doc = Document {
+                    id: state.ids[slot].to_string(),
+                    vector: state.index.vector(slot as u32).to_vec(),
+                    metadata: state.metadata[slot].as_deref().cloned(),
+                };
+                rows.push(Row::Put(doc.clone()));
+                fresh.upsert(doc);
+            }
+            fresh.flushed_slots = fresh.index.len();
+            (rows, fresh, removed)
+        };
+        let segments = self.upload_segments(rows, max_rows).await?;
         let mut next = manifest.clone();
         next.version += 1;
-        next.wal_seq = covered_seq;
-        next.documents = documents;
-        next.segments.extend(segments);
-        self.commit_manifest(&next).await?;
-        *manifest = next;
-        self.publish(manifest);
-        self.refresh_cache_bytes(manifest);
-        self.wal
-            .truncate_through(covered_seq)
-            .map_err(EngineError::from)?;
-        Ok(())
+        next.documents = fresh.by_id.len() as u64;
+        next.segments = segments;
+        next.graph = None;
+        if let Err(e) = self.commit_manifest(&next).await {
+            // The new segments are orphans now; the sweep removes them.
+            return Err(EngineError::Unavailable(e.to_string()));
+        }
+        let old = std::mem::replace(&mut *manifest, next);
+        *self.state.write() = Some(fresh);
+        self.publish(&manifest);
+        // Best effort: whatever is left is an orphan for the sweep.
+        for (path, _) in old.objects() {
+            let _ = self.uploader.store().delete(&ObjectPath::from(path)).await;
+            let _ = tokio::fs::remove_file(self.local_path(path)).await;
+        }
+        self.refresh_cache_bytes(&manifest);
+        release_free_memory();
+        tracing::info!(collection = %self.def.name, removed, "compacted");
+        Ok(removed)
     }
 }
 

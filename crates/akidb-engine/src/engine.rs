@@ -596,6 +596,32 @@ impl Engine {
         done
     }
 
+    /// Compacts a collection now (see [`Collection::compact`]); returns the slots removed.
+    pub async fn compact(&self, name: &str) -> Result<usize, EngineError> {
+        let c = self.collection(name)?;
+        let removed = c.compact(self.flush_rows()).await?;
+        self.wake_indexer();
+        Ok(removed)
+    }
+
+    /// Compacts the hot collections where dead slots are at least [`COMPACT_MIN_DEAD`] and at
+    /// least [`COMPACT_DEAD_FRACTION`] of all slots (run by the tiering task).
+    async fn compact_where_due(&self) {
+        for c in self.ready_collections() {
+            let Some((dead, all)) = c.slots() else {
+                continue;
+            };
+            if dead >= COMPACT_MIN_DEAD && dead as f64 >= COMPACT_DEAD_FRACTION * all as f64 {
+                match c.compact(self.flush_rows()).await {
+                    Ok(_) => self.wake_indexer(),
+                    Err(e) => {
+                        tracing::warn!(collection = %c.def().name, error = %e, "compaction failed; will try again")
+                    }
+                }
+            }
+        }
+    }
+
     /// Deletes orphan objects (see [`Collection::sweep_orphans`]) in every collection.
     pub async fn sweep_orphans(&self, grace: Duration) -> Result<usize, EngineError> {
         let mut n = 0;
@@ -975,6 +1001,7 @@ impl Engine {
                 drop(engine);
                 every(weak, interval, |engine| async move {
                     engine.run_tiering_once().await;
+                    engine.compact_where_due().await;
                 })
                 .await;
             }
@@ -1062,6 +1089,13 @@ async fn purge_collection(
     store.delete(&marker).await?;
     Ok(())
 }
+
+/// A hot collection is compacted when at least this many of its slots are dead (replaced or
+/// deleted documents) ...
+pub const COMPACT_MIN_DEAD: usize = 1_000;
+/// ... and they are at least this share of all its slots: memory and segment space are then
+/// at most double what the live documents need.
+pub const COMPACT_DEAD_FRACTION: f64 = 0.5;
 
 /// Collections whose manifests are read at once on start (restart time grows with
 /// collections / this × two object-store round trips, never with data).
