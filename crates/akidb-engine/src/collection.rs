@@ -61,8 +61,8 @@ use crate::manifest::{
     CollectionDef, GraphRef, Manifest, SegmentRef, graph_path, manifest_path, segment_path,
 };
 use crate::segment::{self, Row};
-use crate::tier::Tier;
 use crate::tier::policy::Usage;
+use crate::tier::{MoveStats, Tier};
 use crate::upload::Uploader;
 use crate::upload::retry::RetryError;
 use crate::wal::{Record, Wal, WalStats};
@@ -268,6 +268,7 @@ pub struct Collection {
     /// One temporary load at a time, so concurrent reads of a warm collection never hold
     /// several copies of it in RAM.
     transient: tokio::sync::Mutex<()>,
+    moves: Arc<MoveStats>,
 }
 
 fn tier_code(t: Tier) -> u8 {
@@ -287,6 +288,7 @@ impl Collection {
         dir: PathBuf,
         uploader: Arc<Uploader>,
         wal_stats: Arc<WalStats>,
+        moves: Arc<MoveStats>,
     ) -> Result<Arc<Collection>, EngineError> {
         let wal_dir = dir.join("wal");
         let (wal, records) = tokio::task::spawn_blocking(move || Wal::open(&wal_dir, wal_stats))
@@ -317,6 +319,7 @@ impl Collection {
             }),
             pending_wal: Mutex::new(pending),
             transient: tokio::sync::Mutex::new(()),
+            moves,
             manifest: tokio::sync::Mutex::new(manifest.clone()),
         };
         c.publish(&manifest);
@@ -533,6 +536,7 @@ impl Collection {
         if from == target {
             return Ok(from);
         }
+        let started = std::time::Instant::now();
         if from == Tier::Hot {
             self.checkpoint(flush_rows).await?;
             let state = self.state.write().take();
@@ -568,6 +572,9 @@ impl Collection {
         }
         self.refresh_cache_bytes(&manifest);
         self.set_tier(target);
+        let secs = started.elapsed().as_secs_f64();
+        self.moves.record(from, target, secs);
+        tracing::info!(collection = %self.def.name, %from, to = %target, secs, "tier move");
         Ok(from)
     }
 

@@ -40,7 +40,7 @@ use crate::filter::Filter;
 use crate::manifest::{CollectionDef, Manifest, collection_prefix, tombstone_path};
 use crate::store::faulty::{Fault, FaultyStore};
 use crate::store::{S3Options, open_store};
-use crate::tier::{PolicyConfig, Tier, policy};
+use crate::tier::{MoveStats, PolicyConfig, Tier, policy};
 use crate::upload::dlq::{DeadLetter, Dlq};
 use crate::upload::{UploadConfig, Uploader};
 use crate::wal::WalStats;
@@ -235,7 +235,7 @@ struct Shared {
     shutting_down: AtomicBool,
     /// Wakes the indexer when there is new work.
     index_signal: (Mutex<bool>, Condvar),
-    tier_moves: Mutex<HashMap<(Tier, Tier), (u64, f64)>>,
+    tier_moves: Arc<MoveStats>,
 }
 
 #[derive(Clone)]
@@ -278,7 +278,8 @@ impl Engine {
         let wal_stats = Arc::new(WalStats::default());
         let uploader = Arc::new(Uploader::new(store.clone(), config.upload.clone()));
         let dlq = Dlq::open(&config.data_dir)?;
-        let catalog = load_catalog(&config, &uploader, &wal_stats).await?;
+        let tier_moves = Arc::new(MoveStats::default());
+        let catalog = load_catalog(&config, &uploader, &wal_stats, &tier_moves).await?;
         let shared = Arc::new(Shared {
             config,
             store,
@@ -289,7 +290,7 @@ impl Engine {
             wal_stats,
             shutting_down: AtomicBool::new(false),
             index_signal: (Mutex::new(true), Condvar::new()),
-            tier_moves: Mutex::new(HashMap::new()),
+            tier_moves,
         });
         let engine = Engine { shared };
         engine.spawn_indexer();
@@ -386,6 +387,7 @@ impl Engine {
             dir,
             self.shared.uploader.clone(),
             self.shared.wal_stats.clone(),
+            self.shared.tier_moves.clone(),
         )
         .await?;
         collection.move_to(Tier::Hot, self.flush_rows()).await?;
@@ -528,18 +530,12 @@ impl Engine {
         target: Tier,
         reason: &str,
     ) -> Result<(), EngineError> {
-        let started = std::time::Instant::now();
         let from = c
             .move_to(target, self.flush_rows())
             .await
             .map_err(|e| self.note_failure(c, e))?;
         if from != target {
-            let secs = started.elapsed().as_secs_f64();
-            let mut moves = self.shared.tier_moves.lock();
-            let m = moves.entry((from, target)).or_default();
-            m.0 += 1;
-            m.1 += secs;
-            tracing::info!(collection = %c.def().name, %from, to = %target, reason, secs, "tier move");
+            tracing::debug!(collection = %c.def().name, %from, to = %target, reason, "tier move reason");
         }
         Ok(())
     }
@@ -560,15 +556,9 @@ impl Engine {
 
     /// Tier moves so far.
     pub fn tier_moves(&self) -> TierMoveStats {
-        let mut moves: Vec<_> = self
-            .shared
-            .tier_moves
-            .lock()
-            .iter()
-            .map(|(&(from, to), &(n, secs))| (from, to, n, secs))
-            .collect();
-        moves.sort_by_key(|m| (m.0, m.1));
-        TierMoveStats { moves }
+        TierMoveStats {
+            moves: self.shared.tier_moves.snapshot(),
+        }
     }
 
     /// Runs the tiering policy once and carries out its plan; returns the moves made.
@@ -1106,6 +1096,7 @@ async fn load_catalog(
     config: &EngineConfig,
     uploader: &Arc<Uploader>,
     wal_stats: &Arc<WalStats>,
+    moves: &Arc<MoveStats>,
 ) -> Result<HashMap<String, Entry>, EngineError> {
     let store = uploader.store();
     let root = ObjectPath::from("collections");
@@ -1124,7 +1115,8 @@ async fn load_catalog(
             let uploader = uploader.clone();
             let dir = local_root.join(&id);
             let wal_stats = wal_stats.clone();
-            async move { open_entry(uploader, dir, id, wal_stats).await }
+            let moves = moves.clone();
+            async move { open_entry(uploader, dir, id, wal_stats, moves).await }
         })
         .buffer_unordered(CATALOG_CONCURRENCY)
         .try_collect()
@@ -1157,6 +1149,7 @@ async fn open_entry(
     dir: PathBuf,
     id: String,
     wal_stats: Arc<WalStats>,
+    moves: Arc<MoveStats>,
 ) -> Result<Option<Entry>, EngineError> {
     let store = uploader.store().clone();
     // The delete marker and the newest manifest are read at once: two rounds per collection.
@@ -1200,7 +1193,7 @@ async fn open_entry(
         }
     };
     let def = manifest.collection.clone();
-    match Collection::open(manifest, dir, uploader, wal_stats).await {
+    match Collection::open(manifest, dir, uploader, wal_stats, moves).await {
         Ok(c) => Ok(Some(Entry::Ready(c))),
         Err(e) => {
             tracing::error!(collection = %def.name, id = %def.id, error = %e, "collection failed to open; it is unavailable until repaired");

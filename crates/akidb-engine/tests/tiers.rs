@@ -53,15 +53,7 @@ fn create(name: &str) -> CreateCollection {
 
 /// Deterministic pseudo-random vectors.
 fn vector(seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..DIM)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        })
-        .collect()
+    akidb_testkit::seeded_vector(seed, DIM)
 }
 
 fn doc(i: u64) -> NewDocument {

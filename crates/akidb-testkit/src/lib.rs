@@ -227,3 +227,16 @@ pub fn spawn_akidb(
         }
     }
 }
+
+/// A deterministic pseudo-random vector in [-0.5, 0.5)^dim (xorshift seeded by `seed`).
+pub fn seeded_vector(seed: u64, dim: usize) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..dim)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect()
+}
