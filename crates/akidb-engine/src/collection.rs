@@ -384,8 +384,9 @@ impl Collection {
         !self.pending_wal.lock().is_empty()
     }
 
-    /// Records an access; returns the access times within `window_ms`, oldest first.
-    pub fn touch(&self, now: u64, window_ms: u64) -> Vec<u64> {
+    /// Records an access; returns how many accesses fall within `window_ms` (this one
+    /// included; at most the 256 kept).
+    pub fn touch(&self, now: u64, window_ms: u64) -> usize {
         let mut a = self.access.lock();
         a.last_ms = a.last_ms.max(now);
         a.times.push_back(now);
@@ -396,7 +397,7 @@ impl Collection {
         {
             a.times.pop_front();
         }
-        a.times.iter().copied().collect()
+        a.times.len()
     }
 
     /// Counters readable without the manifest lock.

@@ -442,8 +442,8 @@ impl Engine {
     fn touch(&self, c: &Collection) -> bool {
         let now = now_ms();
         let policy = &self.shared.config.tiering.policy;
-        let times = c.touch(now, policy.promote_window_ms);
-        c.tier() != Tier::Hot && policy::wants_promotion(&times, policy, now)
+        let recent = c.touch(now, policy.promote_window_ms);
+        c.tier() != Tier::Hot && policy::promotes(recent, policy)
     }
 
     /// A failed load of damaged data marks the collection unavailable, as a failed open would.

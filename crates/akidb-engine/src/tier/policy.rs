@@ -163,14 +163,17 @@ pub struct Move {
 /// The access-rate rule alone: true when at least `promote_accesses` (> 0)
 /// accesses satisfy `t <= now` and `now - t < promote_window_ms`.
 pub fn wants_promotion(access_times_ms: &[u64], config: &PolicyConfig, now_ms: u64) -> bool {
-    if config.promote_accesses == 0 {
-        return false;
-    }
     let recent = access_times_ms
         .iter()
         .filter(|&&t| t <= now_ms && now_ms - t < config.promote_window_ms)
         .count();
-    recent >= config.promote_accesses
+    promotes(recent, config)
+}
+
+/// The access-rate rule on a count already limited to the window (the request path keeps
+/// that count, so it needs neither the times nor an allocation).
+pub fn promotes(recent_accesses: usize, config: &PolicyConfig) -> bool {
+    config.promote_accesses > 0 && recent_accesses >= config.promote_accesses
 }
 
 /// Planned target per collection; the reason is `Some` iff the target differs.
