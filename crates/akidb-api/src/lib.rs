@@ -286,6 +286,9 @@ pub enum ErrorCode {
     CollectionUnavailable,
     /// 503: the server is starting, shutting down or degraded; retry later.
     Unavailable,
+    /// 507: the data directory's disk is full (or below `min_free_disk_bytes`); the write was
+    /// refused and changed nothing; retry once space is freed.
+    InsufficientStorage,
     /// 500: a bug or an unexpected storage failure; the message says which.
     Internal,
 }
@@ -304,10 +307,11 @@ impl ErrorCode {
             ErrorCode::InvalidBody => 422,
             ErrorCode::Internal => 500,
             ErrorCode::CollectionUnavailable | ErrorCode::Unavailable => 503,
+            ErrorCode::InsufficientStorage => 507,
         }
     }
 
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::MalformedJson,
         ErrorCode::InvalidBody,
         ErrorCode::InvalidArgument,
@@ -320,6 +324,7 @@ impl ErrorCode {
         ErrorCode::CollectionExists,
         ErrorCode::CollectionUnavailable,
         ErrorCode::Unavailable,
+        ErrorCode::InsufficientStorage,
         ErrorCode::Internal,
     ];
 
@@ -337,6 +342,7 @@ impl ErrorCode {
             ErrorCode::CollectionExists => "collection_exists",
             ErrorCode::CollectionUnavailable => "collection_unavailable",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::InsufficientStorage => "insufficient_storage",
             ErrorCode::Internal => "internal",
         }
     }

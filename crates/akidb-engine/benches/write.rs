@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use akidb_core::Metric;
 use akidb_engine::segment::{self, Row};
-use akidb_engine::wal::{Wal, WalStats};
+use akidb_engine::wal::{FilePool, Wal, WalStats};
 use akidb_engine::{CreateCollection, Document, Engine, EngineConfig, NewDocument};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -170,7 +170,13 @@ fn wal_group_commit(c: &mut Criterion) {
     let record = vec![7u8; 1536];
     for writers in [1usize, 8, 64] {
         let dir = tempfile::tempdir().unwrap();
-        let (wal, _) = Wal::open(dir.path(), Arc::new(WalStats::default())).unwrap();
+        let (wal, _) = Wal::open(
+            dir.path(),
+            0,
+            Arc::new(WalStats::default()),
+            FilePool::new(16),
+        )
+        .unwrap();
         let wal = Arc::new(wal);
         let per_writer = 2000 / writers.max(1);
         group.throughput(Throughput::Elements((per_writer * writers) as u64));

@@ -50,22 +50,24 @@ use tokio::time::Instant;
 use akidb_core::{Neighbor, SearchOptions, VectorIndex};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt};
 use parking_lot::{Mutex, RwLock};
 
-use crate::doc::{Document, Metadata, Operation};
+use crate::catalog::Summary;
+use crate::doc::{Document, Metadata, Operation, heap_block, metadata_heap_bytes};
 use crate::error::EngineError;
 use crate::filter::Filter;
 use crate::manifest::{
-    CollectionDef, GraphRef, Manifest, SegmentRef, graph_path, manifest_path, segment_path,
+    CollectionDef, GraphRef, Manifest, ObjectRef, SegmentRef, graph_path, manifest_path,
+    segment_path,
 };
 use crate::segment::{self, Row};
 use crate::tier::policy::Usage;
 use crate::tier::{MoveStats, Tier};
 use crate::upload::Uploader;
 use crate::upload::retry::RetryError;
-use crate::wal::{Record, Wal, WalStats};
+use crate::wal::{FilePool, Record, Wal, WalStats};
 
 /// How many objects are fetched at once when a collection is loaded. High enough that a
 /// collection's segments come in one parallel round.
@@ -78,11 +80,13 @@ pub(crate) struct State {
     index: VectorIndex,
     /// Id of each slot.
     ids: Vec<Arc<str>>,
-    /// Bytes held by `ids` (string bytes plus the pointer), kept as slots are added, so that
-    /// `info()` (every status read and metrics scrape) does not walk every id.
+    /// Heap bytes of the id strings (each shared by `ids` and `by_id`), kept as slots are
+    /// added, so that `info()` (every status read and metrics scrape) does not walk every id.
     id_bytes: usize,
     /// Metadata of each slot (dropped when the slot is deleted).
     metadata: Vec<Option<Box<Metadata>>>,
+    /// Heap bytes of the live metadata objects (see [`metadata_heap_bytes`]).
+    metadata_bytes: usize,
     /// Live document id → slot.
     by_id: HashMap<Arc<str>, u32>,
     /// Highest WAL sequence number applied.
@@ -103,6 +107,7 @@ impl State {
             ids: Vec::new(),
             id_bytes: 0,
             metadata: Vec::new(),
+            metadata_bytes: 0,
             by_id: HashMap::new(),
             applied_seq,
             flushed_slots: 0,
@@ -117,17 +122,29 @@ impl State {
         let id: Arc<str> = Arc::from(doc.id);
         if let Some(old) = self.by_id.insert(id.clone(), slot) {
             self.index.delete(old);
-            self.metadata[old as usize] = None;
+            self.drop_metadata(old);
         }
-        self.id_bytes += id.len() + std::mem::size_of::<Arc<str>>();
+        // An Arc<str> allocation: two counters, then the bytes.
+        self.id_bytes += heap_block(2 * std::mem::size_of::<usize>() + id.len());
         self.ids.push(id);
-        self.metadata.push(doc.metadata.map(Box::new));
+        let metadata = doc.metadata.map(Box::new);
+        self.metadata_bytes += metadata.as_deref().map_or(0, |m| {
+            heap_block(std::mem::size_of::<Metadata>()) + metadata_heap_bytes(m)
+        });
+        self.metadata.push(metadata);
+    }
+
+    fn drop_metadata(&mut self, slot: u32) {
+        if let Some(m) = self.metadata[slot as usize].take() {
+            self.metadata_bytes -=
+                heap_block(std::mem::size_of::<Metadata>()) + metadata_heap_bytes(&m);
+        }
     }
 
     fn delete(&mut self, id: &str) {
         if let Some((id, slot)) = self.by_id.remove_entry(id) {
             self.index.delete(slot);
-            self.metadata[slot as usize] = None;
+            self.drop_metadata(slot);
             self.unflushed_deletes.insert(id);
         }
     }
@@ -147,8 +164,27 @@ impl State {
         (self.index.len() - self.flushed_slots) + self.unflushed_deletes.len()
     }
 
+    /// Everything the state holds: vectors, graph and tombstones, ids, metadata, and the
+    /// tables over them (capacities, not lengths: that is what the allocator handed out).
     fn bytes_in_ram(&self) -> usize {
-        self.index.memory_bytes() + self.id_bytes + self.by_id.capacity() * 24
+        use std::mem::size_of;
+        /// A hashbrown table: its buckets and one control byte per bucket.
+        fn table<T>(capacity: usize) -> usize {
+            if capacity == 0 {
+                0
+            } else {
+                let buckets = (capacity * 8 / 7).next_power_of_two();
+                heap_block(buckets * (size_of::<T>() + 1) + 16)
+            }
+        }
+        size_of::<State>()
+            + self.index.memory_bytes()
+            + self.ids.capacity() * size_of::<Arc<str>>()
+            + self.id_bytes
+            + self.metadata.capacity() * size_of::<Option<Box<Metadata>>>()
+            + self.metadata_bytes
+            + table::<(Arc<str>, u32)>(self.by_id.capacity())
+            + table::<Arc<str>>(self.unflushed_deletes.capacity())
     }
 }
 
@@ -235,21 +271,55 @@ struct Access {
     times: VecDeque<u64>,
 }
 
+/// Access times kept by a closed collection (the newest few, enough for the access-rate rule
+/// at its usual settings), so that closing and reopening does not forget recent use.
+pub(crate) const CLOSED_ACCESSES_KEPT: usize = 4;
+
+/// What a closed collection remembers of its use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct AccessSnapshot {
+    pub last_ms: u64,
+    /// Newest last; 0 = none.
+    pub recent: [u64; CLOSED_ACCESSES_KEPT],
+}
+
+impl AccessSnapshot {
+    pub fn now() -> AccessSnapshot {
+        AccessSnapshot {
+            last_ms: now_ms(),
+            recent: [0; CLOSED_ACCESSES_KEPT],
+        }
+    }
+}
+
 pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// What every collection of an engine shares: the object-store gateway, the WAL counters and
+/// file pool, the tier-move counters, and where collections live on local disk.
+pub(crate) struct Env {
+    pub uploader: Arc<Uploader>,
+    pub wal_stats: Arc<WalStats>,
+    pub files: Arc<FilePool>,
+    pub moves: Arc<MoveStats>,
+    /// `<data dir>/collections`: each collection's directory is named by its id.
+    pub collections_dir: PathBuf,
+}
+
 pub struct Collection {
-    def: CollectionDef,
+    def: Arc<CollectionDef>,
     dir: PathBuf,
     wal: Wal,
+    env: Arc<Env>,
+    /// Set by the delete fence: nothing may write to (or serve from) this collection again.
+    deleted: AtomicBool,
     /// Durable operations waiting to be applied, in log order.
     queue: Mutex<VecDeque<(u64, Operation)>>,
     /// `Some` exactly when the collection is hot.
     state: RwLock<Option<State>>,
-    uploader: Arc<Uploader>,
     /// The newest manifest; holding the lock serialises flushes and graph saves.
     manifest: tokio::sync::Mutex<Manifest>,
     manifest_version: AtomicU64,
@@ -268,7 +338,6 @@ pub struct Collection {
     /// One temporary load at a time, so concurrent reads of a warm collection never hold
     /// several copies of it in RAM.
     transient: tokio::sync::Mutex<()>,
-    moves: Arc<MoveStats>,
 }
 
 fn tier_code(t: Tier) -> u8 {
@@ -282,29 +351,34 @@ fn tier_code(t: Tier) -> u8 {
 impl Collection {
     /// Opens a collection without loading its data: reads its local WAL (records past the
     /// manifest wait for the first load) and checks which of its objects have local copies.
-    /// It starts warm when every object is local, cold otherwise.
-    pub async fn open(
+    /// It starts warm when every object is local, cold otherwise. `access` carries the use of a
+    /// collection that was closed (default: accessed now).
+    pub(crate) async fn open(
         manifest: Manifest,
-        dir: PathBuf,
-        uploader: Arc<Uploader>,
-        wal_stats: Arc<WalStats>,
-        moves: Arc<MoveStats>,
+        env: Arc<Env>,
+        access: Option<AccessSnapshot>,
     ) -> Result<Arc<Collection>, EngineError> {
+        let access = access.unwrap_or_else(AccessSnapshot::now);
+        let dir = env.collections_dir.join(&manifest.collection.id);
         let wal_dir = dir.join("wal");
-        let (wal, records) = tokio::task::spawn_blocking(move || Wal::open(&wal_dir, wal_stats))
-            .await
-            .expect("wal open task panicked")?;
+        let (stats, files) = (env.wal_stats.clone(), env.files.clone());
+        let covered = manifest.wal_seq;
+        let (wal, records) =
+            tokio::task::spawn_blocking(move || Wal::open(&wal_dir, covered, stats, files))
+                .await
+                .expect("wal open task panicked")?;
         let pending: Vec<Record> = records
             .into_iter()
             .filter(|r| r.seq > manifest.wal_seq)
             .collect();
         let c = Collection {
-            def: manifest.collection.clone(),
+            def: Arc::new(manifest.collection.clone()),
             dir,
             wal,
+            env,
+            deleted: AtomicBool::new(false),
             queue: Mutex::new(VecDeque::new()),
             state: RwLock::new(None),
-            uploader,
             manifest_version: AtomicU64::new(0),
             segment_count: AtomicU64::new(0),
             documents: AtomicU64::new(0),
@@ -314,12 +388,11 @@ impl Collection {
             tier: AtomicU8::new(tier_code(Tier::Cold)),
             pinned: AtomicBool::new(manifest.pinned),
             access: Mutex::new(Access {
-                last_ms: now_ms(),
-                times: VecDeque::new(),
+                last_ms: access.last_ms,
+                times: access.recent.iter().copied().filter(|&t| t > 0).collect(),
             }),
             pending_wal: Mutex::new(pending),
             transient: tokio::sync::Mutex::new(()),
-            moves,
             manifest: tokio::sync::Mutex::new(manifest.clone()),
         };
         c.publish(&manifest);
@@ -330,6 +403,113 @@ impl Collection {
 
     pub fn def(&self) -> &CollectionDef {
         &self.def
+    }
+
+    pub(crate) fn def_arc(&self) -> &Arc<CollectionDef> {
+        &self.def
+    }
+
+    fn uploader(&self) -> &Uploader {
+        &self.env.uploader
+    }
+
+    /// `CollectionNotFound` once the collection is deleted (requests that held it across the
+    /// delete must not write to or serve from it).
+    fn check_live(&self) -> Result<(), EngineError> {
+        if self.deleted.load(Ordering::Acquire) {
+            return Err(EngineError::CollectionNotFound(self.def.name.clone()));
+        }
+        Ok(())
+    }
+
+    /// Waits for every request, tier move, flush and graph save in flight, then marks the
+    /// collection deleted and drops its data from RAM and its WAL file: nothing can write to it,
+    /// commit a manifest for it or serve from it again. Called by the engine's delete before
+    /// it purges the collection's objects and files.
+    pub async fn fence_for_delete(&self) {
+        let _exclusive = self.tier_lock.write().await;
+        let _manifest = self.manifest.lock().await;
+        self.deleted.store(true, Ordering::Release);
+        drop(self.state.write().take());
+        self.queue.lock().clear();
+        self.pending_wal.lock().clear();
+        if let Err(e) = self.wal.close_file() {
+            tracing::warn!(collection = %self.def.name, error = %e, "closing the wal of a deleted collection");
+        }
+    }
+
+    /// Whether the catalog may close this collection (keep only its summary): cold, nothing in
+    /// its WAL or waiting to be replayed, not deleted. The catalog also checks that nobody
+    /// holds it.
+    pub(crate) fn closable(&self, _now_ms: u64) -> bool {
+        self.tier() == Tier::Cold
+            && !self.deleted.load(Ordering::Acquire)
+            && !self.has_pending_wal()
+            && !self.wal.is_poisoned()
+            && self.wal.is_empty()
+            && self.state.read().is_none()
+    }
+
+    /// What the catalog keeps of a closed collection.
+    pub(crate) fn summary(&self) -> Summary {
+        Summary {
+            manifest_version: self.manifest_version.load(Ordering::Relaxed),
+            documents: self.documents.load(Ordering::Relaxed),
+            segments: self.segment_count.load(Ordering::Relaxed) as u32,
+            object_bytes: self.object_bytes.load(Ordering::Relaxed),
+            pinned: self.pinned(),
+            access: {
+                let a = self.access.lock();
+                let mut recent = [0; CLOSED_ACCESSES_KEPT];
+                let newest = a.times.iter().rev().take(CLOSED_ACCESSES_KEPT);
+                for (slot, &t) in recent.iter_mut().rev().zip(newest) {
+                    *slot = t;
+                }
+                AccessSnapshot {
+                    last_ms: a.last_ms,
+                    recent,
+                }
+            },
+        }
+    }
+
+    /// Removes the (empty) local directory of a cold collection being closed.
+    pub(crate) fn remove_local_dir(&self) {
+        match std::fs::remove_dir_all(&self.dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "could not remove the local directory of a cold collection")
+            }
+        }
+    }
+
+    /// Whether an fsync failure poisoned the WAL (see [`Collection::recover_wal`]).
+    pub fn wal_poisoned(&self) -> bool {
+        self.wal.is_poisoned()
+    }
+
+    /// After an fsync failure: re-reads the WAL from disk as a restart would, drops the state
+    /// built from it, and leaves the collection warm or cold with the records past its manifest
+    /// waiting to be replayed by the next load. Writes work again once it is loaded.
+    pub async fn recover_wal(&self) -> Result<(), EngineError> {
+        let _exclusive = self.tier_lock.write().await;
+        self.check_live()?;
+        if !self.wal.is_poisoned() {
+            return Ok(());
+        }
+        let manifest = self.manifest.lock().await;
+        let records = self.wal.recover(manifest.wal_seq)?;
+        self.queue.lock().clear();
+        drop(self.state.write().take());
+        *self.pending_wal.lock() = records
+            .into_iter()
+            .filter(|r| r.seq > manifest.wal_seq)
+            .collect();
+        let all_local = self.refresh_cache_bytes(&manifest);
+        self.set_tier(if all_local { Tier::Warm } else { Tier::Cold });
+        tracing::warn!(collection = %self.def.name, "wal recovered after an fsync failure; the collection reloads from disk");
+        Ok(())
     }
 
     pub fn dir(&self) -> &PathBuf {
@@ -356,6 +536,7 @@ impl Collection {
     /// and moves to another machine with the bucket.
     pub async fn set_pinned(&self, pinned: bool) -> Result<(), EngineError> {
         let mut manifest = self.manifest.lock().await;
+        self.check_live()?;
         if manifest.pinned != pinned {
             let mut next = manifest.clone();
             next.version += 1;
@@ -371,11 +552,10 @@ impl Collection {
     }
 
     /// Stores a new manifest version (create-only: a version is never overwritten).
+    /// Callers hold the manifest lock and have checked that the collection is not deleted.
     async fn commit_manifest(&self, next: &Manifest) -> Result<(), RetryError> {
-        let body =
-            bytes::Bytes::from(serde_json::to_vec_pretty(next).expect("manifest serializes"));
-        self.uploader
-            .put_create_only(&manifest_path(&self.def.id, next.version), body)
+        self.uploader()
+            .put_create_only(&manifest_path(&self.def.id, next.version), next.encode())
             .await
     }
 
@@ -415,13 +595,14 @@ impl Collection {
         self.dir.join("segments").join(name)
     }
 
-    /// Recounts the local copies of `m`'s objects; returns whether all of them are present.
+    /// Recounts the local copies of `m`'s objects (by size; their checksums are verified when
+    /// they are read); returns whether all of them are present.
     fn refresh_cache_bytes(&self, m: &Manifest) -> bool {
         let mut all = true;
         let mut bytes = 0;
-        for (path, size) in m.objects() {
-            match std::fs::metadata(self.local_path(path)) {
-                Ok(meta) if meta.len() == size => bytes += size,
+        for object in m.objects() {
+            match std::fs::metadata(self.local_path(object.path)) {
+                Ok(meta) if meta.len() == object.bytes => bytes += object.bytes,
                 _ => all = false,
             }
         }
@@ -440,42 +621,78 @@ impl Collection {
         }
         .await;
         if let Err(e) = result {
+            // A full disk, typically: the copy is a cache, the object store has the data.
+            let _ = tokio::fs::remove_file(&tmp).await;
             tracing::warn!(path = %path.display(), error = %e, "could not keep a local copy");
         }
     }
 
-    /// An object's bytes: the local copy when it is intact, else fetched and kept locally.
-    async fn fetch(&self, object: &str, size: u64) -> Result<Bytes, EngineError> {
-        if let Ok(data) = tokio::fs::read(self.local_path(object)).await
-            && data.len() as u64 == size
-        {
-            return Ok(Bytes::from(data));
+    /// An object's bytes, verified against the manifest (size and checksum): the local copy
+    /// when it is intact, else fetched (once more if the fetched bytes are damaged) and kept
+    /// locally. Damage that a refetch does not cure is `Corrupted`, never served.
+    async fn fetch(&self, object: ObjectRef<'_>) -> Result<Bytes, EngineError> {
+        let local = self.local_path(object.path);
+        if let Ok(data) = tokio::fs::read(&local).await {
+            match object.verify(&data) {
+                Ok(()) => return Ok(Bytes::from(data)),
+                Err(why) => {
+                    tracing::warn!(collection = %self.def.name, %why, "local copy damaged; fetching the object again");
+                    let _ = tokio::fs::remove_file(&local).await;
+                }
+            }
         }
         // Retried like uploads (a transient failure must not fail a cold read).
-        let path = ObjectPath::from(object);
-        let store = self.uploader.store();
-        let data = self
-            .uploader
-            .read(|| async { store.get(&path).await?.bytes().await })
-            .await
-            .map_err(|e| match e {
-                RetryError::Permanent {
-                    source: object_store::Error::NotFound { .. },
-                    ..
-                } => EngineError::Corrupted(format!(
-                    "{object}, named by the manifest, is missing from the object store"
-                )),
-                e => EngineError::Unavailable(e.to_string()),
-            })?;
-        self.write_local(object, &data).await;
-        Ok(data)
+        let path = ObjectPath::from(object.path);
+        let store = self.uploader().store();
+        let mut last_damage = String::new();
+        for _ in 0..2 {
+            let data = self
+                .uploader()
+                .read(|| async { store.get(&path).await?.bytes().await })
+                .await
+                .map_err(|e| match e {
+                    RetryError::Permanent {
+                        source: object_store::Error::NotFound { .. },
+                        ..
+                    } => EngineError::Corrupted(format!(
+                        "{}, named by the manifest, is missing from the object store",
+                        object.path
+                    )),
+                    e => EngineError::Unavailable(e.to_string()),
+                })?;
+            match object.verify(&data) {
+                Ok(()) => {
+                    self.write_local(object.path, &data).await;
+                    return Ok(data);
+                }
+                Err(why) => {
+                    tracing::warn!(collection = %self.def.name, %why, "object store returned damaged bytes");
+                    last_damage = why;
+                }
+            }
+        }
+        Err(EngineError::Corrupted(format!(
+            "damaged in the object store: {last_damage}"
+        )))
     }
 
     /// Every object `m` names, in order, fetched in one parallel round.
     async fn fetch_all(&self, m: &Manifest) -> Result<Vec<Bytes>, EngineError> {
-        let objects: Vec<(String, u64)> = m.objects().map(|(p, b)| (p.to_string(), b)).collect();
+        // Owned, so that the stream's closure borrows nothing with a lifetime of its own (the
+        // future must be `Send` for any lifetime when spawned).
+        let objects: Vec<(String, u64, Option<u32>)> = m
+            .objects()
+            .map(|o| (o.path.to_string(), o.bytes, o.crc32c))
+            .collect();
         futures::stream::iter(objects)
-            .map(|(path, size)| async move { self.fetch(&path, size).await })
+            .map(|(path, bytes, crc32c)| async move {
+                self.fetch(ObjectRef {
+                    path: &path,
+                    bytes,
+                    crc32c,
+                })
+                .await
+            })
             .buffered(FETCH_CONCURRENCY)
             .try_collect()
             .await
@@ -533,6 +750,7 @@ impl Collection {
     /// or also removes its local copies (cold). Returns the tier it came from.
     pub async fn move_to(&self, target: Tier, flush_rows: usize) -> Result<Tier, EngineError> {
         let _moving = self.tier_lock.write().await;
+        self.check_live()?;
         let from = self.tier();
         if from == target {
             return Ok(from);
@@ -543,6 +761,8 @@ impl Collection {
             let state = self.state.write().take();
             drop(state);
             release_free_memory();
+            // Everything is flushed: the WAL file needs no descriptor until the next write.
+            self.wal.close_file()?;
             self.set_tier(Tier::Warm);
         }
         let manifest = self.manifest.lock().await.clone();
@@ -574,7 +794,7 @@ impl Collection {
         self.refresh_cache_bytes(&manifest);
         self.set_tier(target);
         let secs = started.elapsed().as_secs_f64();
-        self.moves.record(from, target, secs);
+        self.env.moves.record(from, target, secs);
         tracing::info!(collection = %self.def.name, %from, to = %target, secs, "tier move");
         Ok(from)
     }
@@ -593,7 +813,7 @@ impl Collection {
         F: FnOnce(&Collection, &State) -> R + Send + 'static,
     {
         loop {
-            if let Some(guard) = self.hot().await {
+            if let Some(guard) = self.hot().await? {
                 let c = self.clone();
                 return tokio::task::spawn_blocking(move || {
                     let _guard = guard;
@@ -612,6 +832,7 @@ impl Collection {
             }
             let one_at_a_time = self.transient.lock().await;
             let guard = self.tier_lock.clone().read_owned().await;
+            self.check_live()?;
             if self.tier() != Tier::Warm {
                 continue; // moved meanwhile
             }
@@ -641,7 +862,7 @@ impl Collection {
         F: FnOnce(&Collection, TierGuard) -> Result<R, EngineError> + Send + 'static,
     {
         loop {
-            if let Some(guard) = self.hot().await {
+            if let Some(guard) = self.hot().await? {
                 let c = self.clone();
                 return tokio::task::spawn_blocking(move || f(&c, guard))
                     .await
@@ -652,9 +873,10 @@ impl Collection {
     }
 
     /// The tier lock held shared, if the collection is hot.
-    async fn hot(&self) -> Option<TierGuard> {
+    async fn hot(&self) -> Result<Option<TierGuard>, EngineError> {
         let guard = self.tier_lock.clone().read_owned().await;
-        (self.tier() == Tier::Hot).then_some(guard)
+        self.check_live()?;
+        Ok((self.tier() == Tier::Hot).then_some(guard))
     }
 
     /// Logs `op`, waits until it is durable, applies it. Blocking, and only while the caller
@@ -665,11 +887,22 @@ impl Collection {
         }
         let body = op.encode();
         let mut op = Some(op);
-        let seq = self.wal.append(&body, |seq| {
-            self.queue
-                .lock()
-                .push_back((seq, op.take().expect("called once")));
-        })?;
+        let seq = self
+            .wal
+            .append(&body, |seq| {
+                self.queue
+                    .lock()
+                    .push_back((seq, op.take().expect("called once")));
+            })
+            .map_err(|e| {
+                if e.is_disk_full() {
+                    EngineError::InsufficientStorage(
+                        "the disk is full: no space left for the write-ahead log".into(),
+                    )
+                } else {
+                    e.into()
+                }
+            })?;
         drop(body);
         self.wal.sync(seq)?;
         let mut guard = self.state.write();
@@ -797,7 +1030,7 @@ impl Collection {
             None => (self.documents.load(Ordering::Relaxed) as usize, 0, 0),
         };
         CollectionInfo {
-            def: self.def.clone(),
+            def: (*self.def).clone(),
             count,
             index_pending,
             segments: self.segment_count.load(Ordering::Relaxed) as usize,
@@ -828,6 +1061,9 @@ impl Collection {
     pub async fn checkpoint(&self, max_rows: usize) -> Result<(), FlushError> {
         self.flush(max_rows).await?;
         let mut manifest = self.manifest.lock().await;
+        if self.deleted.load(Ordering::Acquire) {
+            return Ok(());
+        }
         let encoded = {
             let state = self.state.read();
             let Some(state) = state.as_ref() else {
@@ -845,7 +1081,7 @@ impl Collection {
         let (nodes, data) = encoded;
         let id = uuid::Uuid::now_v7().simple().to_string();
         let path = graph_path(&self.def.id, &id);
-        self.uploader.put_object(&path, data.clone()).await?;
+        self.uploader().put_object(&path, data.clone()).await?;
         self.write_local(path.as_ref(), &data).await;
         let mut next = manifest.clone();
         next.version += 1;
@@ -854,6 +1090,7 @@ impl Collection {
             path: path.to_string(),
             nodes: nodes as u64,
             bytes: data.len() as u64,
+            crc32c: Some(crc32c::crc32c(&data)),
         });
         self.commit_manifest(&next).await?;
         let old = std::mem::replace(&mut *manifest, next);
@@ -861,8 +1098,7 @@ impl Collection {
         if let Some(old) = old.graph {
             // Best effort: the orphan sweep removes it if this fails.
             let _ = self
-                .uploader
-                .store()
+                .uploader()
                 .delete(&ObjectPath::from(old.path.as_str()))
                 .await;
             let _ = tokio::fs::remove_file(self.local_path(&old.path)).await;
@@ -877,11 +1113,15 @@ impl Collection {
     /// or by a failed delete). Returns how many were deleted.
     pub async fn sweep_orphans(&self, grace: Duration) -> Result<usize, EngineError> {
         let manifest = self.manifest.lock().await.clone();
-        let named: HashSet<String> = manifest.objects().map(|(p, _)| p.to_string()).collect();
-        let store = self.uploader.store();
+        let named: HashSet<&str> = manifest.objects().map(|o| o.path).collect();
+        let store = self.uploader().store().clone();
         let prefix = ObjectPath::from(format!("collections/{}/segments", self.def.id));
         let cutoff = chrono_cutoff(grace);
-        let listed: Vec<object_store::ObjectMeta> = store.list(Some(&prefix)).try_collect().await?;
+        let listed: Vec<object_store::ObjectMeta> = self
+            .uploader()
+            .read(|| store.list(Some(&prefix)).try_collect())
+            .await
+            .map_err(|e| EngineError::Unavailable(e.to_string()))?;
         let orphans: Vec<ObjectPath> = listed
             .into_iter()
             .filter(|m| {
@@ -890,10 +1130,10 @@ impl Collection {
             .map(|m| m.location)
             .collect();
         for path in &orphans {
-            match store.delete(path).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
+            self.uploader()
+                .delete(path)
+                .await
+                .map_err(|e| EngineError::Unavailable(e.to_string()))?;
             tracing::info!(collection = %self.def.name, object = %path, "deleted orphan object");
         }
         Ok(orphans.len())
@@ -903,6 +1143,9 @@ impl Collection {
     /// manifest. Returns false when there was nothing to flush (or the collection is not hot).
     pub async fn flush(&self, max_rows: usize) -> Result<bool, FlushError> {
         let mut manifest = self.manifest.lock().await;
+        if self.deleted.load(Ordering::Acquire) {
+            return Ok(false);
+        }
         // Take the unflushed part under the lock; put it back if anything below fails.
         let (rows, covered_seq, documents, from_slot, to_slot, deletes) = {
             let mut guard = self.state.write();
@@ -998,14 +1241,19 @@ impl Collection {
                 .filter(|r| matches!(r, Row::Tombstone(_)))
                 .count() as u64;
             let row_count = chunk.len() as u64;
-            let data = tokio::task::spawn_blocking(move || segment::encode(dim, &chunk))
-                .await
-                .expect("segment encode task panicked")
-                .map_err(EngineError::from)?;
+            let (data, crc) = tokio::task::spawn_blocking(move || {
+                segment::encode(dim, &chunk).map(|data| {
+                    let crc = crc32c::crc32c(&data);
+                    (data, crc)
+                })
+            })
+            .await
+            .expect("segment encode task panicked")
+            .map_err(EngineError::from)?;
             let segment_id = uuid::Uuid::now_v7().simple().to_string();
             let path = segment_path(&self.def.id, &segment_id);
             let bytes = data.len() as u64;
-            self.uploader.put_object(&path, data.clone()).await?;
+            self.uploader().put_object(&path, data.clone()).await?;
             self.write_local(path.as_ref(), &data).await;
             Ok::<_, FlushError>(SegmentRef {
                 id: segment_id,
@@ -1013,6 +1261,7 @@ impl Collection {
                 rows: row_count,
                 tombstones,
                 bytes,
+                crc32c: Some(crc),
             })
         });
         futures::future::try_join_all(uploads).await
@@ -1032,6 +1281,7 @@ impl Collection {
     /// held exclusively, like a move, so requests wait for it. Returns the slots removed.
     pub async fn compact(&self, max_rows: usize) -> Result<usize, EngineError> {
         let _exclusive = self.tier_lock.write().await;
+        self.check_live()?;
         if self.tier() != Tier::Hot {
             return Ok(0);
         }
@@ -1077,9 +1327,9 @@ impl Collection {
         *self.state.write() = Some(fresh);
         self.publish(&manifest);
         // Best effort: whatever is left is an orphan for the sweep.
-        for (path, _) in old.objects() {
-            let _ = self.uploader.store().delete(&ObjectPath::from(path)).await;
-            let _ = tokio::fs::remove_file(self.local_path(path)).await;
+        for object in old.objects() {
+            let _ = self.uploader().delete(&ObjectPath::from(object.path)).await;
+            let _ = tokio::fs::remove_file(self.local_path(object.path)).await;
         }
         self.refresh_cache_bytes(&manifest);
         release_free_memory();

@@ -8,6 +8,50 @@ use serde_json::{Map, Value};
 
 pub type Metadata = Map<String, Value>;
 
+/// Bytes the allocator takes for a request of `n` bytes (glibc: 8 bytes of header, rounded up
+/// to 16, at least 32). Used to count what a collection holds in RAM.
+pub fn heap_block(n: usize) -> usize {
+    if n == 0 {
+        0
+    } else {
+        (n + 8).div_ceil(16).max(2) * 16
+    }
+}
+
+/// Heap bytes held by a parsed metadata object (not counting its own `Map` header): the B-tree
+/// nodes (a leaf holds up to 11 entries of a 24-byte `String` key and a 32-byte `Value`, and is
+/// allocated whole even for one entry), key and string bytes, arrays and nested objects.
+pub fn metadata_heap_bytes(map: &Metadata) -> usize {
+    use std::mem::size_of;
+    const CAPACITY: usize = 11;
+    let leaf = heap_block(16 + CAPACITY * (size_of::<String>() + size_of::<Value>()));
+    let internal = leaf + (CAPACITY + 1) * size_of::<usize>();
+    fn string(s: &str) -> usize {
+        heap_block(s.len())
+    }
+    fn value(v: &Value) -> usize {
+        match v {
+            Value::String(s) => string(s),
+            Value::Array(a) => {
+                heap_block(a.len() * size_of::<Value>()) + a.iter().map(value).sum::<usize>()
+            }
+            Value::Object(m) => metadata_heap_bytes(m),
+            Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+        }
+    }
+    let n = map.len();
+    let nodes = if n == 0 {
+        0
+    } else if n <= CAPACITY {
+        leaf
+    } else {
+        // Nodes split half full and fill as they grow: about 2/3 full on average.
+        let leaves = (n * 3).div_ceil(CAPACITY * 2);
+        leaves * leaf + leaves.div_ceil(CAPACITY * 2 / 3) * internal
+    };
+    nodes + map.iter().map(|(k, v)| string(k) + value(v)).sum::<usize>()
+}
+
 /// A document as stored: the vector is already validated (and unit length for cosine).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Document {

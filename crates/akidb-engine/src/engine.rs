@@ -2,22 +2,33 @@
 //!
 //! # Catalog
 //! The object store is the catalog: a collection exists when
-//! `collections/<id>/manifest/` holds a manifest and `collections/<id>/DELETED` does not. On
-//! start the engine lists collections, reads each newest manifest and replays each local WAL.
-//! A collection that fails to open (a corrupt WAL or segment) is kept in the catalog as
-//! unavailable, with its reason; every other collection serves normally.
+//! `collections/<id>/manifest/` holds a manifest and `collections/<id>/DELETED` does not (see
+//! [`crate::catalog`]). Before reading it, the engine checks that the data directory belongs to
+//! this store ([`crate::identity`]). A collection that fails to open (a corrupt WAL or segment)
+//! is kept in the catalog as unavailable, with its reason; every other collection serves
+//! normally.
+//!
+//! # Delete is final
+//! [`Engine::delete_collection`] writes the `DELETED` marker first, removes the entry (its name
+//! is free at once), then *fences* the collection: it waits for every request, move, flush and
+//! graph save in flight and marks it deleted, so nothing can commit a manifest for it again.
+//! Only then are its objects and files purged, the marker last. (Without the fence, a flush in
+//! flight committed a manifest after the purge had listed the prefix, and the deleted
+//! collection came back at the next start.)
 //!
 //! # Background work
 //! - The indexer thread inserts newly written vectors into each collection's HNSW graph, a small
 //!   chunk at a time so that searches and writes are never blocked for long.
 //! - The flusher task seals unflushed data into Parquet segments when a collection passes
 //!   `flush_max_docs`, has been idle for `flush_idle`, or has held unflushed data for
-//!   `flush_max_age`.
+//!   `flush_max_age`; it also recovers a WAL poisoned by an fsync failure (re-read from disk,
+//!   replayed by a reload), so a collection serves again without a restart.
+//! - The tiering task runs the policy, compacts, and closes cold collections (see
+//!   [`crate::catalog`]).
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use akidb_core::types::{
@@ -25,25 +36,25 @@ use akidb_core::types::{
     validate_dimension, validate_doc_id,
 };
 use akidb_core::{HnswParams, Metric};
-use futures::{StreamExt, TryStreamExt};
-use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use parking_lot::{Condvar, Mutex, RwLock};
+use object_store::ObjectStore;
+use parking_lot::{Condvar, Mutex};
 use serde_json::Value;
 
+pub use crate::catalog::CollectionStatus;
+use crate::catalog::{Catalog, Entry, purge_collection};
 use crate::collection::{
-    Collection, CollectionInfo, FlushError, Hit, SearchRequest, TierInfo, now_ms,
+    Collection, CollectionInfo, Env, FlushError, Hit, SearchRequest, TierInfo, now_ms,
 };
 use crate::doc::{Document, Metadata, Operation};
 use crate::error::EngineError;
 use crate::filter::Filter;
-use crate::manifest::{CollectionDef, Manifest, collection_prefix, tombstone_path};
+use crate::manifest::{CollectionDef, Manifest, tombstone_path};
 use crate::store::faulty::{Fault, FaultyStore};
 use crate::store::{S3Options, open_store};
 use crate::tier::{MoveStats, PolicyConfig, Tier, policy};
 use crate::upload::dlq::{DeadLetter, Dlq};
 use crate::upload::{UploadConfig, Uploader};
-use crate::wal::WalStats;
+use crate::wal::{FilePool, WalStats};
 
 /// Largest number of documents one upsert or delete batch may carry.
 pub const MAX_BATCH: usize = 10_000;
@@ -82,6 +93,12 @@ pub struct EngineConfig {
     pub background_flush: bool,
     /// Automatic tier moves (idle times, access rate, RAM and disk budgets).
     pub tiering: TieringConfig,
+    /// Writes are refused (507 `insufficient_storage`) while the data directory's disk has
+    /// less than this many bytes free, so that a flush always has room to free WAL space.
+    /// 0 turns the guard off.
+    pub min_free_disk_bytes: u64,
+    /// WAL files open at once, across collections (least recently used ones are closed).
+    pub max_open_files: usize,
     /// FOR TESTING ONLY: wrap the object store in a [`FaultyStore`] with these faults, so the
     /// load tool can measure behaviour under latency and failures. Never set in production.
     pub test_faults: Option<TestFaults>,
@@ -149,6 +166,8 @@ pub enum TierAction {
 }
 
 pub const DEFAULT_WAL_BUDGET_BYTES: u64 = 1024 * 1024 * 1024;
+pub const DEFAULT_MIN_FREE_DISK_BYTES: u64 = 256 * 1024 * 1024;
+pub const DEFAULT_MAX_OPEN_FILES: usize = 512;
 
 pub const DEFAULT_FLUSH_MAX_DOCS: usize = 50_000;
 pub const DEFAULT_FLUSH_IDLE: Duration = Duration::from_secs(10);
@@ -170,19 +189,11 @@ impl EngineConfig {
             wal_budget_bytes: DEFAULT_WAL_BUDGET_BYTES,
             background_flush: true,
             tiering: TieringConfig::default(),
+            min_free_disk_bytes: DEFAULT_MIN_FREE_DISK_BYTES,
+            max_open_files: DEFAULT_MAX_OPEN_FILES,
             test_faults: None,
         }
     }
-}
-
-/// A catalog entry: a collection that serves, or one that failed to open and says why.
-#[derive(Clone)]
-enum Entry {
-    Ready(Arc<Collection>),
-    Failed {
-        def: Box<CollectionDef>,
-        reason: String,
-    },
 }
 
 /// What a user asks for when creating a collection.
@@ -216,26 +227,31 @@ pub struct SearchQuery {
     pub include_metadata: bool,
 }
 
-/// One row of the collection list: a collection's summary, or why it is unavailable.
-#[derive(Debug, Clone)]
-pub enum CollectionStatus {
-    Ready(CollectionInfo),
-    Failed { def: CollectionDef, reason: String },
+/// Totals over every collection, for `/metrics` (one pass, no per-collection rows).
+#[derive(Debug, Clone, Default)]
+pub struct CatalogTotals {
+    pub ready: usize,
+    pub unavailable: usize,
+    /// Collections closed to their summary (cold, nothing in RAM, no descriptor).
+    pub closed: usize,
+    pub documents: usize,
+    pub index_pending: usize,
+    pub bytes_in_ram: usize,
+    pub unflushed: usize,
 }
 
 struct Shared {
     config: EngineConfig,
-    store: Arc<dyn ObjectStore>,
-    uploader: Arc<Uploader>,
+    env: Arc<Env>,
     dlq: Dlq,
-    catalog: RwLock<HashMap<String, Entry>>,
+    catalog: Catalog,
+    /// Local collection directories set aside because the store does not know them.
+    quarantined: AtomicUsize,
     /// Serialises create and delete.
     admin: tokio::sync::Mutex<()>,
-    wal_stats: Arc<WalStats>,
     shutting_down: AtomicBool,
     /// Wakes the indexer when there is new work.
     index_signal: (Mutex<bool>, Condvar),
-    tier_moves: Arc<MoveStats>,
 }
 
 #[derive(Clone)]
@@ -274,23 +290,28 @@ impl Engine {
         config: EngineConfig,
         store: Arc<dyn ObjectStore>,
     ) -> Result<Engine, EngineError> {
-        std::fs::create_dir_all(config.data_dir.join("collections"))?;
-        let wal_stats = Arc::new(WalStats::default());
+        let collections_dir = config.data_dir.join("collections");
+        std::fs::create_dir_all(&collections_dir)?;
         let uploader = Arc::new(Uploader::new(store.clone(), config.upload.clone()));
+        crate::identity::bind(&config.data_dir, &uploader, &store.to_string()).await?;
         let dlq = Dlq::open(&config.data_dir)?;
-        let tier_moves = Arc::new(MoveStats::default());
-        let catalog = load_catalog(&config, &uploader, &wal_stats, &tier_moves).await?;
+        let env = Arc::new(Env {
+            uploader,
+            wal_stats: Arc::new(WalStats::default()),
+            files: FilePool::new(config.max_open_files),
+            moves: Arc::new(MoveStats::default()),
+            collections_dir,
+        });
+        let (catalog, quarantined) = crate::catalog::load(&env).await?;
         let shared = Arc::new(Shared {
             config,
-            store,
-            uploader,
+            env,
             dlq,
-            catalog: RwLock::new(catalog),
+            catalog,
+            quarantined: AtomicUsize::new(quarantined),
             admin: tokio::sync::Mutex::new(()),
-            wal_stats,
             shutting_down: AtomicBool::new(false),
             index_signal: (Mutex::new(true), Condvar::new()),
-            tier_moves,
         });
         let engine = Engine { shared };
         engine.spawn_indexer();
@@ -302,25 +323,38 @@ impl Engine {
     }
 
     pub fn wal_stats(&self) -> &WalStats {
-        &self.shared.wal_stats
+        &self.shared.env.wal_stats
+    }
+
+    /// The pool bounding open WAL files.
+    pub fn file_pool(&self) -> &FilePool {
+        &self.shared.env.files
+    }
+
+    /// Local collection directories in quarantine (see [`crate::catalog`]).
+    pub fn quarantined(&self) -> usize {
+        self.shared.quarantined.load(Ordering::Relaxed)
     }
 
     pub fn object_store_url(&self) -> String {
-        self.shared.store.to_string()
+        self.shared.env.uploader.store().to_string()
     }
 
-    fn collection(&self, name: &str) -> Result<Arc<Collection>, EngineError> {
+    fn entry(&self, name: &str) -> Result<Arc<Entry>, EngineError> {
         if self.shared.shutting_down.load(Ordering::Acquire) {
             return Err(EngineError::ShuttingDown);
         }
-        match self.shared.catalog.read().get(name) {
-            Some(Entry::Ready(c)) => Ok(c.clone()),
-            Some(Entry::Failed { reason, .. }) => Err(EngineError::CollectionUnavailable {
-                name: name.to_string(),
-                reason: reason.clone(),
-            }),
-            None => Err(EngineError::CollectionNotFound(name.to_string())),
-        }
+        self.shared
+            .catalog
+            .get(name)
+            .ok_or_else(|| EngineError::CollectionNotFound(name.to_string()))
+    }
+
+    /// The collection named `name`, opened if it was closed.
+    async fn collection(&self, name: &str) -> Result<(Arc<Entry>, Arc<Collection>), EngineError> {
+        let entry = self.entry(name)?;
+        let c = entry.open(&self.shared.env).await?;
+        Ok((entry, c))
     }
 
     pub async fn create_collection(
@@ -353,7 +387,7 @@ impl Engine {
             .into());
         }
         let _admin = self.shared.admin.lock().await;
-        if self.shared.catalog.read().contains_key(&req.name) {
+        if self.shared.catalog.contains_name(&req.name) {
             return Err(EngineError::CollectionExists(req.name));
         }
         let def = CollectionDef {
@@ -367,14 +401,12 @@ impl Engine {
                 .map_or(0, |d| d.as_millis() as u64),
         };
         let manifest = Manifest::new(def.clone());
-        let dir = self.collection_dir(&def.id);
-        let body =
-            bytes::Bytes::from(serde_json::to_vec_pretty(&manifest).expect("manifest serializes"));
         self.shared
+            .env
             .uploader
             .put_create_only(
                 &crate::manifest::manifest_path(&def.id, manifest.version),
-                body,
+                manifest.encode(),
             )
             .await
             .map_err(|e| {
@@ -382,50 +414,65 @@ impl Engine {
                     "could not store the new collection's manifest: {e}"
                 ))
             })?;
-        let collection = Collection::open(
-            manifest,
-            dir,
-            self.shared.uploader.clone(),
-            self.shared.wal_stats.clone(),
-            self.shared.tier_moves.clone(),
-        )
-        .await?;
+        let collection = Collection::open(manifest, self.shared.env.clone(), None).await?;
         collection.move_to(Tier::Hot, self.flush_rows()).await?;
         let info = collection.info(self.window_ms());
-        self.shared
-            .catalog
-            .write()
-            .insert(req.name.clone(), Entry::Ready(collection));
+        self.shared.catalog.insert(Entry::open_entry(collection));
         tracing::info!(collection = %def.name, id = %def.id, dimension = def.dimension, metric = %def.metric, "created collection");
         Ok(info)
     }
 
-    fn collection_dir(&self, id: &str) -> PathBuf {
-        self.shared.config.data_dir.join("collections").join(id)
+    /// Every collection, ordered by name, without opening closed ones.
+    pub fn list_collections(&self) -> Vec<CollectionStatus> {
+        let window = self.window_ms();
+        self.shared
+            .catalog
+            .entries()
+            .iter()
+            .map(|e| e.status(window))
+            .collect()
     }
 
-    pub fn list_collections(&self) -> Vec<CollectionStatus> {
-        let catalog = self.shared.catalog.read();
-        let mut out: Vec<CollectionStatus> = catalog
-            .values()
-            .map(|entry| match entry {
-                Entry::Ready(c) => CollectionStatus::Ready(c.info(self.window_ms())),
-                Entry::Failed { def, reason } => CollectionStatus::Failed {
-                    def: (**def).clone(),
-                    reason: reason.clone(),
-                },
-            })
-            .collect();
-        out.sort_by(|a, b| status_name(a).cmp(status_name(b)));
-        out
+    /// Totals over every collection (for `/metrics`), without building each one's row.
+    pub fn catalog_totals(&self) -> CatalogTotals {
+        let mut t = CatalogTotals::default();
+        let window = self.window_ms();
+        for e in self.shared.catalog.entries() {
+            let open = e.if_open();
+            match e.status(window) {
+                CollectionStatus::Ready(info) => {
+                    t.ready += 1;
+                    t.closed += usize::from(open.is_none());
+                    t.documents += info.count;
+                    t.index_pending += info.index_pending;
+                    t.bytes_in_ram += info.bytes_in_ram;
+                    t.unflushed += info.unflushed;
+                }
+                CollectionStatus::Failed { .. } => t.unavailable += 1,
+            }
+        }
+        t
     }
 
     /// A collection's summary. One whose WAL still waits to be replayed after a restart is
     /// loaded first, so the counts are exact (the list shows its flushed counts meanwhile).
+    /// A closed collection is described without being opened.
     pub async fn collection_info(&self, name: &str) -> Result<CollectionInfo, EngineError> {
-        let c = self.collection(name)?;
+        let entry = self.entry(name)?;
+        let Some(c) = entry.if_open() else {
+            return match entry.status(self.window_ms()) {
+                CollectionStatus::Ready(info) => Ok(info),
+                CollectionStatus::Failed { reason, .. } => {
+                    Err(EngineError::CollectionUnavailable {
+                        name: name.to_string(),
+                        reason,
+                    })
+                }
+            };
+        };
         if c.has_pending_wal() {
-            self.move_collection(&c, Tier::Hot, "wal_replay").await?;
+            self.move_collection(&entry, &c, Tier::Hot, "wal_replay")
+                .await?;
         }
         Ok(c.info(self.window_ms()))
     }
@@ -447,27 +494,30 @@ impl Engine {
     }
 
     /// A failed load of damaged data marks the collection unavailable, as a failed open would.
-    fn note_failure(&self, c: &Collection, e: EngineError) -> EngineError {
+    fn note_failure(&self, entry: &Entry, e: EngineError) -> EngineError {
         if matches!(e, EngineError::Corrupted(_) | EngineError::Segment(_)) {
-            tracing::error!(collection = %c.def().name, error = %e, "collection data is damaged; it is unavailable until repaired");
-            let mut catalog = self.shared.catalog.write();
-            if let Some(entry @ Entry::Ready(_)) = catalog.get_mut(&c.def().name) {
-                *entry = Entry::Failed {
-                    def: Box::new(c.def().clone()),
-                    reason: e.to_string(),
-                };
-            }
+            tracing::error!(collection = %entry.def().name, error = %e, "collection data is damaged; it is unavailable until repaired");
+            entry.mark_failed(&e.to_string());
             return EngineError::CollectionUnavailable {
-                name: c.def().name.clone(),
+                name: entry.def().name.clone(),
                 reason: e.to_string(),
             };
         }
         e
     }
 
-    /// Where a collection's data is.
+    /// Where a collection's data is (a closed collection is described without being opened).
     pub fn tier_info(&self, name: &str) -> Result<TierInfo, EngineError> {
-        Ok(self.collection(name)?.tier_info(self.window_ms()))
+        let entry = self.entry(name)?;
+        entry
+            .tier_info(self.window_ms())
+            .ok_or_else(|| match entry.status(self.window_ms()) {
+                CollectionStatus::Failed { reason, .. } => EngineError::CollectionUnavailable {
+                    name: name.to_string(),
+                    reason,
+                },
+                CollectionStatus::Ready(_) => EngineError::CollectionNotFound(name.to_string()),
+            })
     }
 
     /// Carries out a manual tier command and returns the collection's tier afterwards.
@@ -479,7 +529,7 @@ impl Engine {
         action: TierAction,
         target: Option<Tier>,
     ) -> Result<TierInfo, EngineError> {
-        let c = self.collection(name)?;
+        let (entry, c) = self.collection(name).await?;
         let current = c.tier();
         let target = match action {
             TierAction::Promote => {
@@ -513,19 +563,24 @@ impl Engine {
             }
         };
         if let Some(t) = target {
-            self.move_collection(&c, t, "manual").await?;
+            self.move_collection(&entry, &c, t, "manual").await?;
         }
         match action {
             TierAction::Pin => c.set_pinned(true).await?,
             TierAction::Unpin => c.set_pinned(false).await?,
             _ => {}
         }
-        Ok(c.tier_info(self.window_ms()))
+        let info = c.tier_info(self.window_ms());
+        drop(c);
+        // A collection demoted to cold is closed at once (nothing of it stays in RAM).
+        entry.try_close(now_ms());
+        Ok(info)
     }
 
     /// Moves a collection and records the move.
     async fn move_collection(
         &self,
+        entry: &Entry,
         c: &Collection,
         target: Tier,
         reason: &str,
@@ -533,7 +588,7 @@ impl Engine {
         let from = c
             .move_to(target, self.flush_rows())
             .await
-            .map_err(|e| self.note_failure(c, e))?;
+            .map_err(|e| self.note_failure(entry, e))?;
         if from != target {
             tracing::debug!(collection = %c.def().name, %from, to = %target, reason, "tier move reason");
         }
@@ -543,8 +598,11 @@ impl Engine {
     /// Counts and bytes per tier.
     pub fn tier_totals(&self) -> Vec<(Tier, TierTotals)> {
         let mut totals = [Tier::Hot, Tier::Warm, Tier::Cold].map(|t| (t, TierTotals::default()));
-        for c in self.ready_collections() {
-            let info = c.tier_info(self.window_ms());
+        let window = self.window_ms();
+        for entry in self.shared.catalog.entries() {
+            let Some(info) = entry.tier_info(window) else {
+                continue;
+            };
             let t = &mut totals[info.tier as usize].1;
             t.collections += 1;
             t.bytes_in_ram += info.bytes_in_ram;
@@ -557,11 +615,12 @@ impl Engine {
     /// Tier moves so far.
     pub fn tier_moves(&self) -> TierMoveStats {
         TierMoveStats {
-            moves: self.shared.tier_moves.snapshot(),
+            moves: self.shared.env.moves.snapshot(),
         }
     }
 
-    /// Runs the tiering policy once and carries out its plan; returns the moves made.
+    /// Runs the tiering policy once and carries out its plan; returns the moves made (named by
+    /// collection name).
     pub async fn run_tiering_once(&self) -> Vec<policy::Move> {
         self.run_tiering_once_with(&self.shared.config.tiering.policy.clone())
             .await
@@ -569,26 +628,57 @@ impl Engine {
 
     /// [`Engine::run_tiering_once`] with other rules (tests, what-if tools).
     pub async fn run_tiering_once_with(&self, rules: &PolicyConfig) -> Vec<policy::Move> {
-        let usage: Vec<_> = self.ready_collections().iter().map(|c| c.usage()).collect();
+        // Closed collections are cold with nothing local: no rule applies to them (their
+        // promotion by access rate happens on the access itself).
+        let usage: Vec<_> = self
+            .ready_collections()
+            .iter()
+            .map(|c| {
+                let mut u = c.usage();
+                u.name = c.def().id.clone();
+                u
+            })
+            .collect();
         let plan = policy::plan(&usage, rules, now_ms());
         let mut done = Vec::new();
         for mv in plan {
-            let Ok(c) = self.collection(&mv.name) else {
+            let Some(entry) = self.shared.catalog.by_id(&mv.name) else {
                 continue;
             };
-            match self.move_collection(&c, mv.to, mv.reason.as_str()).await {
-                Ok(()) => done.push(mv),
+            let Some(c) = entry.if_open() else {
+                continue;
+            };
+            match self
+                .move_collection(&entry, &c, mv.to, mv.reason.as_str())
+                .await
+            {
+                // Reported by name (the plan is keyed by id).
+                Ok(()) => done.push(policy::Move {
+                    name: c.def().name.clone(),
+                    ..mv
+                }),
                 Err(e) => {
-                    tracing::warn!(collection = %mv.name, to = %mv.to, error = %e, "tier move failed; will try again")
+                    tracing::warn!(collection = %c.def().name, to = %mv.to, error = %e, "tier move failed; will try again")
                 }
             }
         }
+        self.close_cold(now_ms());
         done
+    }
+
+    /// Closes every cold collection nobody holds (see [`crate::catalog`]); returns how many.
+    pub fn close_cold(&self, now: u64) -> usize {
+        self.shared
+            .catalog
+            .entries()
+            .iter()
+            .filter(|e| e.try_close(now))
+            .count()
     }
 
     /// Compacts a collection now (see [`Collection::compact`]); returns the slots removed.
     pub async fn compact(&self, name: &str) -> Result<usize, EngineError> {
-        let c = self.collection(name)?;
+        let (_, c) = self.collection(name).await?;
         let removed = c.compact(self.flush_rows()).await?;
         self.wake_indexer();
         Ok(removed)
@@ -621,28 +711,46 @@ impl Engine {
         Ok(n)
     }
 
-    /// Deletes a collection and all its data, locally and in the object store.
+    /// Deletes a collection and all its data, locally and in the object store (see the module
+    /// docs: marker, fence, purge).
     pub async fn delete_collection(&self, name: &str) -> Result<(), EngineError> {
         let _admin = self.shared.admin.lock().await;
-        let def = match self.shared.catalog.read().get(name) {
-            Some(Entry::Ready(c)) => c.def().clone(),
-            Some(Entry::Failed { def, .. }) => (**def).clone(),
-            None => return Err(EngineError::CollectionNotFound(name.to_string())),
-        };
+        let entry = self.entry(name)?;
+        let id = entry.id().to_string();
         // The marker first: if we crash below, the next start finishes the delete.
         self.shared
-            .store
-            .put(&tombstone_path(&def.id), PutPayload::from_static(b"{}"))
-            .await?;
-        self.shared.catalog.write().remove(name);
-        purge_collection(&self.shared.store, &self.collection_dir(&def.id), &def.id).await?;
-        tracing::info!(collection = %name, id = %def.id, "deleted collection");
+            .env
+            .uploader
+            .put_object(&tombstone_path(&id), bytes::Bytes::from_static(b"{}"))
+            .await
+            .map_err(|e| {
+                EngineError::Unavailable(format!("could not store the delete marker: {e}"))
+            })?;
+        self.shared.catalog.remove(&entry);
+        entry.fence_for_delete().await;
+        let _ = self.shared.dlq.remove(&id);
+        purge_collection(
+            &self.shared.env.uploader,
+            &self.shared.env.collections_dir.join(&id),
+            &id,
+        )
+        .await?;
+        tracing::info!(collection = %name, id = %id, "deleted collection");
         Ok(())
+    }
+
+    /// Refuses a write while the data directory's disk is below `min_free_disk_bytes`.
+    fn check_disk(&self, incoming: u64) -> Result<(), EngineError> {
+        crate::disk::check(
+            &self.shared.config.data_dir,
+            self.shared.config.min_free_disk_bytes,
+            incoming,
+        )
     }
 
     /// Refuses a write while unflushed WAL is at the local budget.
     fn check_wal_budget(&self) -> Result<(), EngineError> {
-        let wal_bytes = self.shared.wal_stats.live_bytes.load(Ordering::Relaxed);
+        let wal_bytes = self.shared.env.wal_stats.live_bytes.load(Ordering::Relaxed);
         let budget = self.shared.config.wal_budget_bytes;
         if wal_bytes >= budget {
             return Err(EngineError::Backpressure {
@@ -660,7 +768,7 @@ impl Engine {
         name: &str,
         docs: Vec<NewDocument>,
     ) -> Result<Vec<String>, EngineError> {
-        let collection = self.collection(name)?;
+        let (entry, collection) = self.collection(name).await?;
         self.check_wal_budget()?;
         let def = collection.def();
         if docs.is_empty() {
@@ -722,13 +830,18 @@ impl Engine {
             });
         }
         let ids = prepared.iter().map(|d| d.id.clone()).collect();
+        let incoming = prepared
+            .iter()
+            .map(|d| d.vector.len() * 4 + d.id.len() + 64)
+            .sum::<usize>() as u64;
+        self.check_disk(incoming)?;
         self.touch(&collection);
         collection
             .write(self.flush_rows(), move |c, _tier| {
                 c.apply_durably(Operation::Upsert(prepared))
             })
             .await
-            .map_err(|e| self.note_failure(&collection, e))?;
+            .map_err(|e| self.note_failure(&entry, e))?;
         self.wake_indexer();
         Ok(ids)
     }
@@ -739,7 +852,7 @@ impl Engine {
         name: &str,
         ids: Vec<String>,
     ) -> Result<usize, EngineError> {
-        let collection = self.collection(name)?;
+        let (entry, collection) = self.collection(name).await?;
         self.check_wal_budget()?;
         if ids.len() > MAX_BATCH {
             return Err(ValidationError::new(
@@ -751,6 +864,7 @@ impl Engine {
         for (i, id) in ids.iter().enumerate() {
             validate_doc_id(&format!("ids[{i}]"), id)?;
         }
+        self.check_disk(ids.iter().map(|id| id.len() as u64 + 8).sum())?;
         self.touch(&collection);
         collection
             .write(self.flush_rows(), move |c, _tier| {
@@ -761,11 +875,11 @@ impl Engine {
                 Ok(existing)
             })
             .await
-            .map_err(|e| self.note_failure(&collection, e))
+            .map_err(|e| self.note_failure(&entry, e))
     }
 
     pub async fn get_document(&self, name: &str, id: &str) -> Result<Document, EngineError> {
-        let collection = self.collection(name)?;
+        let (entry, collection) = self.collection(name).await?;
         let promote = self.touch(&collection);
         let key = id.to_string();
         collection
@@ -773,7 +887,7 @@ impl Engine {
                 c.get_in(state, &key)
             })
             .await
-            .map_err(|e| self.note_failure(&collection, e))?
+            .map_err(|e| self.note_failure(&entry, e))?
             .ok_or_else(|| EngineError::DocumentNotFound {
                 collection: name.to_string(),
                 id: id.to_string(),
@@ -781,7 +895,7 @@ impl Engine {
     }
 
     pub async fn search(&self, name: &str, query: SearchQuery) -> Result<Vec<Hit>, EngineError> {
-        let collection = self.collection(name)?;
+        let (entry, collection) = self.collection(name).await?;
         let def = collection.def();
         if !(1..=MAX_K).contains(&query.k) {
             return Err(ValidationError::new(
@@ -822,7 +936,7 @@ impl Engine {
                 c.search_in(state, &req)
             })
             .await
-            .map_err(|e| self.note_failure(&collection, e))
+            .map_err(|e| self.note_failure(&entry, e))
     }
 
     /// Flushes every collection with unflushed data (used by tests and admin tools).
@@ -867,9 +981,10 @@ impl Engine {
         let (mut ok, mut failed) = (vec![], vec![]);
         for entry in self.shared.dlq.list() {
             let collection = self
-                .ready_collections()
-                .into_iter()
-                .find(|c| c.def().id == entry.collection_id);
+                .shared
+                .catalog
+                .by_id(&entry.collection_id)
+                .and_then(|e| e.if_open());
             let Some(collection) = collection else {
                 // The collection is gone; there is nothing left to deliver.
                 let _ = self.shared.dlq.remove(&entry.collection_id);
@@ -897,7 +1012,7 @@ impl Engine {
     }
 
     pub fn uploader(&self) -> &Uploader {
-        &self.shared.uploader
+        &self.shared.env.uploader
     }
 
     /// Stops accepting requests, flushes what can be flushed, and stops background work.
@@ -919,16 +1034,9 @@ impl Engine {
         !self.shared.shutting_down.load(Ordering::Acquire)
     }
 
+    /// The open collections (closed ones have nothing to flush, index or move).
     fn ready_collections(&self) -> Vec<Arc<Collection>> {
-        self.shared
-            .catalog
-            .read()
-            .values()
-            .filter_map(|e| match e {
-                Entry::Ready(c) => Some(c.clone()),
-                Entry::Failed { .. } => None,
-            })
-            .collect()
+        self.shared.catalog.open_collections()
     }
 
     fn wake_indexer(&self) {
@@ -975,13 +1083,7 @@ impl Engine {
             let Some(engine) = weak.upgrade().map(|shared| Engine { shared }) else {
                 return;
             };
-            for c in engine.ready_collections() {
-                if c.has_pending_wal()
-                    && let Err(e) = engine.move_collection(&c, Tier::Hot, "wal_replay").await
-                {
-                    tracing::error!(collection = %c.def().name, error = %e, "could not load a collection to replay its wal");
-                }
-            }
+            engine.replay_pending_wals("wal_replay").await;
             let grace = engine.shared.config.tiering.orphan_grace;
             if let Err(e) = engine.sweep_orphans(grace).await {
                 tracing::warn!(error = %e, "orphan sweep failed");
@@ -1005,6 +1107,7 @@ impl Engine {
             Duration::from_millis(500),
             |engine| async move {
                 let cfg = &engine.shared.config;
+                engine.recover_poisoned_wals().await;
                 for c in engine.ready_collections() {
                     // A dead-lettered collection waits for an explicit re-drive.
                     if engine.shared.dlq.contains(&c.def().id) {
@@ -1018,6 +1121,48 @@ impl Engine {
                 }
             },
         ));
+    }
+}
+
+impl Engine {
+    /// Loads the collections whose WALs hold records past their manifests (after a start or a
+    /// WAL recovery), so that they serve, and their writes apply, at once.
+    async fn replay_pending_wals(&self, reason: &str) {
+        for c in self.ready_collections() {
+            if !c.has_pending_wal() {
+                continue;
+            }
+            let Some(entry) = self.shared.catalog.by_id(&c.def().id) else {
+                continue;
+            };
+            if let Err(e) = self.move_collection(&entry, &c, Tier::Hot, reason).await {
+                tracing::error!(collection = %c.def().name, error = %e, "could not load a collection to replay its wal");
+            }
+        }
+    }
+
+    /// Re-reads from disk every WAL an fsync failure poisoned, then reloads its collection.
+    async fn recover_poisoned_wals(&self) {
+        let mut recovered = false;
+        for c in self.ready_collections() {
+            if !c.wal_poisoned() {
+                continue;
+            }
+            match c.recover_wal().await {
+                Ok(()) => recovered = true,
+                Err(e) => {
+                    tracing::error!(collection = %c.def().name, error = %e, "wal recovery failed; will try again");
+                    if let (EngineError::Wal(crate::wal::WalError::Corrupted { .. }), Some(entry)) =
+                        (&e, self.shared.catalog.by_id(&c.def().id))
+                    {
+                        entry.mark_failed(&e.to_string());
+                    }
+                }
+            }
+        }
+        if recovered {
+            self.replay_pending_wals("wal_recovery").await;
+        }
     }
 }
 
@@ -1040,174 +1185,12 @@ where
     }
 }
 
-fn status_name(s: &CollectionStatus) -> &str {
-    match s {
-        CollectionStatus::Ready(info) => &info.def.name,
-        CollectionStatus::Failed { def, .. } => &def.name,
-    }
-}
-
-/// Deletes every object of a collection (the DELETED marker last) and its local directory.
-async fn purge_collection(
-    store: &Arc<dyn ObjectStore>,
-    local_dir: &Path,
-    id: &str,
-) -> Result<(), EngineError> {
-    let prefix = collection_prefix(id);
-    let marker = tombstone_path(id);
-    let paths: Vec<ObjectPath> = store
-        .list(Some(&prefix))
-        .map_ok(|m| m.location)
-        .try_filter(|p| futures::future::ready(*p != marker))
-        .try_collect()
-        .await?;
-    // Manifests first, so no reader can find one naming a deleted segment.
-    let (manifests, rest): (Vec<_>, Vec<_>) = paths
-        .into_iter()
-        .partition(|p| p.as_ref().contains("/manifest/"));
-    for path in manifests.iter().chain(rest.iter()) {
-        match store.delete(path).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    match tokio::fs::remove_dir_all(local_dir).await {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e.into()),
-    }
-    store.delete(&marker).await?;
-    Ok(())
-}
-
 /// A hot collection is compacted when at least this many of its slots are dead (replaced or
 /// deleted documents) ...
 pub const COMPACT_MIN_DEAD: usize = 1_000;
 /// ... and they are at least this share of all its slots: memory and segment space are then
 /// at most double what the live documents need.
 pub const COMPACT_DEAD_FRACTION: f64 = 0.5;
-
-/// Collections whose manifests are read at once on start (restart time grows with
-/// collections / this × two object-store round trips, never with data).
-const CATALOG_CONCURRENCY: usize = 64;
-
-/// Reads the catalog from the object store: one entry per collection with a manifest.
-async fn load_catalog(
-    config: &EngineConfig,
-    uploader: &Arc<Uploader>,
-    wal_stats: &Arc<WalStats>,
-    moves: &Arc<MoveStats>,
-) -> Result<HashMap<String, Entry>, EngineError> {
-    let store = uploader.store();
-    let root = ObjectPath::from("collections");
-    let listing = uploader
-        .read(|| store.list_with_delimiter(Some(&root)))
-        .await
-        .map_err(unavailable)?;
-    let ids: Vec<String> = listing
-        .common_prefixes
-        .iter()
-        .filter_map(|p| p.filename().map(str::to_string))
-        .collect();
-    let local_root = config.data_dir.join("collections");
-    let opened: Vec<Option<Entry>> = futures::stream::iter(ids.clone())
-        .map(|id| {
-            let uploader = uploader.clone();
-            let dir = local_root.join(&id);
-            let wal_stats = wal_stats.clone();
-            let moves = moves.clone();
-            async move { open_entry(uploader, dir, id, wal_stats, moves).await }
-        })
-        .buffer_unordered(CATALOG_CONCURRENCY)
-        .try_collect()
-        .await?;
-    let mut catalog = HashMap::new();
-    for entry in opened.into_iter().flatten() {
-        let name = match &entry {
-            Entry::Ready(c) => c.def().name.clone(),
-            Entry::Failed { def, .. } => def.name.clone(),
-        };
-        catalog.insert(name, entry);
-    }
-    // Local directories without a manifest are left by a create that crashed before it was
-    // acknowledged; they hold nothing that was promised to anyone.
-    if let Ok(dir) = std::fs::read_dir(&local_root) {
-        for entry in dir.flatten() {
-            let name = entry.file_name().to_string_lossy().to_string();
-            if !ids.contains(&name) {
-                tracing::info!(dir = %entry.path().display(), "removing directory of a collection that was never created");
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        }
-    }
-    tracing::info!(collections = catalog.len(), "catalog loaded");
-    Ok(catalog)
-}
-
-async fn open_entry(
-    uploader: Arc<Uploader>,
-    dir: PathBuf,
-    id: String,
-    wal_stats: Arc<WalStats>,
-    moves: Arc<MoveStats>,
-) -> Result<Option<Entry>, EngineError> {
-    let store = uploader.store().clone();
-    // The delete marker and the newest manifest are read at once: two rounds per collection.
-    // Reads are retried like uploads; a store that stays unreachable fails the start, loudly,
-    // rather than marking collections unavailable for a transient outage.
-    let marker = tombstone_path(&id);
-    let (deleted, newest) = tokio::join!(
-        uploader.read(|| store.head(&marker)),
-        uploader.read(|| Manifest::newest_path(&store, &id))
-    );
-    if deleted.is_ok() {
-        tracing::info!(id = %id, "finishing an interrupted collection delete");
-        purge_collection(&store, &dir, &id).await?;
-        return Ok(None);
-    }
-    let Some(path) = newest.map_err(unavailable)? else {
-        return Ok(None);
-    };
-    let data = uploader
-        .read(|| async { store.get(&path).await?.bytes().await })
-        .await
-        .map_err(unavailable)?;
-    let manifest = match Manifest::parse(&path, &data) {
-        Ok(manifest) => manifest,
-        Err(e) => {
-            // Without a readable manifest we do not know the collection's name: list it under
-            // its id so that it is visible, loudly, rather than silently missing.
-            tracing::error!(id = %id, error = %e, "collection manifest unreadable; it is unavailable until repaired");
-            let def = CollectionDef {
-                id: id.clone(),
-                name: id.clone(),
-                dimension: 0,
-                metric: Metric::Cosine,
-                index: HnswParams::default(),
-                created_at_ms: 0,
-            };
-            return Ok(Some(Entry::Failed {
-                def: Box::new(def),
-                reason: e.to_string(),
-            }));
-        }
-    };
-    let def = manifest.collection.clone();
-    match Collection::open(manifest, dir, uploader, wal_stats, moves).await {
-        Ok(c) => Ok(Some(Entry::Ready(c))),
-        Err(e) => {
-            tracing::error!(collection = %def.name, id = %def.id, error = %e, "collection failed to open; it is unavailable until repaired");
-            Ok(Some(Entry::Failed {
-                def: Box::new(def),
-                reason: e.to_string(),
-            }))
-        }
-    }
-}
-
-fn unavailable(e: crate::upload::retry::RetryError) -> EngineError {
-    EngineError::Unavailable(e.to_string())
-}
 
 /// Metadata of a document, for responses.
 pub fn metadata_value(m: Option<Metadata>) -> Value {

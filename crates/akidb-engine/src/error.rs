@@ -32,6 +32,13 @@ pub enum EngineError {
         budget: u64,
         retry_after_secs: u64,
     },
+    /// The data directory's disk is full or below `min_free_disk_bytes`: the write was refused
+    /// (or cut back out of the WAL), nothing was written; retry once space is freed.
+    #[error("write refused: {0}; retry once disk space is freed")]
+    InsufficientStorage(String),
+    /// The data directory belongs to another object store than the configured one.
+    #[error("{0}")]
+    StoreMismatch(String),
     /// The object store cannot take the work now (breaker open, retries exhausted).
     #[error("object store unavailable: {0}")]
     Unavailable(String),

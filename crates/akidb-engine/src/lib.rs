@@ -1,6 +1,10 @@
 //! AkiDB engine: owns all I/O. See the repository's ARCHITECTURE.md for the picture.
 //!
-//! - [`engine`]: the catalog of collections and background work (indexer, flusher).
+//! - [`engine`]: the façade: requests, create and delete, background work (indexer, flusher,
+//!   tiering).
+//! - `catalog`: every collection by id, open or closed, and loading it at start.
+//! - `identity`: which object store a data directory belongs to.
+//! - [`disk`]: the free-space guard.
 //! - [`collection`]: one collection's write path, search, flush and recovery.
 //! - [`wal`]: the write-ahead log with group commit.
 //! - [`segment`]: the Parquet segment codec.
@@ -8,11 +12,14 @@
 //! - [`store`]: object-store wiring.
 //! - [`tier`]: hot/warm/cold tiers: the pure policy and the moves.
 
+mod catalog;
 pub mod collection;
+pub mod disk;
 pub mod doc;
 pub mod engine;
 pub mod error;
 pub mod filter;
+mod identity;
 pub mod manifest;
 pub mod segment;
 pub mod store;

@@ -6,6 +6,18 @@
 //! create-only put ([`PutMode::Create`]) *after* every segment they name is stored, so a reader
 //! never sees a manifest naming a missing object and two writers can never both win a version.
 //! The newest version is the collection's state.
+//!
+//! # Checksums
+//! Every byte that decides what a collection holds is checksummed (CRC32C), so that damage is
+//! reported, never served:
+//! - a manifest is stored in an envelope `{"format": 2, "crc32c": N, "manifest": {...}}` whose
+//!   checksum covers the exact bytes of `manifest` (a flipped digit in `wal_seq` would otherwise
+//!   parse and skip WAL records);
+//! - each segment and the saved graph carry the checksum of their whole object
+//!   ([`SegmentRef::crc32c`], [`GraphRef::crc32c`]), verified on every fetch and every read of
+//!   a local copy.
+//!
+//! Manifests of format 1 (no envelope, no checksums) are still read.
 
 use std::sync::Arc;
 
@@ -17,7 +29,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::EngineError;
 
-pub const FORMAT_VERSION: u32 = 1;
+/// The manifest format this server writes: 2 = checksummed envelope and object checksums.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// What a collection is; fixed at creation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,6 +44,21 @@ pub struct CollectionDef {
     pub created_at_ms: u64,
 }
 
+impl CollectionDef {
+    /// A stand-in for a collection whose manifest cannot be read: named by its id, so that it
+    /// is listed (as unavailable) rather than silently missing.
+    pub fn unknown(id: &str) -> CollectionDef {
+        CollectionDef {
+            id: id.to_string(),
+            name: id.to_string(),
+            dimension: 0,
+            metric: Metric::Cosine,
+            index: HnswParams::default(),
+            created_at_ms: 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SegmentRef {
     pub id: String,
@@ -39,6 +67,9 @@ pub struct SegmentRef {
     pub rows: u64,
     pub tombstones: u64,
     pub bytes: u64,
+    /// CRC32C of the whole object (absent in format 1 manifests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crc32c: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,18 +101,89 @@ pub struct GraphRef {
     pub path: String,
     pub nodes: u64,
     pub bytes: u64,
+    /// CRC32C of the whole object (absent in format 1 manifests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crc32c: Option<u32>,
+}
+
+/// An object a manifest names, with what it must look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectRef<'a> {
+    pub path: &'a str,
+    pub bytes: u64,
+    pub crc32c: Option<u32>,
+}
+
+impl ObjectRef<'_> {
+    /// Checks fetched or read bytes against the manifest: size, then checksum.
+    pub fn verify(&self, data: &[u8]) -> Result<(), String> {
+        if data.len() as u64 != self.bytes {
+            return Err(format!(
+                "{}: {} bytes, the manifest says {}",
+                self.path,
+                data.len(),
+                self.bytes
+            ));
+        }
+        if let Some(expected) = self.crc32c {
+            let actual = crc32c::crc32c(data);
+            if actual != expected {
+                return Err(format!(
+                    "{}: checksum {actual:08x}, the manifest says {expected:08x}",
+                    self.path
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The stored form of a manifest: the checksum covers the raw bytes of `manifest`.
+#[derive(Serialize)]
+struct Envelope<'a> {
+    format: u32,
+    crc32c: u32,
+    manifest: &'a serde_json::value::RawValue,
+}
+
+#[derive(Deserialize)]
+struct StoredEnvelope<'a> {
+    format: u32,
+    crc32c: u32,
+    #[serde(borrow)]
+    manifest: &'a serde_json::value::RawValue,
 }
 
 impl Manifest {
     /// Every object this manifest names: segments, then the graph.
-    pub fn objects(&self) -> impl Iterator<Item = (&str, u64)> {
-        let segments = self.segments.iter().map(|s| (s.path.as_str(), s.bytes));
-        segments.chain(self.graph.iter().map(|g| (g.path.as_str(), g.bytes)))
+    pub fn objects(&self) -> impl Iterator<Item = ObjectRef<'_>> {
+        let segments = self.segments.iter().map(|s| ObjectRef {
+            path: &s.path,
+            bytes: s.bytes,
+            crc32c: s.crc32c,
+        });
+        segments.chain(self.graph.iter().map(|g| ObjectRef {
+            path: &g.path,
+            bytes: g.bytes,
+            crc32c: g.crc32c,
+        }))
     }
 
     /// Bytes of the objects this manifest names.
     pub fn object_bytes(&self) -> u64 {
-        self.objects().map(|(_, b)| b).sum()
+        self.objects().map(|o| o.bytes).sum()
+    }
+
+    /// The stored bytes of this manifest: the checksummed envelope.
+    pub fn encode(&self) -> bytes::Bytes {
+        let inner = serde_json::to_string_pretty(self).expect("manifest serializes");
+        let raw = serde_json::value::RawValue::from_string(inner).expect("valid json");
+        let envelope = Envelope {
+            format: FORMAT_VERSION,
+            crc32c: crc32c::crc32c(raw.get().as_bytes()),
+            manifest: &raw,
+        };
+        bytes::Bytes::from(serde_json::to_vec(&envelope).expect("envelope serializes"))
     }
 }
 
@@ -128,7 +230,7 @@ impl Manifest {
         }
     }
 
-    /// Reads the newest manifest of a collection, or `None` if it has none.
+    /// Reads the newest manifest of a collection, or `None` if it has none (tests and tools).
     pub async fn read_latest(
         store: &Arc<dyn ObjectStore>,
         collection_id: &str,
@@ -155,9 +257,32 @@ impl Manifest {
     }
 
     /// Parses a stored manifest; a damaged or too new one is `Corrupted`.
-    pub fn parse(path: &Path, data: &[u8]) -> Result<Manifest, EngineError> {
-        let manifest: Manifest = serde_json::from_slice(data)
-            .map_err(|e| EngineError::Corrupted(format!("manifest {path}: {e}")))?;
+    pub fn parse(path: impl std::fmt::Display, data: &[u8]) -> Result<Manifest, EngineError> {
+        let corrupted = |e: String| EngineError::Corrupted(format!("manifest {path}: {e}"));
+        let body: &[u8] = match serde_json::from_slice::<StoredEnvelope<'_>>(data) {
+            Ok(envelope) => {
+                if envelope.format > FORMAT_VERSION {
+                    return Err(corrupted(format!(
+                        "format {}, this server reads up to {FORMAT_VERSION}",
+                        envelope.format
+                    )));
+                }
+                let raw = envelope.manifest.get().as_bytes();
+                let actual = crc32c::crc32c(raw);
+                if actual != envelope.crc32c {
+                    return Err(corrupted(format!(
+                        "checksum {actual:08x}, the envelope says {:08x}",
+                        envelope.crc32c
+                    )));
+                }
+                raw
+            }
+            // Format 1: the manifest itself, unchecksummed.
+            Err(_) if !data.windows(12).any(|w| w == b"\"manifest\":") => data,
+            Err(e) => return Err(corrupted(e.to_string())),
+        };
+        let manifest: Manifest =
+            serde_json::from_slice(body).map_err(|e| corrupted(e.to_string()))?;
         if manifest.format > FORMAT_VERSION {
             return Err(EngineError::Corrupted(format!(
                 "manifest {path} has format {}, this server reads up to {FORMAT_VERSION}",
@@ -165,5 +290,83 @@ impl Manifest {
             )));
         }
         Ok(manifest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        let mut m = Manifest::new(CollectionDef {
+            id: "0190".into(),
+            name: "docs".into(),
+            dimension: 3,
+            metric: Metric::Cosine,
+            index: HnswParams::default(),
+            created_at_ms: 1,
+        });
+        m.version = 7;
+        m.wal_seq = 12345;
+        m.segments.push(SegmentRef {
+            id: "s1".into(),
+            path: segment_path("0190", "s1").to_string(),
+            rows: 10,
+            tombstones: 0,
+            bytes: 999,
+            crc32c: Some(0xdead_beef),
+        });
+        m
+    }
+
+    #[test]
+    fn round_trip_through_the_envelope() {
+        let m = manifest();
+        let data = m.encode();
+        assert_eq!(Manifest::parse("m", &data).unwrap(), m);
+    }
+
+    #[test]
+    fn any_flipped_byte_is_reported() {
+        let data = manifest().encode().to_vec();
+        let mut undetected = Vec::new();
+        for pos in 0..data.len() {
+            let mut bad = data.clone();
+            bad[pos] ^= 0x01;
+            if let Ok(m) = Manifest::parse("m", &bad) {
+                undetected.push((pos, m));
+            }
+        }
+        // Only flips that leave the same manifest can pass (e.g. JSON whitespace in the
+        // envelope outside the checksummed bytes).
+        assert!(
+            undetected.iter().all(|(_, m)| *m == manifest()),
+            "flips that changed the manifest went unnoticed: {:?}",
+            undetected.iter().map(|(p, _)| p).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn format_1_manifests_are_still_read() {
+        let mut m = manifest();
+        m.format = 1;
+        m.segments[0].crc32c = None;
+        let legacy = serde_json::to_vec_pretty(&m).unwrap();
+        assert_eq!(Manifest::parse("m", &legacy).unwrap(), m);
+    }
+
+    #[test]
+    fn objects_are_verified_by_size_and_checksum() {
+        let data = b"segment bytes";
+        let good = ObjectRef {
+            path: "p",
+            bytes: data.len() as u64,
+            crc32c: Some(crc32c::crc32c(data)),
+        };
+        good.verify(data).unwrap();
+        let mut bad = data.to_vec();
+        bad[3] ^= 0x80;
+        assert!(good.verify(&bad).unwrap_err().contains("checksum"));
+        assert!(good.verify(&data[1..]).unwrap_err().contains("bytes"));
     }
 }

@@ -24,6 +24,10 @@
 //! | `breaker_failure_threshold` | consecutive transient failures | 5 |
 //! | `breaker_cool_down_secs` | seconds | 5 |
 //! | `wal_budget_bytes` | bytes of unflushed WAL, all collections | 1073741824 (1 GiB) |
+//! | `min_free_disk_bytes` | writes get 507 below this much free disk (0 = off) | 268435456 (256 MiB) |
+//! | `max_open_files` | WAL files open at once (LRU closed beyond) | half the open-file limit, at least 16 |
+//! | `worker_threads` | async runtime threads | the number of cores |
+//! | `max_blocking_threads` | threads for blocking work (fsync, search, Parquet) | 64 |
 //! | `tiering` | run the tiering policy in the background | true |
 //! | `tier_interval_secs` | seconds between policy runs | 5 |
 //! | `tier_hot_idle_secs` | a hot collection idle this long goes warm (0 = never) | 600 |
@@ -121,6 +125,18 @@ pub struct ServeArgs {
     /// Unflushed WAL bytes (all collections) at which writes get 503 + Retry-After. Default 1 GiB.
     #[arg(long, env = "AKIDB_WAL_BUDGET_BYTES")]
     pub wal_budget_bytes: Option<u64>,
+    /// Writes get 507 insufficient_storage while the data directory's disk has less free (0 = off). Default 268435456 (256 MiB).
+    #[arg(long, env = "AKIDB_MIN_FREE_DISK_BYTES")]
+    pub min_free_disk_bytes: Option<u64>,
+    /// WAL files open at once across collections (least recently used closed beyond). Default: half the open-file limit.
+    #[arg(long, env = "AKIDB_MAX_OPEN_FILES")]
+    pub max_open_files: Option<usize>,
+    /// Threads of the async runtime. Default: the number of cores.
+    #[arg(long, env = "AKIDB_WORKER_THREADS")]
+    pub worker_threads: Option<usize>,
+    /// Threads for blocking work (WAL fsync, search, Parquet encode and decode). Default 64.
+    #[arg(long, env = "AKIDB_MAX_BLOCKING_THREADS")]
+    pub max_blocking_threads: Option<usize>,
     /// Run the tiering policy in the background. Default true.
     #[arg(long, env = "AKIDB_TIERING")]
     pub tiering: Option<bool>,
@@ -211,6 +227,10 @@ struct FileConfig {
     breaker_failure_threshold: Option<u32>,
     breaker_cool_down_secs: Option<u64>,
     wal_budget_bytes: Option<u64>,
+    min_free_disk_bytes: Option<u64>,
+    max_open_files: Option<usize>,
+    worker_threads: Option<usize>,
+    max_blocking_threads: Option<usize>,
     tiering: Option<bool>,
     tier_interval_secs: Option<u64>,
     tier_hot_idle_secs: Option<u64>,
@@ -230,8 +250,15 @@ pub struct Config {
     pub listen: String,
     pub max_body_bytes: usize,
     pub log: String,
+    /// Async runtime threads (`None`: one per core).
+    pub worker_threads: Option<usize>,
+    pub max_blocking_threads: usize,
+    /// Whether `max_open_files` was given (otherwise it follows the open-file limit at start).
+    pub max_open_files_set: bool,
     pub engine: EngineConfig,
 }
+
+pub const DEFAULT_MAX_BLOCKING_THREADS: usize = 64;
 
 impl Config {
     pub fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
@@ -324,6 +351,29 @@ impl Config {
         if let Some(v) = args.wal_budget_bytes.or(file.wal_budget_bytes) {
             engine.wal_budget_bytes = v;
         }
+        if let Some(v) = args.min_free_disk_bytes.or(file.min_free_disk_bytes) {
+            engine.min_free_disk_bytes = v;
+        }
+        let max_open_files = args.max_open_files.or(file.max_open_files);
+        if let Some(v) = max_open_files {
+            anyhow::ensure!(v >= 1, "max_open_files must be at least 1");
+            engine.max_open_files = v;
+        }
+        let worker_threads = args.worker_threads.or(file.worker_threads);
+        if let Some(v) = worker_threads {
+            anyhow::ensure!(
+                (1..=1024).contains(&v),
+                "worker_threads must be between 1 and 1024"
+            );
+        }
+        let max_blocking_threads = args
+            .max_blocking_threads
+            .or(file.max_blocking_threads)
+            .unwrap_or(DEFAULT_MAX_BLOCKING_THREADS);
+        anyhow::ensure!(
+            (1..=4096).contains(&max_blocking_threads),
+            "max_blocking_threads must be between 1 and 4096"
+        );
         let t = &mut engine.tiering;
         if let Some(v) = args.tiering.or(file.tiering) {
             t.enabled = v;
@@ -373,6 +423,9 @@ impl Config {
                 .log
                 .or(file.log)
                 .unwrap_or_else(|| DEFAULT_LOG.to_string()),
+            worker_threads,
+            max_blocking_threads,
+            max_open_files_set: max_open_files.is_some(),
             engine,
         })
     }

@@ -1,6 +1,7 @@
 //! The AkiDB server: configuration, HTTP routes, metrics, and the serve loop.
 
 pub mod config;
+pub mod limits;
 pub mod metrics;
 pub mod routes;
 
@@ -15,6 +16,12 @@ use crate::routes::{AppState, router};
 /// Opens the engine, binds, serves until SIGINT/SIGTERM, then flushes and returns.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
+    tracing::info!(
+        max_open_files = config.engine.max_open_files,
+        max_blocking_threads = config.max_blocking_threads,
+        min_free_disk_bytes = config.engine.min_free_disk_bytes,
+        "limits"
+    );
     let engine = Engine::open(config.engine.clone()).await.with_context(|| {
         format!(
             "opening data directory {}",

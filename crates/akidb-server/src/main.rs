@@ -33,10 +33,16 @@ fn main() -> anyhow::Result<()> {
                 .with_writer(std::io::stderr)
                 .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .init();
-            let runtime = tokio::runtime::Builder::new_multi_thread()
+            let mut config = config;
+            akidb_server::limits::apply(&mut config);
+            let mut runtime = tokio::runtime::Builder::new_multi_thread();
+            runtime
                 .enable_all()
-                .build()?;
-            runtime.block_on(akidb_server::serve(config))
+                .max_blocking_threads(config.max_blocking_threads);
+            if let Some(n) = config.worker_threads {
+                runtime.worker_threads(n);
+            }
+            runtime.build()?.block_on(akidb_server::serve(config))
         }
     }
 }

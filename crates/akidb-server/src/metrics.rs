@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use akidb_engine::{CollectionStatus, Engine};
+use akidb_engine::Engine;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -71,21 +71,15 @@ impl Metrics {
         let mut out = String::new();
         prometheus_client::encoding::text::encode_registry(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
-        let list = engine.list_collections();
-        let (mut ready, mut failed, mut docs, mut pending, mut ram, mut unflushed) =
-            (0, 0, 0, 0, 0, 0);
-        for c in &list {
-            match c {
-                CollectionStatus::Ready(info) => {
-                    ready += 1;
-                    docs += info.count;
-                    pending += info.index_pending;
-                    ram += info.bytes_in_ram;
-                    unflushed += info.unflushed;
-                }
-                CollectionStatus::Failed { .. } => failed += 1,
-            }
-        }
+        let t = engine.catalog_totals();
+        let (ready, failed, docs, pending, ram, unflushed) = (
+            t.ready,
+            t.unavailable,
+            t.documents,
+            t.index_pending,
+            t.bytes_in_ram,
+            t.unflushed,
+        );
         let wal = engine.wal_stats();
         let mut put = |name: &str, kind: &str, help: &str, value: String| {
             out.push_str(&format!(
@@ -129,6 +123,46 @@ impl Metrics {
             ram.to_string(),
         );
         put(
+            "akidb_collections_closed",
+            "gauge",
+            "Cold collections closed to their catalog entry (no RAM, no file descriptor)",
+            t.closed.to_string(),
+        );
+        put(
+            "akidb_quarantined_collection_dirs",
+            "gauge",
+            "Local collection directories the object store does not know, set aside at start",
+            engine.quarantined().to_string(),
+        );
+        put(
+            "akidb_wal_open_files",
+            "gauge",
+            "WAL files open now (bounded by max_open_files)",
+            engine.file_pool().open_files().to_string(),
+        );
+        put(
+            "akidb_wal_open_files_limit",
+            "gauge",
+            "max_open_files: WAL files open at once, at most",
+            engine.file_pool().limit().to_string(),
+        );
+        put(
+            "akidb_wal_file_evictions_total",
+            "counter",
+            "WAL files closed to stay under max_open_files",
+            engine
+                .file_pool()
+                .evictions
+                .load(Ordering::Relaxed)
+                .to_string(),
+        );
+        put(
+            "akidb_wal_disk_full_total",
+            "counter",
+            "WAL appends refused because the disk was full (cut back out of the log)",
+            wal.disk_full.load(Ordering::Relaxed).to_string(),
+        );
+        put(
             "akidb_wal_appends_total",
             "counter",
             "WAL records appended",
@@ -168,6 +202,12 @@ impl Metrics {
                 "{:.6}",
                 up.upload_micros.load(Ordering::Relaxed) as f64 / 1e6
             ),
+        );
+        put(
+            "akidb_object_deletes_total",
+            "counter",
+            "Objects deleted from the object store",
+            load(&up.deletes),
         );
         put(
             "akidb_upload_multipart_total",

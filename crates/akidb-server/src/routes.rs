@@ -47,9 +47,13 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             get(get_collection).delete(delete_collection),
         )
         .route("/api/v1/collections/{name}/documents", post(upsert))
+        // `delete` is also a valid document id: GET and DELETE on this path reach the document
+        // of that id, so no id is shadowed by the batch route.
         .route(
             "/api/v1/collections/{name}/documents/delete",
-            post(delete_documents),
+            post(delete_documents)
+                .get(get_document_named_delete)
+                .delete(delete_document_named_delete),
         )
         .route(
             "/api/v1/collections/{name}/documents/{id}",
@@ -143,10 +147,16 @@ impl From<EngineError> for ApiError {
                 e.retry_after = Some(retry_after_secs);
                 e
             }
+            EngineError::InsufficientStorage(_) => {
+                let mut e = ApiError::new(ErrorCode::InsufficientStorage, message);
+                e.retry_after = Some(5);
+                e
+            }
             EngineError::ShuttingDown
             | EngineError::Unavailable(_)
             | EngineError::ObjectStore(_) => ApiError::new(ErrorCode::Unavailable, message),
             EngineError::Conflict(_)
+            | EngineError::StoreMismatch(_)
             | EngineError::Corrupted(_)
             | EngineError::InvalidConfig(_)
             | EngineError::Wal(WalError::Io { .. } | WalError::Corrupted { .. })
@@ -530,6 +540,22 @@ async fn get_document(
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Json<api::Document>, ApiError> {
     let (name, id) = doc_path(path)?;
+    read_document(&state, name, id).await
+}
+
+/// `GET .../documents/delete`: the document whose id is `delete`.
+async fn get_document_named_delete(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<api::Document>, ApiError> {
+    read_document(&state, collection_name(path)?, "delete".into()).await
+}
+
+async fn read_document(
+    state: &AppState,
+    name: String,
+    id: String,
+) -> Result<Json<api::Document>, ApiError> {
     let doc = state.engine.get_document(&name, &id).await?;
     Ok(Json(api::Document {
         id: doc.id,
@@ -543,6 +569,22 @@ async fn delete_document(
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Json<api::DeleteDocumentsResponse>, ApiError> {
     let (name, id) = doc_path(path)?;
+    remove_document(&state, name, id).await
+}
+
+/// `DELETE .../documents/delete`: the document whose id is `delete`.
+async fn delete_document_named_delete(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<api::DeleteDocumentsResponse>, ApiError> {
+    remove_document(&state, collection_name(path)?, "delete".into()).await
+}
+
+async fn remove_document(
+    state: &AppState,
+    name: String,
+    id: String,
+) -> Result<Json<api::DeleteDocumentsResponse>, ApiError> {
     let deleted = state
         .engine
         .delete_documents(&name, vec![id.clone()])

@@ -37,7 +37,7 @@ fn stored_rows(objects: &std::path::Path, id: &str) -> HashMap<String, usize> {
         .map(|e| e.path())
         .max()
         .unwrap();
-    let manifest: Manifest = serde_json::from_slice(&std::fs::read(newest).unwrap()).unwrap();
+    let manifest = Manifest::parse(newest.display(), &std::fs::read(&newest).unwrap()).unwrap();
     let mut rows = HashMap::new();
     for seg in &manifest.segments {
         let data = std::fs::read(objects.join(&seg.path)).unwrap();

@@ -118,6 +118,7 @@ impl Default for PolicyConfig {
 /// One collection as the policy sees it.
 #[derive(Debug, Clone)]
 pub struct Usage {
+    /// The collection's key (the engine passes its id: names can be reused).
     pub name: String,
     pub tier: Tier,
     pub pinned: bool,
@@ -154,6 +155,7 @@ impl Reason {
 /// One planned tier change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Move {
+    /// [`Usage::name`] of the collection to move.
     pub name: String,
     pub from: Tier,
     pub to: Tier,

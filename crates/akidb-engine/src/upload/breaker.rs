@@ -6,11 +6,19 @@
 //!     ▲                                          │ now >= until: one probe allowed
 //!     │ probe succeeds                           ▼
 //!     └────────────────────────────────────── HalfOpen ── probe fails ──▶ Open (again)
+//!                                                │ ▲
+//!                     probe abandoned, or no verdict within the probe timeout: another probe
 //! ```
 //!
 //! While open, callers do not touch the store at all: work waits (the WAL holds the data) and
 //! `/ready` reports the degraded state. Permanent failures (403, 404, bad request) say nothing
 //! about the store's health and do not count.
+//!
+//! A probe must end in a verdict, or the breaker would stay half-open for ever (it did: a probe
+//! whose future was dropped by `try_join_all` when a sibling upload failed fast never reported).
+//! So the half-open state has a deadline after which another probe is let through, and the
+//! caller holds a [`super::retry::ProbeGuard`] that reports an abandoned probe when it is dropped without a
+//! verdict.
 
 use std::time::Duration;
 
@@ -29,8 +37,20 @@ pub enum BreakerState {
     Open {
         until: Instant,
     },
-    /// One probe is in flight; everyone else waits for its verdict.
-    HalfOpen,
+    /// One probe is in flight; everyone else waits for its verdict until `deadline`, when
+    /// another probe may go.
+    HalfOpen {
+        deadline: Instant,
+    },
+}
+
+/// What [`Breaker::allow`] lets a caller do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permit {
+    /// The breaker is closed: call the store.
+    Pass,
+    /// Call the store as the half-open probe, and report the verdict.
+    Probe,
 }
 
 #[derive(Debug, Clone)]
@@ -63,16 +83,37 @@ impl Breaker {
     }
 
     /// May a call go to the store now? `Err(at)` says when to ask again.
-    pub fn allow(&mut self, now: Instant) -> Result<(), Instant> {
+    pub fn allow(&mut self, now: Instant) -> Result<Permit, Instant> {
         match self.state {
-            BreakerState::Closed { .. } => Ok(()),
+            BreakerState::Closed { .. } => Ok(Permit::Pass),
             BreakerState::Open { until } if now >= until => {
-                self.state = BreakerState::HalfOpen;
-                Ok(())
+                self.state = BreakerState::HalfOpen {
+                    deadline: now + self.probe_timeout(),
+                };
+                Ok(Permit::Probe)
             }
             BreakerState::Open { until } => Err(until),
+            // The probe gave no verdict in time: let another one go.
+            BreakerState::HalfOpen { deadline } if now >= deadline => {
+                self.state = BreakerState::HalfOpen {
+                    deadline: now + self.probe_timeout(),
+                };
+                Ok(Permit::Probe)
+            }
             // A probe is out: ask again after a short while.
-            BreakerState::HalfOpen => Err(now + self.cool_down / 10),
+            BreakerState::HalfOpen { deadline } => Err(deadline.min(now + self.cool_down / 10)),
+        }
+    }
+
+    /// How long a probe may run before another is let through (the cool-down, at least 1 s).
+    fn probe_timeout(&self) -> Duration {
+        self.cool_down.max(Duration::from_secs(1))
+    }
+
+    /// A probe ended without a verdict (its caller gave up on it): the next caller probes.
+    pub fn on_probe_abandoned(&mut self, now: Instant) {
+        if matches!(self.state, BreakerState::HalfOpen { .. }) {
+            self.state = BreakerState::Open { until: now };
         }
     }
 
@@ -90,7 +131,9 @@ impl Breaker {
             } if consecutive_failures + 1 < self.failure_threshold => BreakerState::Closed {
                 consecutive_failures: consecutive_failures + 1,
             },
-            BreakerState::Closed { .. } | BreakerState::HalfOpen | BreakerState::Open { .. } => {
+            BreakerState::Closed { .. }
+            | BreakerState::HalfOpen { .. }
+            | BreakerState::Open { .. } => {
                 self.opened += 1;
                 BreakerState::Open {
                     until: now + self.cool_down,
@@ -102,7 +145,7 @@ impl Breaker {
     /// A permanent failure: the store answered, so it is reachable. A probe that gets one
     /// closes the breaker.
     pub fn on_permanent_failure(&mut self) {
-        if matches!(self.state, BreakerState::HalfOpen) {
+        if matches!(self.state, BreakerState::HalfOpen { .. }) {
             self.state = BreakerState::Closed {
                 consecutive_failures: 0,
             };
@@ -120,11 +163,11 @@ mod tests {
         let mut b = Breaker::new(3, Duration::from_secs(10));
         for _ in 0..2 {
             b.on_transient_failure(t0);
-            assert_eq!(b.allow(t0), Ok(()));
+            assert_eq!(b.allow(t0), Ok(Permit::Pass));
         }
         b.on_success(); // success resets the count
         for _ in 0..3 {
-            assert_eq!(b.allow(t0), Ok(()));
+            assert_eq!(b.allow(t0), Ok(Permit::Pass));
             b.on_transient_failure(t0);
         }
         assert_eq!(
@@ -139,7 +182,7 @@ mod tests {
         );
         // Cool-down over: exactly one probe.
         let t1 = t0 + Duration::from_secs(10);
-        assert_eq!(b.allow(t1), Ok(()));
+        assert_eq!(b.allow(t1), Ok(Permit::Probe));
         assert!(b.allow(t1).is_err());
         // The probe fails: open again for a full cool-down.
         b.on_transient_failure(t1);
@@ -150,7 +193,7 @@ mod tests {
             }
         );
         let t2 = t1 + Duration::from_secs(10);
-        assert_eq!(b.allow(t2), Ok(()));
+        assert_eq!(b.allow(t2), Ok(Permit::Probe));
         b.on_success();
         assert_eq!(
             b.state(),
@@ -168,7 +211,31 @@ mod tests {
         for _ in 0..10 {
             b.on_permanent_failure();
         }
-        assert_eq!(b.allow(t0), Ok(()));
+        assert_eq!(b.allow(t0), Ok(Permit::Pass));
         assert!(!b.is_open());
+    }
+
+    /// Regression (issue 8, case 6): a probe that never reports left the breaker half-open
+    /// for ever, and nothing called the recovered store again.
+    #[test]
+    fn a_probe_without_a_verdict_cannot_wedge_it() {
+        let t0 = Instant::now();
+        let cool = Duration::from_secs(5);
+        let mut b = Breaker::new(1, cool);
+        b.on_transient_failure(t0);
+        assert_eq!(b.allow(t0 + cool), Ok(Permit::Probe));
+        // The probe hangs: callers are told to wait, but never past its deadline ...
+        let waiting = b.allow(t0 + cool + Duration::from_secs(1)).unwrap_err();
+        assert!(waiting <= t0 + cool + cool);
+        // ... after which the next caller probes.
+        assert_eq!(b.allow(t0 + cool + cool), Ok(Permit::Probe));
+        // An abandoned probe lets the very next caller probe.
+        b.on_probe_abandoned(t0 + cool + cool);
+        assert_eq!(b.allow(t0 + cool + cool), Ok(Permit::Probe));
+        b.on_success();
+        assert!(!b.is_open());
+        // Abandonment outside the half-open state changes nothing.
+        b.on_probe_abandoned(t0);
+        assert_eq!(b.allow(t0), Ok(Permit::Pass));
     }
 }

@@ -7,6 +7,9 @@
 //! for real: it flushes the collection again, and removes the entry only if that succeeds.
 //!
 //! The file is `<data dir>/dlq.json`, rewritten atomically (temp file, fsync, rename, fsync dir).
+//! An unreadable file is set aside (`dlq.json.unreadable-<unix ms>`) with an error in the log,
+//! and the server starts with an empty queue: losing it loses no data (the WAL keeps it), it
+//! only means dead-lettered flushes are tried again.
 
 use std::path::{Path, PathBuf};
 
@@ -46,8 +49,16 @@ impl Dlq {
     pub fn open(data_dir: &Path) -> Result<Dlq, EngineError> {
         let path = data_dir.join("dlq.json");
         let entries = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| EngineError::Corrupted(format!("{}: {e}", path.display())))?,
+            Ok(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(entries) => entries,
+                Err(e) => {
+                    let aside = path.with_extension(format!("json.unreadable-{}", now_ms()));
+                    tracing::error!(path = %path.display(), moved_to = %aside.display(), error = %e,
+                        "dead-letter queue unreadable; set aside, starting with an empty queue (the WALs keep the data)");
+                    std::fs::rename(&path, &aside)?;
+                    Vec::new()
+                }
+            },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(e.into()),
         };
@@ -112,7 +123,11 @@ impl Dlq {
 
     pub fn remove(&self, collection_id: &str) -> Result<(), EngineError> {
         let mut entries = self.entries.lock();
+        let before = entries.len();
         entries.retain(|e| e.collection_id != collection_id);
+        if entries.len() == before {
+            return Ok(());
+        }
         self.persist(&entries)
     }
 
@@ -151,5 +166,21 @@ mod tests {
         reopened.remove("c1").unwrap();
         assert!(!Dlq::open(dir.path()).unwrap().contains("c1"));
         assert!(Dlq::open(dir.path()).unwrap().contains("c2"));
+    }
+
+    #[test]
+    fn an_unreadable_file_is_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("dlq.json"), b"[{\"collection_id\": ").unwrap();
+        let dlq = Dlq::open(dir.path()).unwrap();
+        assert!(dlq.is_empty());
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            names.iter().any(|n| n.starts_with("dlq.json.unreadable-")),
+            "{names:?}"
+        );
     }
 }

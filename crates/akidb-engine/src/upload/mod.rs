@@ -81,6 +81,8 @@ pub struct UploadStats {
     /// Sum of upload durations, in microseconds (with `uploads`, the mean).
     pub upload_micros: AtomicU64,
     pub multipart_uploads: AtomicU64,
+    /// Objects deleted (replaced graphs, compacted segments, orphans, deleted collections).
+    pub deletes: AtomicU64,
 }
 
 pub struct Uploader {
@@ -126,12 +128,12 @@ impl Uploader {
             .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
     }
 
-    fn account(&self, attempts: &Attempts, result: &Result<(), RetryError>) {
+    fn account<T>(&self, attempts: &Attempts, result: &Result<T, RetryError>) {
         self.stats
             .retries
             .fetch_add(attempts.count.saturating_sub(1) as u64, Ordering::Relaxed);
         match result {
-            Ok(()) => {}
+            Ok(_) => {}
             Err(RetryError::Permanent { .. }) => {
                 self.stats
                     .failures_permanent
@@ -161,6 +163,42 @@ impl Uploader {
         retry(&self.config.retry, &self.breaker, self.next_seed(), op)
             .await
             .0
+    }
+
+    /// Lists every object under `prefix`, with the same retries and breaker as every call.
+    pub async fn list(&self, prefix: &Path) -> Result<Vec<Path>, RetryError> {
+        use futures::TryStreamExt;
+        let (result, attempts) = retry(&self.config.retry, &self.breaker, self.next_seed(), || {
+            self.store
+                .list(Some(prefix))
+                .map_ok(|m| m.location)
+                .try_collect()
+        })
+        .await;
+        self.account(&attempts, &result);
+        result
+    }
+
+    /// Deletes an object (one that is already gone counts as deleted), with the same retries,
+    /// breaker and counters as uploads.
+    pub async fn delete(&self, path: &Path) -> Result<(), RetryError> {
+        let (result, attempts) = retry(
+            &self.config.retry,
+            &self.breaker,
+            self.next_seed(),
+            || async move {
+                match self.store.delete(path).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            },
+        )
+        .await;
+        self.account(&attempts, &result);
+        if result.is_ok() {
+            self.stats.deletes.fetch_add(1, Ordering::Relaxed);
+        }
+        result
     }
 
     /// Stores an immutable object (a segment), retrying transient failures. Idempotent:

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use super::breaker::Breaker;
+use super::breaker::{Breaker, Permit};
 use crate::store::classify::{ErrorClass, classify_observed};
 use crate::store::observed::observed;
 
@@ -83,6 +83,29 @@ pub struct Attempts {
     pub backoffs: Vec<Duration>,
 }
 
+/// Held by the caller whose attempt is the breaker's half-open probe: dropped without a verdict
+/// (the attempt's future was cancelled), it tells the breaker so, and the next caller probes.
+pub struct ProbeGuard<'a> {
+    breaker: &'a Mutex<Breaker>,
+    armed: bool,
+}
+
+impl ProbeGuard<'_> {
+    fn verdict(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for ProbeGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.breaker
+                .lock()
+                .on_probe_abandoned(tokio::time::Instant::now());
+        }
+    }
+}
+
 /// Runs `op` until it succeeds, fails permanently, exhausts the policy, or meets an open breaker.
 pub async fn retry<T, F, Fut>(
     policy: &RetryPolicy,
@@ -97,11 +120,21 @@ where
     let mut attempts = Attempts::default();
     let mut rng = seed | 1;
     loop {
-        if breaker.lock().allow(tokio::time::Instant::now()).is_err() {
-            return (Err(RetryError::BreakerOpen), attempts);
-        }
+        let permit = breaker.lock().allow(tokio::time::Instant::now());
+        let probe = match permit {
+            Err(_) => return (Err(RetryError::BreakerOpen), attempts),
+            Ok(Permit::Pass) => None,
+            Ok(Permit::Probe) => Some(ProbeGuard {
+                breaker,
+                armed: true,
+            }),
+        };
         attempts.count += 1;
         let (result, response) = observed(op()).await;
+        // Every branch below gives the breaker its verdict.
+        if let Some(probe) = probe {
+            probe.verdict();
+        }
         match result {
             Ok(v) => {
                 breaker.lock().on_success();
@@ -280,6 +313,49 @@ mod tests {
         })
         .await;
         result.unwrap();
+        assert!(!b.lock().is_open());
+    }
+
+    /// Regression (issue 8, case 6): with several segments per flush, the half-open probe was
+    /// one upload among siblings that failed fast (breaker half-open), `try_join_all` dropped
+    /// the probe's future, and the breaker stayed half-open for ever.
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_probe_does_not_wedge_the_breaker() {
+        let store = FaultyStore::new(Arc::new(InMemory::new()));
+        let cool = Duration::from_secs(5);
+        let b = Arc::new(Mutex::new(Breaker::new(1, cool)));
+        let x = path_x();
+        store.set_partitioned(true);
+        let (result, _) = retry(&RetryPolicy::default(), &b, 1, || {
+            store.put(&x, PutPayload::from_static(b"x"))
+        })
+        .await;
+        assert!(matches!(result, Err(RetryError::BreakerOpen)));
+        store.set_partitioned(false);
+        store.set_latency(Duration::from_secs(1));
+        tokio::time::advance(cool).await;
+        // Three uploads at once, as a flush with three segments does: the first is the probe
+        // (slow), the other two see a half-open breaker and fail fast, and the probe is dropped.
+        let uploads = (0..3).map(|i| {
+            let (b, store) = (&b, &store);
+            async move {
+                let path = Path::from(format!("seg-{i}"));
+                retry(&RetryPolicy::default(), b, 1, || {
+                    store.put(&path, PutPayload::from_static(b"x"))
+                })
+                .await
+                .0
+            }
+        });
+        let joined = futures::future::try_join_all(uploads).await;
+        assert!(matches!(joined, Err(RetryError::BreakerOpen)));
+        // The next flush is not locked out: it probes at once, succeeds and closes the breaker.
+        let (result, attempts) = retry(&RetryPolicy::default(), &b, 1, || {
+            store.put(&x, PutPayload::from_static(b"x"))
+        })
+        .await;
+        result.unwrap();
+        assert_eq!(attempts.count, 1);
         assert!(!b.lock().is_open());
     }
 }
