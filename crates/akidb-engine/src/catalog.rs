@@ -568,6 +568,9 @@ fn unavailable(e: RetryError) -> EngineError {
     EngineError::Unavailable(e.to_string())
 }
 
+/// Objects deleted at once when a collection is purged.
+const PURGE_CONCURRENCY: usize = 16;
+
 /// Deletes every object of a collection and its local directory, then its delete marker. The
 /// marker goes last, and only once a listing shows nothing else is left under the prefix, so a
 /// crash anywhere leaves the marker for the next start to finish the job.
@@ -593,8 +596,13 @@ pub(crate) async fn purge_collection(
         let (manifests, rest): (Vec<_>, Vec<_>) = paths
             .into_iter()
             .partition(|p| p.as_ref().contains("/manifest/"));
-        for path in manifests.iter().chain(rest.iter()) {
-            uploader.delete(path).await.map_err(unavailable)?;
+        for group in [manifests, rest] {
+            futures::stream::iter(group)
+                .map(|path| async move { uploader.delete(&path).await })
+                .buffer_unordered(PURGE_CONCURRENCY)
+                .try_collect::<Vec<()>>()
+                .await
+                .map_err(unavailable)?;
         }
     }
     match tokio::fs::remove_dir_all(local_dir).await {

@@ -247,6 +247,8 @@ struct Shared {
     catalog: Catalog,
     /// Local collection directories set aside because the store does not know them.
     quarantined: AtomicUsize,
+    /// The fault injector, when started with `test_faults` (TESTING ONLY).
+    faults: Option<Arc<FaultyStore>>,
     /// Serialises create and delete.
     admin: tokio::sync::Mutex<()>,
     shutting_down: AtomicBool,
@@ -268,27 +270,37 @@ impl Engine {
             .object_store
             .clone()
             .unwrap_or_else(|| format!("file://{}", objects.display()));
-        let mut store = open_store(&url, &config.s3)?;
-        if let Some(f) = &config.test_faults {
+        let store = open_store(&url, &config.s3)?;
+        let Some(f) = &config.test_faults else {
+            return Engine::open_inner(config, store, None).await;
+        };
+        {
             tracing::warn!(
                 latency_ms = f.latency.as_millis() as u64,
                 fail_rate = f.fail_rate,
                 seed = f.seed,
                 "TESTING ONLY: object-store faults are injected"
             );
-            let faulty = FaultyStore::new(store);
+            let faulty = Arc::new(FaultyStore::new(store));
             faulty.set_history_limit(10_000);
             faulty.set_latency(f.latency);
             faulty.fail_randomly(f.fail_rate, Fault::SLOW_DOWN, &[], f.seed);
-            store = Arc::new(faulty);
+            Engine::open_inner(config, faulty.clone(), Some(faulty)).await
         }
-        Engine::open_with_store(config, store).await
     }
 
     /// Opens the engine over a store built by the caller (tests wrap stores in `FaultyStore`).
     pub async fn open_with_store(
         config: EngineConfig,
         store: Arc<dyn ObjectStore>,
+    ) -> Result<Engine, EngineError> {
+        Engine::open_inner(config, store, None).await
+    }
+
+    async fn open_inner(
+        config: EngineConfig,
+        store: Arc<dyn ObjectStore>,
+        faults: Option<Arc<FaultyStore>>,
     ) -> Result<Engine, EngineError> {
         let collections_dir = config.data_dir.join("collections");
         std::fs::create_dir_all(&collections_dir)?;
@@ -309,6 +321,7 @@ impl Engine {
             dlq,
             catalog,
             quarantined: AtomicUsize::new(quarantined),
+            faults,
             admin: tokio::sync::Mutex::new(()),
             shutting_down: AtomicBool::new(false),
             index_signal: (Mutex::new(true), Condvar::new()),
@@ -329,6 +342,12 @@ impl Engine {
     /// The pool bounding open WAL files.
     pub fn file_pool(&self) -> &FilePool {
         &self.shared.env.files
+    }
+
+    /// FOR TESTING ONLY: the fault injector in front of the object store, when the engine was
+    /// opened with [`EngineConfig::test_faults`] (the fault soak turns outages on and off).
+    pub fn test_faults(&self) -> Option<&FaultyStore> {
+        self.shared.faults.as_deref()
     }
 
     /// Local collection directories in quarantine (see [`crate::catalog`]).

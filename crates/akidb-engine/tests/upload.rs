@@ -309,6 +309,34 @@ async fn a_partition_opens_the_breaker_and_nothing_is_lost_after_healing() {
     assert_eq!(ids(&stored(&s).await.1).len(), 40);
 }
 
+/// Regression (issue 8, case 6): after an outage, with several segments per flush, the
+/// half-open probe was dropped when its sibling uploads failed fast, and the breaker stayed
+/// half-open for ever (`/ready` degraded, no call to the recovered store, the WAL growing to its
+/// budget). Now the first flush after the cool-down goes through whole.
+#[tokio::test(start_paused = true)]
+async fn after_an_outage_a_flush_of_several_segments_closes_the_breaker() {
+    let s = setup(10, |c| {
+        c.upload.breaker_failure_threshold = 3;
+        c.upload.breaker_cool_down = Duration::from_secs(10);
+        c.upload.retry = RetryPolicy::default();
+    })
+    .await;
+    s.faulty.set_partitioned(true);
+    s.engine.upsert("c", docs(0..30)).await.unwrap();
+    assert!(s.engine.flush_all().await.is_err());
+    assert!(s.engine.uploader().breaker_open());
+    // The store recovers, slowly: every call takes a second, so the probe is still in flight
+    // when its two sibling segments reach the breaker.
+    s.faulty.set_partitioned(false);
+    s.faulty.set_latency(Duration::from_secs(1));
+    tokio::time::advance(Duration::from_secs(11)).await;
+    s.engine.flush_all().await.unwrap();
+    assert!(!s.engine.uploader().breaker_open());
+    let (manifest, segments) = stored(&s).await;
+    assert_eq!(manifest.segments.len(), 3);
+    assert_eq!(ids(&segments).len(), 30);
+}
+
 #[tokio::test(start_paused = true)]
 async fn half_a_second_of_latency_per_call_completes() {
     let s = setup(10, |_| {}).await;

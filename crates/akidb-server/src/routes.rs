@@ -33,7 +33,14 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
-    Router::new()
+    let mut router = Router::new();
+    if state.engine.test_faults().is_some() {
+        // TESTING ONLY, and only when the server was started with --test-faults: turns
+        // object-store outages on and off at run time (the fault soak uses it). Not in the
+        // OpenAPI document.
+        router = router.route("/api/v1/admin/test-faults", post(set_test_faults));
+    }
+    router
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
@@ -416,6 +423,53 @@ async fn ready(State(state): State<AppState>) -> Response {
 
 async fn list_dlq(State(state): State<AppState>) -> Json<Value> {
     Json(json!({"dead_letters": state.engine.dead_letters()}))
+}
+
+/// `POST /api/v1/admin/test-faults` (TESTING ONLY): what the fault injector does from now on.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestFaultsRequest {
+    /// Every call fails with a connection error while true.
+    partitioned: Option<bool>,
+    /// Added before every call.
+    latency_ms: Option<u64>,
+    /// Share of calls failing with 503 SlowDown, 0 to 1.
+    fail_rate: Option<f64>,
+    seed: Option<u64>,
+}
+
+async fn set_test_faults(
+    State(state): State<AppState>,
+    body: Result<ApiJson<TestFaultsRequest>, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let ApiJson(req) = body?;
+    let Some(faults) = state.engine.test_faults() else {
+        return Err(ApiError::new(ErrorCode::NotFound, "no such route"));
+    };
+    if let Some(rate) = req.fail_rate
+        && !(0.0..=1.0).contains(&rate)
+    {
+        return Err(
+            ApiError::new(ErrorCode::InvalidArgument, "fail_rate must be in 0..=1")
+                .field("fail_rate"),
+        );
+    }
+    if let Some(p) = req.partitioned {
+        faults.set_partitioned(p);
+    }
+    if let Some(ms) = req.latency_ms {
+        faults.set_latency(std::time::Duration::from_millis(ms));
+    }
+    if let Some(rate) = req.fail_rate {
+        faults.fail_randomly(
+            rate,
+            akidb_engine::store::faulty::Fault::SLOW_DOWN,
+            &[],
+            req.seed.unwrap_or(1),
+        );
+    }
+    tracing::warn!(?req, "TESTING ONLY: object-store faults changed");
+    Ok(Json(json!({"applied": true})))
 }
 
 /// Re-drives every dead-lettered flush now; answers with what succeeded and what still fails.

@@ -300,3 +300,49 @@ async fn full_lifecycle_survives_restarts() {
     assert!(metrics.contains("akidb_wal_fsyncs_total"));
     assert!(metrics.contains("akidb_http_request_duration_seconds_bucket"));
 }
+
+/// Regression (issue 8, case 9): a document whose id is `delete` could not be read or deleted
+/// by id (the batch-delete route `documents/delete` answered 405).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_named_delete_is_a_document_like_any_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let api = Api::new(&server);
+    api.post(
+        "/api/v1/collections",
+        json!({"name": "ids", "dimension": 2, "metric": "l2"}),
+    )
+    .await;
+    api.post(
+        "/api/v1/collections/ids/documents",
+        json!({"documents": [
+            {"id": "delete", "vector": [1.0, 2.0], "metadata": {"tricky": true}},
+            {"id": "other", "vector": [3.0, 4.0]}]}),
+    )
+    .await;
+    let (status, doc) = api.get("/api/v1/collections/ids/documents/delete").await;
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["vector"], json!([1.0, 2.0]));
+    assert_eq!(doc["metadata"]["tricky"], true);
+    // The batch route still works beside it.
+    let r = api
+        .post(
+            "/api/v1/collections/ids/documents/delete",
+            json!({"ids": ["other"]}),
+        )
+        .await;
+    assert_eq!(r["deleted"], 1);
+    let (status, body) = api
+        .call(
+            reqwest::Method::DELETE,
+            "/api/v1/collections/ids/documents/delete",
+            None,
+        )
+        .await;
+    assert_eq!((status, body["deleted"].as_u64()), (200, Some(1)), "{body}");
+    let (status, body) = api.get("/api/v1/collections/ids/documents/delete").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("document_not_found"))
+    );
+}

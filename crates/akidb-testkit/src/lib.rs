@@ -188,8 +188,31 @@ pub fn spawn_akidb(
     log: &str,
     echo: bool,
 ) -> Result<(Child, String), String> {
+    spawn_akidb_limited(bin, data_dir, extra, log, echo, None)
+}
+
+/// [`spawn_akidb`] with the open-file limit (soft and hard) set to `nofile` first, as
+/// `ulimit -n` would (through `sh`, which then `exec`s the server: the child is the server).
+pub fn spawn_akidb_limited(
+    bin: &std::path::Path,
+    data_dir: &std::path::Path,
+    extra: &[&str],
+    log: &str,
+    echo: bool,
+    nofile: Option<u64>,
+) -> Result<(Child, String), String> {
     use std::io::BufRead;
-    let mut child = Command::new(bin)
+    let mut command = match nofile {
+        Some(n) => {
+            let mut c = Command::new("sh");
+            c.arg("-c")
+                .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                .arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
+    let mut child = command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .args(extra)

@@ -16,9 +16,10 @@
 //!
 //! A probe must end in a verdict, or the breaker would stay half-open for ever (it did: a probe
 //! whose future was dropped by `try_join_all` when a sibling upload failed fast never reported).
-//! So the half-open state has a deadline after which another probe is let through, and the
-//! caller holds a [`super::retry::ProbeGuard`] that reports an abandoned probe when it is dropped without a
-//! verdict.
+//! So the half-open state has a deadline after which another probe is let through, the caller
+//! holds a [`super::retry::ProbeGuard`] that reports an abandoned probe when it is dropped
+//! without a verdict, and callers that meet a half-open breaker wait for the verdict (at most
+//! until the deadline) instead of failing fast and taking the probe down with them.
 
 use std::time::Duration;
 
@@ -80,6 +81,11 @@ impl Breaker {
 
     pub fn is_open(&self) -> bool {
         !matches!(self.state, BreakerState::Closed { .. })
+    }
+
+    /// Whether a probe is out (callers may wait for its verdict rather than give up).
+    pub fn is_half_open(&self) -> bool {
+        matches!(self.state, BreakerState::HalfOpen { .. })
     }
 
     /// May a call go to the store now? `Err(at)` says when to ask again.

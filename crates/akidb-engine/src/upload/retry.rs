@@ -122,6 +122,12 @@ where
     loop {
         let permit = breaker.lock().allow(tokio::time::Instant::now());
         let probe = match permit {
+            // A probe is out: wait for its verdict (bounded by the probe's deadline, after
+            // which `allow` lets this caller probe), rather than fail fast beside it.
+            Err(at) if breaker.lock().is_half_open() => {
+                tokio::time::sleep_until(at).await;
+                continue;
+            }
             Err(_) => return (Err(RetryError::BreakerOpen), attempts),
             Ok(Permit::Pass) => None,
             Ok(Permit::Probe) => Some(ProbeGuard {
@@ -318,9 +324,10 @@ mod tests {
 
     /// Regression (issue 8, case 6): with several segments per flush, the half-open probe was
     /// one upload among siblings that failed fast (breaker half-open), `try_join_all` dropped
-    /// the probe's future, and the breaker stayed half-open for ever.
+    /// the probe's future, and the breaker stayed half-open for ever. Now the siblings wait for
+    /// the probe's verdict, and all three go through.
     #[tokio::test(start_paused = true)]
-    async fn a_dropped_probe_does_not_wedge_the_breaker() {
+    async fn uploads_beside_a_probe_wait_for_its_verdict() {
         let store = FaultyStore::new(Arc::new(InMemory::new()));
         let cool = Duration::from_secs(5);
         let b = Arc::new(Mutex::new(Breaker::new(1, cool)));
@@ -334,8 +341,8 @@ mod tests {
         store.set_partitioned(false);
         store.set_latency(Duration::from_secs(1));
         tokio::time::advance(cool).await;
-        // Three uploads at once, as a flush with three segments does: the first is the probe
-        // (slow), the other two see a half-open breaker and fail fast, and the probe is dropped.
+        // Three uploads at once, as a flush with three segments does: the first is the (slow)
+        // probe; the other two meet a half-open breaker.
         let uploads = (0..3).map(|i| {
             let (b, store) = (&b, &store);
             async move {
@@ -347,14 +354,47 @@ mod tests {
                 .0
             }
         });
-        let joined = futures::future::try_join_all(uploads).await;
-        assert!(matches!(joined, Err(RetryError::BreakerOpen)));
-        // The next flush is not locked out: it probes at once, succeeds and closes the breaker.
+        futures::future::try_join_all(uploads).await.unwrap();
+        assert!(!b.lock().is_open());
+    }
+
+    /// A probe whose future is dropped (its caller gave up) reports so: the next caller probes
+    /// at once instead of finding the breaker half-open until the deadline.
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_probe_lets_the_next_caller_probe() {
+        let store = FaultyStore::new(Arc::new(InMemory::new()));
+        let cool = Duration::from_secs(5);
+        let b = Arc::new(Mutex::new(Breaker::new(1, cool)));
+        let x = path_x();
+        store.set_partitioned(true);
+        let _ = retry(&RetryPolicy::default(), &b, 1, || {
+            store.put(&x, PutPayload::from_static(b"x"))
+        })
+        .await;
+        store.set_partitioned(false);
+        store.set_latency(Duration::from_secs(1));
+        tokio::time::advance(cool).await;
+        let policy = RetryPolicy::default();
+        let probe = retry(&policy, &b, 1, || {
+            store.put(&x, PutPayload::from_static(b"x"))
+        });
+        assert!(
+            tokio::time::timeout(Duration::from_millis(10), probe)
+                .await
+                .is_err()
+        );
+        assert!(b.lock().is_open(), "the dropped probe gave no verdict");
+        let started = tokio::time::Instant::now();
         let (result, attempts) = retry(&RetryPolicy::default(), &b, 1, || {
             store.put(&x, PutPayload::from_static(b"x"))
         })
         .await;
         result.unwrap();
+        assert_eq!(attempts.count, 1);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "waited for the abandoned probe's deadline"
+        );
         assert_eq!(attempts.count, 1);
         assert!(!b.lock().is_open());
     }

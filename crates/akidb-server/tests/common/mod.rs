@@ -17,10 +17,17 @@ pub struct Server {
 impl Server {
     /// Starts `akidb serve` on a free loopback port and waits until it logs its address.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        Server::start_limited(data_dir, extra, None)
+    }
+
+    /// [`Server::start`] with the open-file limit set to `nofile` (soft and hard), as
+    /// `ulimit -n` does.
+    pub fn start_limited(data_dir: &Path, extra: &[&str], nofile: Option<u64>) -> Server {
         let bin = Path::new(env!("CARGO_BIN_EXE_akidb"));
         let echo = std::env::var_os("AKIDB_TEST_LOG").is_some();
-        let (child, addr) = akidb_testkit::spawn_akidb(bin, data_dir, extra, "info", echo)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let (child, addr) =
+            akidb_testkit::spawn_akidb_limited(bin, data_dir, extra, "info", echo, nofile)
+                .unwrap_or_else(|e| panic!("{e}"));
         Server {
             child,
             url: format!("http://{addr}"),
@@ -158,4 +165,90 @@ pub fn rss_bytes(pid: u32) -> u64 {
         .and_then(|v| v.parse().ok())
         .expect("VmRSS in /proc/PID/status");
     kb * 1024
+}
+
+/// Runs `akidb serve` on `data_dir` expecting it to stop by itself (a refused start); returns
+/// its exit status (`None` if it was still running after 30 s: it was killed) and everything it
+/// wrote to stderr.
+pub fn run_until_exit(data_dir: &Path, extra: &[&str]) -> (Option<ExitStatus>, String) {
+    use std::io::Read;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_akidb"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .args(extra)
+        .env("AKIDB_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run akidb");
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    (status, reader.join().unwrap())
+}
+
+/// Open file descriptors of a process.
+pub fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+/// Threads of a process.
+pub fn thread_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .count()
+}
+
+/// A size-limited tmpfs mounted on a fresh directory, unmounted on drop. Needs root (the test
+/// machines and CI run as root); panics with the reason otherwise.
+pub struct Tmpfs {
+    pub dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    pub fn mount(size_mib: u64) -> Tmpfs {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size_mib}m"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "mounting a {size_mib} MiB tmpfs failed (the disk-full tests need root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
 }
