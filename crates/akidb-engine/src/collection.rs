@@ -904,7 +904,16 @@ impl Collection {
                 }
             })?;
         drop(body);
-        self.wal.sync(seq)?;
+        self.wal.sync(seq).map_err(|e| {
+            // The record may or may not be on disk: the log is re-read from disk (see
+            // `recover_wal`) and the write is reported as not known to be applied.
+            EngineError::CollectionUnavailable {
+                name: self.def.name.clone(),
+                reason: format!(
+                    "the write-ahead log could not be made durable ({e}); the collection reloads it, and this write may or may not have been applied"
+                ),
+            }
+        })?;
         let mut guard = self.state.write();
         let state = guard.as_mut().ok_or_else(not_loaded)?;
         if state.applied_seq >= seq {
@@ -1352,7 +1361,7 @@ fn chrono_cutoff(grace: Duration) -> i64 {
 
 /// Returns freed heap pages to the OS after a demotion, so that RSS shows the RAM it freed
 /// (glibc keeps small freed blocks in its arenas otherwise).
-fn release_free_memory() {
+pub(crate) fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free memory; it has no preconditions.
     unsafe {

@@ -687,12 +687,17 @@ impl Engine {
 
     /// Closes every cold collection nobody holds (see [`crate::catalog`]); returns how many.
     pub fn close_cold(&self, now: u64) -> usize {
-        self.shared
+        let closed = self
+            .shared
             .catalog
             .entries()
             .iter()
             .filter(|e| e.try_close(now))
-            .count()
+            .count();
+        if closed > 0 {
+            crate::collection::release_free_memory();
+        }
+        closed
     }
 
     /// Compacts a collection now (see [`Collection::compact`]); returns the slots removed.

@@ -24,6 +24,16 @@ use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+/// Nothing is flushed during the test: acknowledged data lives only in the WAL.
+const NO_FLUSH: [&str; 6] = [
+    "--flush-max-docs",
+    "1000000",
+    "--flush-idle-secs",
+    "3600",
+    "--flush-max-age-secs",
+    "3600",
+];
+
 fn vector(i: u64, dim: usize) -> Vec<f32> {
     akidb_testkit::seeded_vector(i + 1, dim)
 }
@@ -140,14 +150,7 @@ async fn a_deleted_collection_never_comes_back() {
 async fn a_start_against_another_store_refuses_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let empty = tempfile::tempdir().unwrap();
-    let no_flush = [
-        "--flush-max-docs",
-        "1000000",
-        "--flush-idle-secs",
-        "3600",
-        "--flush-max-age-secs",
-        "3600",
-    ];
+    let no_flush = NO_FLUSH;
     let server = Server::start(dir.path(), &no_flush);
     let api = Api::new(&server);
     create(&api, "wal", 8).await;
@@ -194,14 +197,7 @@ fn wal_file(data: &Path, id: &str) -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flipped_wal_length_is_reported_not_truncated() {
     let dir = tempfile::tempdir().unwrap();
-    let no_flush = [
-        "--flush-max-docs",
-        "1000000",
-        "--flush-idle-secs",
-        "3600",
-        "--flush-max-age-secs",
-        "3600",
-    ];
+    let no_flush = NO_FLUSH;
     let server = Server::start(dir.path(), &no_flush);
     let api = Api::new(&server);
     let id = create(&api, "wal", 4).await;
@@ -362,16 +358,7 @@ fn fill(dir: &Path, leave: u64) -> PathBuf {
 async fn a_full_disk_refuses_writes_and_recovers_without_a_restart() {
     let fs = common::Tmpfs::mount(64);
     let data = fs.path().join("data");
-    let no_flush = [
-        "--min-free-disk-bytes",
-        "0",
-        "--flush-max-docs",
-        "1000000",
-        "--flush-idle-secs",
-        "3600",
-        "--flush-max-age-secs",
-        "3600",
-    ];
+    let no_flush = [&["--min-free-disk-bytes", "0"][..], &NO_FLUSH].concat();
     let server = Server::start(&data, &no_flush);
     let api = Api::new(&server);
     create(&api, "full", 64).await;

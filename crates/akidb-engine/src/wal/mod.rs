@@ -479,6 +479,9 @@ impl Wal {
             }
             self.inner.pool.release(Arc::as_ptr(&self.inner));
         }
+        // Everything written so far is durable now: writers still waiting for their fsync are
+        // covered (the file they wrote to is closed, so `sync` must not look for it).
+        self.inner.synced.store(w.next_seq - 1, Ordering::Release);
         let first = w.next_seq;
         let old_first = std::mem::replace(&mut w.current_first_seq, first);
         w.sealed.push(old_first);

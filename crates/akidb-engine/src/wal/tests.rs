@@ -336,3 +336,17 @@ fn numbering_continues_after_the_covered_sequence_when_no_file_remains() {
     let (wal, _) = Wal::open(&fresh, 41, Arc::default(), pool()).unwrap();
     assert_eq!(wal.append(b"z", |_| {}).unwrap(), 42);
 }
+
+/// Regression (found by the fault soak): a flush rotated the log between a writer's append and
+/// its fsync; the writer then found its file closed and answered 500, although its record was
+/// durable (and later applied).
+#[test]
+fn a_rotation_between_append_and_sync_covers_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _) = open(dir.path());
+    let seq = wal.append(b"before the rotation", |_| {}).unwrap();
+    wal.rotate().unwrap();
+    wal.sync(seq).unwrap();
+    drop(wal);
+    assert_eq!(open(dir.path()).1.len(), 1);
+}
