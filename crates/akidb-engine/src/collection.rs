@@ -307,6 +307,9 @@ pub(crate) struct Env {
     pub moves: Arc<MoveStats>,
     /// `<data dir>/collections`: each collection's directory is named by its id.
     pub collections_dir: PathBuf,
+    /// Bumped by every manifest commit, create and delete: the catalog checkpoint is written
+    /// again only when it moved.
+    pub catalog_changes: AtomicU64,
 }
 
 pub struct Collection {
@@ -470,6 +473,7 @@ impl Collection {
                     recent,
                 }
             },
+            verified: true,
         }
     }
 
@@ -556,7 +560,9 @@ impl Collection {
     async fn commit_manifest(&self, next: &Manifest) -> Result<(), RetryError> {
         self.uploader()
             .put_create_only(&manifest_path(&self.def.id, next.version), next.encode())
-            .await
+            .await?;
+        self.env.catalog_changes.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Whether WAL records wait for a load (the collection must become hot to apply them).

@@ -28,7 +28,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use akidb_core::types::{
@@ -36,11 +36,13 @@ use akidb_core::types::{
     validate_dimension, validate_doc_id,
 };
 use akidb_core::{HnswParams, Metric};
+use futures::StreamExt;
 use object_store::ObjectStore;
 use parking_lot::{Condvar, Mutex};
 use serde_json::Value;
 
 pub use crate::catalog::CollectionStatus;
+use crate::catalog::checkpoint::{self, Checkpoint};
 use crate::catalog::{Catalog, Entry, purge_collection};
 use crate::collection::{
     Collection, CollectionInfo, Env, FlushError, Hit, SearchRequest, TierInfo, now_ms,
@@ -99,6 +101,10 @@ pub struct EngineConfig {
     pub min_free_disk_bytes: u64,
     /// WAL files open at once, across collections (least recently used ones are closed).
     pub max_open_files: usize,
+    /// How often, at most, the catalog checkpoint is written again when collections changed
+    /// (it is also written at shutdown). It makes a start read one object instead of a
+    /// manifest per collection.
+    pub checkpoint_interval: Duration,
     /// FOR TESTING ONLY: wrap the object store in a [`FaultyStore`] with these faults, so the
     /// load tool can measure behaviour under latency and failures. Never set in production.
     pub test_faults: Option<TestFaults>,
@@ -168,6 +174,7 @@ pub enum TierAction {
 pub const DEFAULT_WAL_BUDGET_BYTES: u64 = 1024 * 1024 * 1024;
 pub const DEFAULT_MIN_FREE_DISK_BYTES: u64 = 256 * 1024 * 1024;
 pub const DEFAULT_MAX_OPEN_FILES: usize = 512;
+pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(300);
 
 pub const DEFAULT_FLUSH_MAX_DOCS: usize = 50_000;
 pub const DEFAULT_FLUSH_IDLE: Duration = Duration::from_secs(10);
@@ -191,6 +198,7 @@ impl EngineConfig {
             tiering: TieringConfig::default(),
             min_free_disk_bytes: DEFAULT_MIN_FREE_DISK_BYTES,
             max_open_files: DEFAULT_MAX_OPEN_FILES,
+            checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
             test_faults: None,
         }
     }
@@ -249,11 +257,18 @@ struct Shared {
     quarantined: AtomicUsize,
     /// The fault injector, when started with `test_faults` (TESTING ONLY).
     faults: Option<Arc<FaultyStore>>,
+    /// The catalog checkpoint last written: its sequence number, and the change count then.
+    checkpoint: tokio::sync::Mutex<(u64, u64)>,
+    /// When the last checkpoint was written.
+    checkpointed_at: Mutex<std::time::Instant>,
+    /// One engine per data directory.
+    _lock: crate::disk::DirLock,
     /// Serialises create and delete.
     admin: tokio::sync::Mutex<()>,
     shutting_down: AtomicBool,
-    /// Wakes the indexer when there is new work.
-    index_signal: (Mutex<bool>, Condvar),
+    /// Wakes the indexer when there is new work (its own `Arc`: the indexer waits on it without
+    /// keeping the engine alive).
+    index_signal: Arc<(Mutex<bool>, Condvar)>,
 }
 
 #[derive(Clone)]
@@ -304,6 +319,7 @@ impl Engine {
     ) -> Result<Engine, EngineError> {
         let collections_dir = config.data_dir.join("collections");
         std::fs::create_dir_all(&collections_dir)?;
+        let lock = crate::disk::DirLock::acquire(&config.data_dir)?;
         let uploader = Arc::new(Uploader::new(store.clone(), config.upload.clone()));
         crate::identity::bind(&config.data_dir, &uploader, &store.to_string()).await?;
         let dlq = Dlq::open(&config.data_dir)?;
@@ -313,8 +329,10 @@ impl Engine {
             files: FilePool::new(config.max_open_files),
             moves: Arc::new(MoveStats::default()),
             collections_dir,
+            catalog_changes: AtomicU64::new(1),
         });
-        let (catalog, quarantined) = crate::catalog::load(&env).await?;
+        let loaded = crate::catalog::load(&env).await?;
+        let (catalog, quarantined) = (loaded.catalog, loaded.quarantined);
         let shared = Arc::new(Shared {
             config,
             env,
@@ -322,11 +340,17 @@ impl Engine {
             catalog,
             quarantined: AtomicUsize::new(quarantined),
             faults,
+            checkpoint: tokio::sync::Mutex::new((loaded.checkpoint_seq, 0)),
+            checkpointed_at: Mutex::new(std::time::Instant::now()),
+            _lock: lock,
             admin: tokio::sync::Mutex::new(()),
             shutting_down: AtomicBool::new(false),
-            index_signal: (Mutex::new(true), Condvar::new()),
+            index_signal: Arc::new((Mutex::new(true), Condvar::new())),
         });
         let engine = Engine { shared };
+        if loaded.unverified > 0 {
+            engine.spawn_reconciliation();
+        }
         engine.spawn_indexer();
         if engine.shared.config.background_flush {
             engine.spawn_flusher();
@@ -437,6 +461,7 @@ impl Engine {
         collection.move_to(Tier::Hot, self.flush_rows()).await?;
         let info = collection.info(self.window_ms());
         self.shared.catalog.insert(Entry::open_entry(collection));
+        self.note_change();
         tracing::info!(collection = %def.name, id = %def.id, dimension = def.dimension, metric = %def.metric, "created collection");
         Ok(info)
     }
@@ -751,6 +776,7 @@ impl Engine {
                 EngineError::Unavailable(format!("could not store the delete marker: {e}"))
             })?;
         self.shared.catalog.remove(&entry);
+        self.note_change();
         entry.fence_for_delete().await;
         let _ = self.shared.dlq.remove(&id);
         purge_collection(
@@ -1051,6 +1077,95 @@ impl Engine {
                 tracing::warn!(collection = %c.def().name, error = %e, "could not save the graph at shutdown; it is rebuilt on load");
             }
         }
+        if let Err(e) = self.write_checkpoint(true).await {
+            tracing::warn!(error = %e, "could not write the catalog checkpoint at shutdown; the next start reads every manifest");
+        }
+    }
+
+    fn note_change(&self) {
+        self.shared
+            .env
+            .catalog_changes
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Writes a catalog checkpoint (see [`crate::catalog::checkpoint`]) if the catalog changed
+    /// since the last one (`clean`: at shutdown, when nothing changes after it). Returns whether
+    /// one was written.
+    pub async fn write_checkpoint(&self, clean: bool) -> Result<bool, EngineError> {
+        let mut last = self.shared.checkpoint.lock().await;
+        let changes = self.shared.env.catalog_changes.load(Ordering::Relaxed);
+        if changes == last.1 && !clean {
+            return Ok(false);
+        }
+        let collections: Vec<_> = self
+            .shared
+            .catalog
+            .entries()
+            .iter()
+            .filter_map(|e| e.checkpoint_entry())
+            .collect();
+        let cp = Checkpoint {
+            seq: last.0 + 1,
+            clean,
+            written_at_ms: now_ms(),
+            collections,
+        };
+        checkpoint::write(&self.shared.env.uploader, &cp).await?;
+        *last = (cp.seq, changes);
+        *self.shared.checkpointed_at.lock() = std::time::Instant::now();
+        tracing::debug!(
+            seq = cp.seq,
+            collections = cp.collections.len(),
+            clean,
+            "catalog checkpoint written"
+        );
+        Ok(true)
+    }
+
+    /// Writes a checkpoint when the catalog changed and `checkpoint_interval` has passed.
+    async fn checkpoint_when_due(&self) {
+        let due =
+            self.shared.checkpointed_at.lock().elapsed() >= self.shared.config.checkpoint_interval;
+        if due && let Err(e) = self.write_checkpoint(false).await {
+            tracing::warn!(error = %e, "could not write the catalog checkpoint; will try again");
+        }
+    }
+
+    /// After a start from a checkpoint that was not clean: brings every closed collection's
+    /// summary up to date with its newest manifest, a few at a time, in the background.
+    fn spawn_reconciliation(&self) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let entries = engine.shared.catalog.entries();
+            let env = engine.shared.env.clone();
+            let updated = futures::stream::iter(entries)
+                .map(|e| {
+                    let env = env.clone();
+                    async move {
+                        match e.reconcile(&env).await {
+                            Ok(changed) => changed,
+                            Err(err) => {
+                                tracing::warn!(collection = %e.def().name, error = %err, "could not bring a summary up to date; it is when the collection is opened");
+                                false
+                            }
+                        }
+                    }
+                })
+                .buffer_unordered(RECONCILE_CONCURRENCY)
+                .filter(|changed| futures::future::ready(*changed))
+                .count()
+                .await;
+            if updated > 0 {
+                engine.note_change();
+            }
+            tracing::info!(
+                updated,
+                secs = started.elapsed().as_secs_f64(),
+                "catalog summaries reconciled with the object store"
+            );
+        });
     }
 
     /// Whether the engine can serve requests.
@@ -1064,13 +1179,14 @@ impl Engine {
     }
 
     fn wake_indexer(&self) {
-        let (flag, cv) = &self.shared.index_signal;
+        let (flag, cv) = &*self.shared.index_signal;
         *flag.lock() = true;
         cv.notify_one();
     }
 
     fn spawn_indexer(&self) {
         let weak = Arc::downgrade(&self.shared);
+        let signal = self.shared.index_signal.clone();
         std::thread::Builder::new()
             .name("akidb-indexer".into())
             .spawn(move || {
@@ -1085,8 +1201,9 @@ impl Engine {
                     for c in engine.ready_collections() {
                         did += c.index_some(chunk);
                     }
+                    drop(engine);
                     if did == 0 {
-                        let (flag, cv) = &engine.shared.index_signal;
+                        let (flag, cv) = &*signal;
                         let mut pending = flag.lock();
                         if !*pending {
                             cv.wait_for(&mut pending, Duration::from_millis(500));
@@ -1099,8 +1216,9 @@ impl Engine {
     }
 
     /// The tiering task: carries out WAL replays that wait (collections with unflushed
-    /// records at start are loaded at once), sweeps orphans once, then runs the policy every
-    /// `interval`.
+    /// records at start are loaded at once), sweeps orphans once, then every `interval` runs
+    /// the policy and compaction (when tiering is enabled), closes cold collections and writes
+    /// the catalog checkpoint when it is due.
     fn spawn_tiering(&self) {
         let weak = Arc::downgrade(&self.shared);
         tokio::spawn(async move {
@@ -1113,14 +1231,17 @@ impl Engine {
                 tracing::warn!(error = %e, "orphan sweep failed");
             }
             let interval = engine.shared.config.tiering.interval;
-            if engine.shared.config.tiering.enabled {
-                drop(engine);
-                every(weak, interval, |engine| async move {
+            drop(engine);
+            every(weak, interval, |engine| async move {
+                if engine.shared.config.tiering.enabled {
                     engine.run_tiering_once().await;
                     engine.compact_where_due().await;
-                })
-                .await;
-            }
+                }
+                // Housekeeping that is not policy: it runs with tiering off too.
+                engine.close_cold(now_ms());
+                engine.checkpoint_when_due().await;
+            })
+            .await;
         });
     }
 
@@ -1208,6 +1329,10 @@ where
         work(Engine { shared }).await;
     }
 }
+
+/// Closed collections whose summaries are reconciled at once after a start from a checkpoint
+/// that was not clean.
+const RECONCILE_CONCURRENCY: usize = 16;
 
 /// A hot collection is compacted when at least this many of its slots are dead (replaced or
 /// deleted documents) ...

@@ -12,11 +12,12 @@
 //! - [`store`]: object-store wiring.
 //! - [`tier`]: hot/warm/cold tiers: the pure policy and the moves.
 
-mod catalog;
+pub(crate) mod catalog;
 pub mod collection;
 pub mod disk;
 pub mod doc;
 pub mod engine;
+pub mod envelope;
 pub mod error;
 pub mod filter;
 mod identity;

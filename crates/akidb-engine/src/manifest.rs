@@ -138,22 +138,6 @@ impl ObjectRef<'_> {
     }
 }
 
-/// The stored form of a manifest: the checksum covers the raw bytes of `manifest`.
-#[derive(Serialize)]
-struct Envelope<'a> {
-    format: u32,
-    crc32c: u32,
-    manifest: &'a serde_json::value::RawValue,
-}
-
-#[derive(Deserialize)]
-struct StoredEnvelope<'a> {
-    format: u32,
-    crc32c: u32,
-    #[serde(borrow)]
-    manifest: &'a serde_json::value::RawValue,
-}
-
 impl Manifest {
     /// Every object this manifest names: segments, then the graph.
     pub fn objects(&self) -> impl Iterator<Item = ObjectRef<'_>> {
@@ -176,14 +160,7 @@ impl Manifest {
 
     /// The stored bytes of this manifest: the checksummed envelope.
     pub fn encode(&self) -> bytes::Bytes {
-        let inner = serde_json::to_string_pretty(self).expect("manifest serializes");
-        let raw = serde_json::value::RawValue::from_string(inner).expect("valid json");
-        let envelope = Envelope {
-            format: FORMAT_VERSION,
-            crc32c: crc32c::crc32c(raw.get().as_bytes()),
-            manifest: &raw,
-        };
-        bytes::Bytes::from(serde_json::to_vec(&envelope).expect("envelope serializes"))
+        crate::envelope::seal("manifest", FORMAT_VERSION, self, true)
     }
 }
 
@@ -211,8 +188,14 @@ pub fn segment_path(collection_id: &str, segment_id: &str) -> Path {
 }
 
 /// Marker written before a collection's objects are deleted, so a crash half-way through a
-/// delete never resurrects the collection on restart.
+/// delete never resurrects the collection on restart. All markers sit under `deleted/`, so a
+/// start finds them in one listing.
 pub fn tombstone_path(collection_id: &str) -> Path {
+    Path::from(format!("deleted/{collection_id}"))
+}
+
+/// Where earlier versions put the delete marker (still honoured at start).
+pub fn legacy_tombstone_path(collection_id: &str) -> Path {
     Path::from(format!("collections/{collection_id}/DELETED"))
 }
 
@@ -259,30 +242,12 @@ impl Manifest {
     /// Parses a stored manifest; a damaged or too new one is `Corrupted`.
     pub fn parse(path: impl std::fmt::Display, data: &[u8]) -> Result<Manifest, EngineError> {
         let corrupted = |e: String| EngineError::Corrupted(format!("manifest {path}: {e}"));
-        let body: &[u8] = match serde_json::from_slice::<StoredEnvelope<'_>>(data) {
-            Ok(envelope) => {
-                if envelope.format > FORMAT_VERSION {
-                    return Err(corrupted(format!(
-                        "format {}, this server reads up to {FORMAT_VERSION}",
-                        envelope.format
-                    )));
-                }
-                let raw = envelope.manifest.get().as_bytes();
-                let actual = crc32c::crc32c(raw);
-                if actual != envelope.crc32c {
-                    return Err(corrupted(format!(
-                        "checksum {actual:08x}, the envelope says {:08x}",
-                        envelope.crc32c
-                    )));
-                }
-                raw
-            }
+        let manifest: Manifest = match crate::envelope::open("manifest", FORMAT_VERSION, data) {
+            Some(Ok((_, manifest))) => manifest,
+            Some(Err(e)) => return Err(corrupted(e)),
             // Format 1: the manifest itself, unchecksummed.
-            Err(_) if !data.windows(12).any(|w| w == b"\"manifest\":") => data,
-            Err(e) => return Err(corrupted(e.to_string())),
+            None => serde_json::from_slice(data).map_err(|e| corrupted(e.to_string()))?,
         };
-        let manifest: Manifest =
-            serde_json::from_slice(body).map_err(|e| corrupted(e.to_string()))?;
         if manifest.format > FORMAT_VERSION {
             return Err(EngineError::Corrupted(format!(
                 "manifest {path} has format {}, this server reads up to {FORMAT_VERSION}",

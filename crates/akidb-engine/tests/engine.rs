@@ -166,11 +166,14 @@ async fn delete_collection_removes_its_data_and_frees_the_name() {
         Err(EngineError::CollectionExists(_))
     ));
     engine.delete_collection("tmp").await.unwrap();
-    // Only the store's identity (which store this data directory belongs to) stays.
+    // Only the store's identity (which store this data directory belongs to) and the data
+    // directory's lock file stay.
     let leftovers: Vec<_> = walkdir(dir.path())
         .into_iter()
         .filter(|p| p.is_file())
-        .filter(|p| !p.ends_with("store.json") && !p.ends_with("objects/akidb.json"))
+        .filter(|p| {
+            !p.ends_with("store.json") && !p.ends_with("objects/akidb.json") && !p.ends_with("LOCK")
+        })
         .collect();
     assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
     engine

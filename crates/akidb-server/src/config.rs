@@ -28,6 +28,7 @@
 //! | `max_open_files` | WAL files open at once (LRU closed beyond) | half the open-file limit, at least 16 |
 //! | `worker_threads` | async runtime threads | the number of cores |
 //! | `max_blocking_threads` | threads for blocking work (fsync, search, Parquet) | 64 |
+//! | `catalog_checkpoint_interval_secs` | the catalog checkpoint is rewritten at most this often when collections changed (and at shutdown) | 300 |
 //! | `tiering` | run the tiering policy in the background | true |
 //! | `tier_interval_secs` | seconds between policy runs | 5 |
 //! | `tier_hot_idle_secs` | a hot collection idle this long goes warm (0 = never) | 600 |
@@ -137,6 +138,9 @@ pub struct ServeArgs {
     /// Threads for blocking work (WAL fsync, search, Parquet encode and decode). Default 64.
     #[arg(long, env = "AKIDB_MAX_BLOCKING_THREADS")]
     pub max_blocking_threads: Option<usize>,
+    /// Seconds between catalog checkpoints while collections change (one is also written at shutdown). Default 300.
+    #[arg(long, env = "AKIDB_CATALOG_CHECKPOINT_INTERVAL_SECS")]
+    pub catalog_checkpoint_interval_secs: Option<u64>,
     /// Run the tiering policy in the background. Default true.
     #[arg(long, env = "AKIDB_TIERING")]
     pub tiering: Option<bool>,
@@ -231,6 +235,7 @@ struct FileConfig {
     max_open_files: Option<usize>,
     worker_threads: Option<usize>,
     max_blocking_threads: Option<usize>,
+    catalog_checkpoint_interval_secs: Option<u64>,
     tiering: Option<bool>,
     tier_interval_secs: Option<u64>,
     tier_hot_idle_secs: Option<u64>,
@@ -365,6 +370,16 @@ impl Config {
                 (1..=1024).contains(&v),
                 "worker_threads must be between 1 and 1024"
             );
+        }
+        if let Some(v) = args
+            .catalog_checkpoint_interval_secs
+            .or(file.catalog_checkpoint_interval_secs)
+        {
+            anyhow::ensure!(
+                v >= 1,
+                "catalog_checkpoint_interval_secs must be at least 1"
+            );
+            engine.checkpoint_interval = Duration::from_secs(v);
         }
         let max_blocking_threads = args
             .max_blocking_threads

@@ -178,6 +178,22 @@ async fn a_start_against_another_store_refuses_and_loses_nothing() {
     assert_eq!(vector_of(&doc), vector(499, 8));
 }
 
+/// One server per data directory: a second one started on it refuses (two would write the same
+/// WALs), and the first keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_one_data_directory_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let (status, stderr) = run_until_exit(dir.path(), &[]);
+    assert!(status.is_some_and(|s| !s.success()), "{stderr}");
+    assert!(
+        stderr.contains("in use by another akidb process"),
+        "{stderr}"
+    );
+    let api = Api::new(&server);
+    create(&api, "still", 2).await;
+}
+
 /// The single WAL file of a collection.
 fn wal_file(data: &Path, id: &str) -> PathBuf {
     let dir = data.join("collections").join(id).join("wal");

@@ -409,6 +409,11 @@ impl Wal {
         // rotated); a file with unsynced records is never closed, so it is open.
         let (file, path, upto) = {
             let w = self.inner.writer.lock();
+            // A rotation or a close (both sync, under this lock) may have covered us since the
+            // check above.
+            if self.inner.synced.load(Ordering::Acquire) >= seq {
+                return Ok(());
+            }
             let path = self.inner.path(w.current_first_seq);
             let Some(file) = w.file.clone() else {
                 return Err(WalError::Io {

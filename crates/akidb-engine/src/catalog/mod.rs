@@ -16,29 +16,25 @@
 //! opens only the collections that have local files.
 //!
 //! # Loading (start)
-//! The object store is the source of truth: `collections/` is listed, and for each id the delete
-//! marker and the newest manifest are read (64 collections at a time). Local directories are
-//! then matched against that list:
-//! - an id the store lists: opened (its WAL may hold records to replay, or it has warm copies);
-//! - an id the store does not know: never deleted. Its directory is moved to
-//!   `<data dir>/quarantine/<id>` when its WAL holds data (reported in the log and in
-//!   `/metrics`), removed when it holds none; a later start against a store that lists the id
-//!   moves it back. (A start against the wrong or an empty store used to delete every WAL.)
+//! See [`load`]: a few listings, the newest catalog [`checkpoint`], and one manifest per
+//! collection that was active; local directories the store does not know are quarantined,
+//! never deleted.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+pub(crate) mod checkpoint;
+mod load;
+
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
-use object_store::path::Path as ObjectPath;
 use parking_lot::{Mutex, RwLock};
 
+use self::checkpoint::CheckpointEntry;
+pub(crate) use self::load::{load, purge_collection};
 use crate::collection::{AccessSnapshot, Collection, CollectionInfo, Env, TierInfo, now_ms};
 use crate::error::EngineError;
-use crate::manifest::{CollectionDef, Manifest, manifest_path, tombstone_path};
+use crate::manifest::{CollectionDef, Manifest, manifest_path};
 use crate::tier::Tier;
-use crate::upload::Uploader;
 use crate::upload::retry::RetryError;
 
 /// What a closed (cold, idle, empty-WAL) collection keeps in memory.
@@ -50,6 +46,9 @@ pub(crate) struct Summary {
     pub object_bytes: u64,
     pub pinned: bool,
     pub access: AccessSnapshot,
+    /// False when it came from a catalog checkpoint that was not clean: the newest manifest
+    /// may be newer than `manifest_version`, so opening looks it up.
+    pub verified: bool,
 }
 
 impl Summary {
@@ -61,6 +60,7 @@ impl Summary {
             object_bytes: m.object_bytes(),
             pinned: m.pinned,
             access,
+            verified: true,
         }
     }
 }
@@ -140,8 +140,20 @@ impl Entry {
             // Marked failed or deleted meanwhile.
             _ => None.ok_or_else(|| EngineError::CollectionNotFound(self.def.name.clone()))?,
         };
-        let path = manifest_path(&self.def.id, summary.manifest_version);
         let store = env.uploader.store().clone();
+        let path = if summary.verified {
+            manifest_path(&self.def.id, summary.manifest_version)
+        } else {
+            match env
+                .uploader
+                .read(|| Manifest::newest_path(&store, &self.def.id))
+                .await
+            {
+                Ok(Some(path)) => path,
+                Ok(None) => manifest_path(&self.def.id, summary.manifest_version),
+                Err(e) => return Err(EngineError::Unavailable(e.to_string())),
+            }
+        };
         let data = env
             .uploader
             .read(|| async { store.get(&path).await?.bytes().await })
@@ -182,6 +194,59 @@ impl Entry {
             }),
             Slot::Deleted => Err(EngineError::CollectionNotFound(self.def.name.clone())),
         }
+    }
+
+    /// Brings a closed entry's summary up to date with its newest manifest, if it came from a
+    /// checkpoint that was not clean. Returns whether the summary changed.
+    pub async fn reconcile(&self, env: &Env) -> Result<bool, EngineError> {
+        let _opening = self.opening.lock().await;
+        let summary = match &*self.slot.lock() {
+            Slot::Closed(s) if !s.verified => *s,
+            _ => return Ok(false),
+        };
+        let store = env.uploader.store().clone();
+        let newest = env
+            .uploader
+            .read(|| Manifest::newest_path(&store, &self.def.id))
+            .await
+            .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        let current = manifest_path(&self.def.id, summary.manifest_version);
+        let updated = match newest {
+            Some(path) if path != current => {
+                let data = env
+                    .uploader
+                    .read(|| async { store.get(&path).await?.bytes().await })
+                    .await
+                    .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+                Some(Summary::of(&Manifest::parse(&path, &data)?, summary.access))
+            }
+            _ => None,
+        };
+        let mut slot = self.slot.lock();
+        if let Slot::Closed(s) = &mut *slot {
+            match updated {
+                Some(new) => *s = new,
+                None => s.verified = true,
+            }
+        }
+        Ok(updated.is_some())
+    }
+
+    /// What a catalog checkpoint records of this entry (`None` when it cannot serve).
+    pub fn checkpoint_entry(&self) -> Option<CheckpointEntry> {
+        let summary = match &*self.slot.lock() {
+            Slot::Open(c) => c.summary(),
+            Slot::Closed(s) => *s,
+            Slot::Failed(_) | Slot::Deleted => return None,
+        };
+        Some(CheckpointEntry {
+            def: (*self.def).clone(),
+            manifest_version: summary.manifest_version,
+            documents: summary.documents,
+            segments: summary.segments,
+            object_bytes: summary.object_bytes,
+            pinned: summary.pinned,
+        })
     }
 
     /// Marks the collection unavailable with `reason` (damaged data found while serving).
@@ -380,239 +445,4 @@ impl Catalog {
     pub fn len(&self) -> usize {
         self.maps.read().by_id.len()
     }
-}
-
-/// Collections whose manifests are read at once on start (restart time grows with
-/// collections / this × two object-store round trips, never with data).
-const CATALOG_CONCURRENCY: usize = 64;
-
-/// Reads the catalog from the object store and matches local directories against it (see the
-/// module docs). Returns the catalog and how many directories are in quarantine.
-pub(crate) async fn load(env: &Arc<Env>) -> Result<(Catalog, usize), EngineError> {
-    let uploader = &env.uploader;
-    let store = uploader.store().clone();
-    let root = ObjectPath::from("collections");
-    let listing = uploader
-        .read(|| store.list_with_delimiter(Some(&root)))
-        .await
-        .map_err(unavailable)?;
-    let ids: Vec<String> = listing
-        .common_prefixes
-        .iter()
-        .filter_map(|p| p.filename().map(str::to_string))
-        .collect();
-    let local_root = &env.collections_dir;
-    let quarantine_root = quarantine_dir(local_root);
-    let local: HashSet<String> = list_dirs(local_root);
-    let quarantined: HashSet<String> = list_dirs(&quarantine_root);
-    let opened: Vec<Option<Arc<Entry>>> = futures::stream::iter(ids)
-        .map(|id| {
-            let env = env.clone();
-            let has_local = local.contains(&id);
-            let in_quarantine = quarantined.contains(&id);
-            async move { open_entry(env, id, has_local, in_quarantine).await }
-        })
-        .buffer_unordered(CATALOG_CONCURRENCY)
-        .try_collect()
-        .await?;
-    let mut known: HashSet<String> = HashSet::new();
-    let mut entries = Vec::new();
-    for e in opened.into_iter().flatten() {
-        known.insert(e.id().to_string());
-        entries.push(e);
-    }
-    for id in local.iter().filter(|id| !known.contains(*id)) {
-        set_aside(local_root, &quarantine_root, id);
-    }
-    let in_quarantine = list_dirs(&quarantine_root).len();
-    if in_quarantine > 0 {
-        tracing::error!(
-            directories = in_quarantine,
-            dir = %quarantine_root.display(),
-            "collections in quarantine: local data that this object store does not know (was the server started against another store?). Start against the store that holds them and they are restored."
-        );
-    }
-    let catalog = Catalog::new(entries);
-    // Loading parsed every manifest on many threads: give the freed memory back, so that the
-    // RSS shows what the catalog holds.
-    crate::collection::release_free_memory();
-    tracing::info!(collections = catalog.len(), "catalog loaded");
-    Ok((catalog, in_quarantine))
-}
-
-/// `<data dir>/quarantine`, beside `<data dir>/collections`.
-pub(crate) fn quarantine_dir(collections_dir: &Path) -> PathBuf {
-    collections_dir
-        .parent()
-        .unwrap_or(collections_dir)
-        .join("quarantine")
-}
-
-fn list_dirs(dir: &Path) -> HashSet<String> {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Whether a collection directory's WAL holds any byte.
-fn wal_holds_data(dir: &Path) -> bool {
-    std::fs::read_dir(dir.join("wal"))
-        .map(|entries| {
-            entries
-                .flatten()
-                .any(|e| e.metadata().is_ok_and(|m| m.len() > 0))
-        })
-        .unwrap_or(false)
-}
-
-/// A local directory the store does not know: quarantined if its WAL holds data, else removed.
-fn set_aside(local_root: &Path, quarantine_root: &Path, id: &str) {
-    let dir = local_root.join(id);
-    if !wal_holds_data(&dir) {
-        tracing::info!(dir = %dir.display(), "removing a local directory with no WAL data that the object store does not know");
-        let _ = std::fs::remove_dir_all(&dir);
-        return;
-    }
-    let mut target = quarantine_root.join(id);
-    if target.exists() {
-        target = quarantine_root.join(format!("{id}-{}", now_ms()));
-    }
-    let moved =
-        std::fs::create_dir_all(quarantine_root).and_then(|()| std::fs::rename(&dir, &target));
-    match moved {
-        Ok(()) => tracing::error!(
-            collection_id = %id,
-            moved_to = %target.display(),
-            "the object store does not know this collection, but its local WAL holds data: quarantined, not deleted"
-        ),
-        Err(e) => tracing::error!(
-            collection_id = %id, dir = %dir.display(), error = %e,
-            "the object store does not know this collection and it could not be quarantined; left in place"
-        ),
-    }
-}
-
-async fn open_entry(
-    env: Arc<Env>,
-    id: String,
-    has_local: bool,
-    in_quarantine: bool,
-) -> Result<Option<Arc<Entry>>, EngineError> {
-    let uploader = &env.uploader;
-    let store = uploader.store().clone();
-    let dir = env.collections_dir.join(&id);
-    // The delete marker and the newest manifest are read at once: two rounds per collection.
-    // Reads are retried like uploads; a store that stays unreachable fails the start, loudly,
-    // rather than marking collections unavailable for a transient outage.
-    let marker = tombstone_path(&id);
-    let (deleted, newest) = tokio::join!(
-        uploader.read(|| store.head(&marker)),
-        uploader.read(|| Manifest::newest_path(&store, &id))
-    );
-    if deleted.is_ok() {
-        tracing::info!(id = %id, "finishing an interrupted collection delete");
-        purge_collection(uploader, &dir, &id).await?;
-        return Ok(None);
-    }
-    let Some(path) = newest.map_err(unavailable)? else {
-        return Ok(None);
-    };
-    if in_quarantine && !has_local {
-        let from = quarantine_dir(&env.collections_dir).join(&id);
-        match std::fs::rename(&from, &dir) {
-            Ok(()) => {
-                tracing::warn!(collection_id = %id, "restored a quarantined collection directory: this object store knows it")
-            }
-            Err(e) => {
-                tracing::error!(collection_id = %id, error = %e, "could not restore a quarantined collection directory")
-            }
-        }
-    }
-    let data = uploader
-        .read(|| async { store.get(&path).await?.bytes().await })
-        .await
-        .map_err(unavailable)?;
-    let manifest = match Manifest::parse(&path, &data) {
-        Ok(manifest) => manifest,
-        Err(e) => {
-            // Without a readable manifest we do not know the collection's name: list it under
-            // its id so that it is visible, loudly, rather than silently missing.
-            tracing::error!(id = %id, error = %e, "collection manifest unreadable; it is unavailable until repaired");
-            return Ok(Some(Entry::failed(
-                CollectionDef::unknown(&id),
-                e.to_string(),
-            )));
-        }
-    };
-    if !dir.exists() {
-        let def = Arc::new(manifest.collection.clone());
-        return Ok(Some(Entry::new(
-            def,
-            Slot::Closed(Summary::of(&manifest, AccessSnapshot::now())),
-        )));
-    }
-    let def = manifest.collection.clone();
-    match Collection::open(manifest, env.clone(), None).await {
-        Ok(c) => Ok(Some(Entry::open_entry(c))),
-        Err(e) => {
-            tracing::error!(collection = %def.name, id = %def.id, error = %e, "collection failed to open; it is unavailable until repaired");
-            Ok(Some(Entry::failed(def, e.to_string())))
-        }
-    }
-}
-
-fn unavailable(e: RetryError) -> EngineError {
-    EngineError::Unavailable(e.to_string())
-}
-
-/// Objects deleted at once when a collection is purged.
-const PURGE_CONCURRENCY: usize = 16;
-
-/// Deletes every object of a collection and its local directory, then its delete marker. The
-/// marker goes last, and only once a listing shows nothing else is left under the prefix, so a
-/// crash anywhere leaves the marker for the next start to finish the job.
-pub(crate) async fn purge_collection(
-    uploader: &Uploader,
-    local_dir: &Path,
-    id: &str,
-) -> Result<(), EngineError> {
-    let prefix = crate::manifest::collection_prefix(id);
-    let marker = tombstone_path(id);
-    loop {
-        let paths: Vec<ObjectPath> = uploader
-            .list(&prefix)
-            .await
-            .map_err(unavailable)?
-            .into_iter()
-            .filter(|p| *p != marker)
-            .collect();
-        if paths.is_empty() {
-            break;
-        }
-        // Manifests first, so no reader can find one naming a deleted segment.
-        let (manifests, rest): (Vec<_>, Vec<_>) = paths
-            .into_iter()
-            .partition(|p| p.as_ref().contains("/manifest/"));
-        for group in [manifests, rest] {
-            futures::stream::iter(group)
-                .map(|path| async move { uploader.delete(&path).await })
-                .buffer_unordered(PURGE_CONCURRENCY)
-                .try_collect::<Vec<()>>()
-                .await
-                .map_err(unavailable)?;
-        }
-    }
-    match tokio::fs::remove_dir_all(local_dir).await {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e.into()),
-    }
-    uploader.delete(&marker).await.map_err(unavailable)?;
-    Ok(())
 }
