@@ -433,3 +433,61 @@ async fn during_an_outage_writes_stop_at_the_wal_budget_and_resume_after_recover
         .unwrap();
     assert_eq!(ids(&stored(&s).await.1).len(), accepted);
 }
+
+/// Deletes go through the same door as uploads: a transient failure is retried and counted, and
+/// an open breaker stops them without a call to the store (they used to call the store
+/// directly: neither retried nor counted, and not stopped by an open breaker).
+#[tokio::test(start_paused = true)]
+async fn deletes_are_retried_counted_and_stopped_by_an_open_breaker() {
+    let s = setup(10, |c| {
+        c.upload.breaker_failure_threshold = 3;
+        c.upload.breaker_cool_down = Duration::from_secs(10);
+    })
+    .await;
+    let uploader = s.engine.uploader();
+    let path = object_store::path::Path::from("collections/x/segments/orphan.parquet");
+    s.inner
+        .put(&path, object_store::PutPayload::from_static(b"x"))
+        .await
+        .unwrap();
+    s.faulty.script(
+        Op::Delete,
+        [Step::Fail(Fault::SLOW_DOWN), Step::Fail(Fault::SLOW_DOWN)],
+    );
+    let retries = uploader
+        .stats
+        .retries
+        .load(std::sync::atomic::Ordering::Relaxed);
+    uploader.delete(&path).await.unwrap();
+    assert!(s.inner.head(&path).await.is_err(), "deleted");
+    assert_eq!(
+        uploader
+            .stats
+            .retries
+            .load(std::sync::atomic::Ordering::Relaxed)
+            - retries,
+        2
+    );
+    assert_eq!(
+        uploader
+            .stats
+            .deletes
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    // An outage opens the breaker; a delete is then refused without touching the store.
+    s.faulty.set_partitioned(true);
+    s.engine.upsert("c", docs(0..10)).await.unwrap();
+    assert!(s.engine.flush_all().await.is_err());
+    assert!(uploader.breaker_open());
+    s.faulty.clear_history();
+    let refused = uploader.delete(&path).await.unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            akidb_engine::upload::retry::RetryError::BreakerOpen
+        ),
+        "{refused}"
+    );
+    assert!(s.faulty.history().is_empty(), "{:?}", s.faulty.history());
+}

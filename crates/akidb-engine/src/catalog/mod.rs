@@ -138,7 +138,7 @@ impl Entry {
         let summary = match &*self.slot.lock() {
             Slot::Closed(s) => *s,
             // Marked failed or deleted meanwhile.
-            _ => None.ok_or_else(|| EngineError::CollectionNotFound(self.def.name.clone()))?,
+            _ => return Err(EngineError::CollectionNotFound(self.def.name.clone())),
         };
         let store = env.uploader.store().clone();
         let path = if summary.verified {
@@ -298,6 +298,14 @@ impl Entry {
                 def: (*self.def).clone(),
                 reason: "deleted".into(),
             },
+        }
+    }
+
+    /// Documents of a closed collection (`None` when it is open, failed or deleted).
+    pub fn closed_documents(&self) -> Option<u64> {
+        match &*self.slot.lock() {
+            Slot::Closed(s) => Some(s.documents),
+            _ => None,
         }
     }
 
