@@ -6,7 +6,8 @@
 //!    upsert and demoted to cold (so it is closed to its catalog entry), `--concurrency` at once.
 //! 3. All cold: RSS (total and per collection above the baseline), descriptors, threads; the time
 //!    of `GET /api/v1/collections`, `GET /api/v1/tiers` and `GET /metrics` at that count.
-//! 4. Restart (SIGTERM, then a new process): time to `listening` and to a first answered list.
+//! 4. Restart (SIGTERM, then a new process): time to `listening` and to a first answered list;
+//!    RSS, descriptors and threads then and 15 s later (once the start's threads have exited).
 //! 5. First queries on random cold collections (each one opened, fetched, loaded, searched):
 //!    p50 and p99.
 //!
@@ -283,6 +284,9 @@ async fn main() {
         listening.as_secs_f64() + t.as_secs_f64()
     );
     report_cold("all cold, after the restart", server.pid());
+    // The blocking threads of the start exit after 10 s idle (tokio's keep-alive).
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    report_cold("all cold, 15 s after the restart", server.pid());
 
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     let mut latencies = Vec::new();
