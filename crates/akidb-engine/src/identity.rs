@@ -18,7 +18,6 @@
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjectPath;
 use serde::{Deserialize, Serialize};
 
@@ -73,12 +72,8 @@ fn write_local(data_dir: &Path, binding: &LocalBinding) -> Result<(), EngineErro
 }
 
 async fn read_store(uploader: &Uploader) -> Result<Option<StoreIdentity>, EngineError> {
-    let store = uploader.store().clone();
     let path = ObjectPath::from(STORE_FILE);
-    match uploader
-        .read(|| async { store.get(&path).await?.bytes().await })
-        .await
-    {
+    match uploader.get(&path).await {
         Ok(data) => serde_json::from_slice(&data).map(Some).map_err(|e| {
             EngineError::StoreMismatch(format!(
                 "the object store's {STORE_FILE} is unreadable: {e}"
@@ -134,11 +129,8 @@ pub(crate) fn local_wal_data(collections_dir: &Path) -> Vec<String> {
 
 /// Checks (and records) that `data_dir` belongs to the store behind `uploader`; see the module
 /// docs for the rules.
-pub(crate) async fn bind(
-    data_dir: &Path,
-    uploader: &Uploader,
-    store_url: &str,
-) -> Result<(), EngineError> {
+pub(crate) async fn bind(data_dir: &Path, uploader: &Uploader) -> Result<(), EngineError> {
+    let store_url = uploader.describe();
     let local = read_local(data_dir)?;
     let store = read_store(uploader).await?;
     let collections_dir = data_dir.join("collections");

@@ -1,25 +1,30 @@
 //! AkiDB engine: owns all I/O. See the repository's ARCHITECTURE.md for the picture.
 //!
-//! - [`engine`]: the façade: requests, create and delete, background work (indexer, flusher,
-//!   tiering).
-//! - `catalog`: every collection by id, open or closed, and loading it at start.
-//! - `identity`: which object store a data directory belongs to.
-//! - [`disk`]: the free-space guard.
-//! - [`collection`]: one collection's write path, search, flush and recovery.
-//! - [`wal`]: the write-ahead log with group commit.
-//! - [`segment`]: the Parquet segment codec.
-//! - [`manifest`]: manifest versions, the source of truth on the object store.
-//! - [`store`]: object-store wiring.
-//! - [`tier`]: hot/warm/cold tiers: the pure policy and the moves.
+//! The façade is [`Engine`] and the types re-exported here; a server needs nothing else.
+//! Internal rooms (`pub(crate)`):
+//! - `engine`: the façade, its config, request preparation, tiering and background work;
+//! - `catalog`: every collection by id, open or closed, and loading it at start;
+//! - `collection`: one collection: state, local copies, durable writes, compaction, tier gate;
+//! - `identity`: which object store a data directory belongs to;
+//! - `disk`: the data-directory lock and the free-space guard;
+//! - `doc`, `filter`, `envelope`, `error`: documents, metadata filters, checksummed JSON, errors.
+//!
+//! Public building blocks (the benches, tests and tools use them directly):
+//! - [`wal`]: the write-ahead log with group commit;
+//! - [`segment`]: the Parquet segment codec;
+//! - [`manifest`]: manifest versions, the source of truth on the object store;
+//! - [`upload`]: the one door to the object store (retries, breaker, counters, DLQ);
+//! - [`store`]: opening stores by URL, and the fault-injecting store for tests;
+//! - [`tier`]: hot/warm/cold tiers: the pure policy and the move counters.
 
 pub(crate) mod catalog;
-pub mod collection;
-pub mod disk;
-pub mod doc;
-pub mod engine;
-pub mod envelope;
-pub mod error;
-pub mod filter;
+pub(crate) mod collection;
+pub(crate) mod disk;
+pub(crate) mod doc;
+pub(crate) mod engine;
+pub(crate) mod envelope;
+pub(crate) mod error;
+pub(crate) mod filter;
 mod identity;
 pub mod manifest;
 pub mod segment;
@@ -28,10 +33,18 @@ pub mod tier;
 pub mod upload;
 pub mod wal;
 
-pub use collection::{CollectionInfo, FlushError, Hit};
+pub use collection::{CollectionInfo, FlushError, Hit, TierInfo};
 pub use doc::{Document, Metadata};
 pub use engine::{
-    CollectionStatus, CreateCollection, Engine, EngineConfig, NewDocument, SearchQuery,
+    COMPACT_DEAD_FRACTION, COMPACT_MIN_DEAD, CatalogTotals, CollectionStatus, CreateCollection,
+    DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_FLUSH_IDLE, DEFAULT_FLUSH_MAX_AGE, DEFAULT_FLUSH_MAX_DOCS,
+    DEFAULT_INDEX_CHUNK, DEFAULT_MAX_OPEN_FILES, DEFAULT_MIN_FREE_DISK_BYTES,
+    DEFAULT_WAL_BUDGET_BYTES, Engine, EngineConfig, MAX_BATCH, MAX_EF, MAX_K, NewDocument,
+    SearchQuery, TestFaults, TierAction, TierMoveStats, TierTotals, TieringConfig, metadata_value,
 };
 pub use error::EngineError;
 pub use store::S3Options;
+pub use store::faulty::Fault;
+pub use tier::{PolicyConfig, Tier};
+pub use upload::{MAX_MAX_IN_FLIGHT, UploadConfig};
+pub use wal::WalError;

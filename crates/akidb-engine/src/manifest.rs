@@ -22,12 +22,12 @@
 use std::sync::Arc;
 
 use akidb_core::{HnswParams, Metric};
-use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
 
 use crate::error::EngineError;
+use crate::upload::Uploader;
+use crate::upload::retry::RetryError;
 
 /// The manifest format this server writes: 2 = checksummed envelope and object checksums.
 pub const FORMAT_VERSION: u32 = 2;
@@ -213,25 +213,31 @@ impl Manifest {
         }
     }
 
-    /// Reads the newest manifest of a collection, or `None` if it has none (tests and tools).
+    /// Reads the newest manifest of a collection in `store`, or `None` if it has none (tests
+    /// and tools: a server reads through its own [`Uploader`]).
     pub async fn read_latest(
-        store: &Arc<dyn ObjectStore>,
+        store: &Arc<dyn object_store::ObjectStore>,
         collection_id: &str,
     ) -> Result<Option<Manifest>, EngineError> {
-        let Some(path) = Manifest::newest_path(store, collection_id).await? else {
+        let uploader = Uploader::new(store.clone(), Default::default());
+        let unavailable = |e: RetryError| EngineError::Unavailable(e.to_string());
+        let Some(path) = Manifest::newest_path(&uploader, collection_id)
+            .await
+            .map_err(unavailable)?
+        else {
             return Ok(None);
         };
-        let data = store.get(&path).await?.bytes().await?;
+        let data = uploader.get(&path).await.map_err(unavailable)?;
         Manifest::parse(&path, &data).map(Some)
     }
 
     /// The key of a collection's newest manifest version, if it has one.
     pub async fn newest_path(
-        store: &Arc<dyn ObjectStore>,
+        uploader: &Uploader,
         collection_id: &str,
-    ) -> Result<Option<Path>, object_store::Error> {
+    ) -> Result<Option<Path>, RetryError> {
         let prefix = Path::from(format!("collections/{collection_id}/manifest"));
-        let metas: Vec<_> = store.list(Some(&prefix)).try_collect().await?;
+        let metas = uploader.list(&prefix).await?;
         Ok(metas
             .into_iter()
             .map(|m| m.location)

@@ -177,8 +177,8 @@ pub struct ServeArgs {
 }
 
 /// Parses `latency_ms=50,fail_rate=0.1,seed=7` (every key optional).
-fn parse_test_faults(spec: &str) -> anyhow::Result<akidb_engine::engine::TestFaults> {
-    let mut f = akidb_engine::engine::TestFaults {
+fn parse_test_faults(spec: &str) -> anyhow::Result<akidb_engine::TestFaults> {
+    let mut f = akidb_engine::TestFaults {
         latency: Duration::ZERO,
         fail_rate: 0.0,
         seed: 1,
@@ -323,9 +323,9 @@ impl Config {
         }
         if let Some(v) = args.upload_max_in_flight.or(file.upload_max_in_flight) {
             anyhow::ensure!(
-                (1..=akidb_engine::upload::MAX_MAX_IN_FLIGHT).contains(&v),
+                (1..=akidb_engine::MAX_MAX_IN_FLIGHT).contains(&v),
                 "upload_max_in_flight must be between 1 and {}",
-                akidb_engine::upload::MAX_MAX_IN_FLIGHT
+                akidb_engine::MAX_MAX_IN_FLIGHT
             );
             engine.upload.max_in_flight = v;
         }

@@ -265,7 +265,7 @@ impl Metrics {
                 }
             };
         let totals = engine.tier_totals();
-        let per_tier = |f: &dyn Fn(&akidb_engine::engine::TierTotals) -> u64| {
+        let per_tier = |f: &dyn Fn(&akidb_engine::TierTotals) -> u64| {
             totals
                 .iter()
                 .map(|(t, v)| (format!("tier=\"{t}\""), f(v).to_string()))

@@ -6,10 +6,10 @@ use std::time::Instant;
 
 use akidb_api as api;
 use akidb_api::ErrorCode;
-use akidb_engine::collection::TierInfo;
-use akidb_engine::engine::TierAction;
-use akidb_engine::tier::Tier;
-use akidb_engine::wal::WalError;
+use akidb_engine::Tier;
+use akidb_engine::TierAction;
+use akidb_engine::TierInfo;
+use akidb_engine::WalError;
 use akidb_engine::{
     CollectionInfo, CollectionStatus, CreateCollection, Engine, EngineError, NewDocument,
     SearchQuery,
@@ -463,7 +463,7 @@ async fn set_test_faults(
     if let Some(rate) = req.fail_rate {
         faults.fail_randomly(
             rate,
-            akidb_engine::store::faulty::Fault::SLOW_DOWN,
+            akidb_engine::Fault::SLOW_DOWN,
             &[],
             req.seed.unwrap_or(1),
         );
@@ -614,7 +614,7 @@ async fn read_document(
     Ok(Json(api::Document {
         id: doc.id,
         vector: doc.vector,
-        metadata: akidb_engine::engine::metadata_value(doc.metadata),
+        metadata: akidb_engine::metadata_value(doc.metadata),
     }))
 }
 
@@ -697,7 +697,7 @@ async fn search(
             score: h.score,
             vector: h.vector,
             metadata: if req.include_metadata {
-                Some(akidb_engine::engine::metadata_value(h.metadata))
+                Some(akidb_engine::metadata_value(h.metadata))
             } else {
                 None
             },

@@ -19,7 +19,6 @@
 //! when they are opened, and a background pass brings every summary up to date.
 
 use bytes::Bytes;
-use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjectPath;
 use serde::{Deserialize, Serialize};
 
@@ -66,10 +65,13 @@ fn unavailable(e: RetryError) -> EngineError {
 
 /// The checkpoints in the store: (seq, has a dirty marker), newest first.
 async fn list(uploader: &Uploader) -> Result<Vec<(u64, bool)>, EngineError> {
-    let paths = uploader
+    let paths: Vec<ObjectPath> = uploader
         .list(&ObjectPath::from("catalog"))
         .await
-        .map_err(unavailable)?;
+        .map_err(unavailable)?
+        .into_iter()
+        .map(|m| m.location)
+        .collect();
     let seq_of = |p: &ObjectPath, ext: &str| {
         p.filename()
             .and_then(|f| f.strip_suffix(ext))
@@ -92,13 +94,9 @@ pub(crate) async fn read_newest(
 ) -> Result<(Option<(Checkpoint, bool)>, u64), EngineError> {
     let found = list(uploader).await?;
     let highest = found.first().map_or(0, |(seq, _)| *seq);
-    let store = uploader.store().clone();
     for (seq, dirty) in found.into_iter().take(KEEP) {
         let p = path(seq);
-        let data = match uploader
-            .read(|| async { store.get(&p).await?.bytes().await })
-            .await
-        {
+        let data = match uploader.get(&p).await {
             Ok(data) => data,
             Err(RetryError::Permanent {
                 source: object_store::Error::NotFound { .. },

@@ -20,7 +20,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
-use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjectPath;
 
 use super::checkpoint::{self, CheckpointEntry};
@@ -54,10 +53,9 @@ fn unavailable(e: RetryError) -> EngineError {
 
 /// The last path segment of every entry under `prefix` (one level).
 async fn ids_under(uploader: &Uploader, prefix: &str) -> Result<Vec<String>, EngineError> {
-    let store = uploader.store().clone();
     let root = ObjectPath::from(prefix);
     let listing = uploader
-        .read(|| store.list_with_delimiter(Some(&root)))
+        .list_with_delimiter(&root)
         .await
         .map_err(unavailable)?;
     Ok(listing
@@ -256,16 +254,13 @@ async fn open_entry(
     in_quarantine: bool,
 ) -> Result<Option<Arc<Entry>>, EngineError> {
     let uploader = &env.uploader;
-    let store = uploader.store().clone();
     let dir = env.collections_dir.join(&id);
     // The (legacy) delete marker and the newest manifest are read at once. Reads are retried
     // like uploads; a store that stays unreachable fails the start, loudly, rather than marking
     // collections unavailable for a transient outage.
     let marker = legacy_tombstone_path(&id);
-    let (deleted, newest) = tokio::join!(
-        uploader.read(|| store.head(&marker)),
-        uploader.read(|| Manifest::newest_path(&store, &id))
-    );
+    let (deleted, newest) =
+        tokio::join!(uploader.head(&marker), Manifest::newest_path(uploader, &id));
     if deleted.is_ok() {
         tracing::info!(id = %id, "finishing an interrupted collection delete (legacy marker)");
         purge_collection(uploader, &dir, &id).await?;
@@ -285,10 +280,7 @@ async fn open_entry(
             }
         }
     }
-    let data = uploader
-        .read(|| async { store.get(&path).await?.bytes().await })
-        .await
-        .map_err(unavailable)?;
+    let data = uploader.get(&path).await.map_err(unavailable)?;
     let manifest = match Manifest::parse(&path, &data) {
         Ok(manifest) => manifest,
         Err(e) => {
@@ -327,7 +319,13 @@ pub(crate) async fn purge_collection(
 ) -> Result<(), EngineError> {
     let prefix = crate::manifest::collection_prefix(id);
     loop {
-        let paths = uploader.list(&prefix).await.map_err(unavailable)?;
+        let paths: Vec<ObjectPath> = uploader
+            .list(&prefix)
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .map(|m| m.location)
+            .collect();
         if paths.is_empty() {
             break;
         }

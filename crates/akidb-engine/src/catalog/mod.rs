@@ -26,7 +26,6 @@ mod load;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use object_store::ObjectStoreExt;
 use parking_lot::{Mutex, RwLock};
 
 use self::checkpoint::CheckpointEntry;
@@ -140,31 +139,22 @@ impl Entry {
             // Marked failed or deleted meanwhile.
             _ => return Err(EngineError::CollectionNotFound(self.def.name.clone())),
         };
-        let store = env.uploader.store().clone();
         let path = if summary.verified {
             manifest_path(&self.def.id, summary.manifest_version)
         } else {
-            match env
-                .uploader
-                .read(|| Manifest::newest_path(&store, &self.def.id))
-                .await
-            {
+            match Manifest::newest_path(&env.uploader, &self.def.id).await {
                 Ok(Some(path)) => path,
                 Ok(None) => manifest_path(&self.def.id, summary.manifest_version),
                 Err(e) => return Err(EngineError::Unavailable(e.to_string())),
             }
         };
-        let data = env
-            .uploader
-            .read(|| async { store.get(&path).await?.bytes().await })
-            .await
-            .map_err(|e| match e {
-                RetryError::Permanent {
-                    source: object_store::Error::NotFound { .. },
-                    ..
-                } => EngineError::Corrupted(format!("{path}, the newest manifest, is missing")),
-                e => EngineError::Unavailable(e.to_string()),
-            });
+        let data = env.uploader.get(&path).await.map_err(|e| match e {
+            RetryError::Permanent {
+                source: object_store::Error::NotFound { .. },
+                ..
+            } => EngineError::Corrupted(format!("{path}, the newest manifest, is missing")),
+            e => EngineError::Unavailable(e.to_string()),
+        });
         let opened = match data.and_then(|data| Manifest::parse(&path, &data)) {
             Ok(m) => Collection::open(m, env.clone(), Some(summary.access)).await,
             Err(e) => Err(e),
@@ -204,10 +194,7 @@ impl Entry {
             Slot::Closed(s) if !s.verified => *s,
             _ => return Ok(false),
         };
-        let store = env.uploader.store().clone();
-        let newest = env
-            .uploader
-            .read(|| Manifest::newest_path(&store, &self.def.id))
+        let newest = Manifest::newest_path(&env.uploader, &self.def.id)
             .await
             .map_err(|e| EngineError::Unavailable(e.to_string()))?;
         let current = manifest_path(&self.def.id, summary.manifest_version);
@@ -215,7 +202,7 @@ impl Entry {
             Some(path) if path != current => {
                 let data = env
                     .uploader
-                    .read(|| async { store.get(&path).await?.bytes().await })
+                    .get(&path)
                     .await
                     .map_err(|e| EngineError::Unavailable(e.to_string()))?;
                 Some(Summary::of(&Manifest::parse(&path, &data)?, summary.access))

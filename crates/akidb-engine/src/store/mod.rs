@@ -52,6 +52,24 @@ pub struct S3Options {
     pub allow_http: Option<bool>,
 }
 
+impl S3Options {
+    /// Settings for one S3-compatible server with static credentials (region `us-east-1`,
+    /// plain HTTP allowed when the endpoint is `http://`): loopback servers in tests and tools.
+    pub fn static_credentials(
+        endpoint: &str,
+        access_key_id: &str,
+        secret_access_key: &str,
+    ) -> S3Options {
+        S3Options {
+            endpoint: Some(endpoint.to_string()),
+            region: Some("us-east-1".into()),
+            access_key_id: Some(access_key_id.to_string()),
+            secret_access_key: Some(secret_access_key.to_string()),
+            allow_http: Some(endpoint.starts_with("http://")),
+        }
+    }
+}
+
 pub fn open_store(url: &str, s3: &S3Options) -> Result<Arc<dyn ObjectStore>, EngineError> {
     if url == "memory://" || url == "memory:///" {
         return Ok(Arc::new(InMemory::new()));

@@ -1,12 +1,14 @@
-//! The path to the object store.
+//! The one door to the object store.
 //!
-//! Every segment upload and manifest commit goes through the [`Uploader`]:
+//! Every call to the store (get, head, list, put, create-only put, delete) goes through the
+//! [`Uploader`]; nothing else holds the raw store. Every call gets the same classified retries,
+//! the same circuit breaker and the same counters. Uploads also get:
 //!
 //! - **bounded parallelism**: at most `max_in_flight` uploads at once across all collections
 //!   (a semaphore); a flush uploads its segments in parallel under that bound;
 //! - **multipart** for objects over `multipart_threshold`, in `multipart_part_size` parts with
 //!   at most `multipart_concurrency` parts in flight; a failed multipart upload is aborted;
-//! - **retries** of whole operations with exponential backoff and jitter, classified by error
+//! - **retries** of whole operations (every call) with exponential backoff and jitter, classified by error
 //!   kind and S3 status/code ([`retry`], [`crate::store::classify`]);
 //! - a **circuit breaker** ([`breaker`]) consulted before every attempt;
 //! - the **dead-letter queue** ([`dlq`]) for permanent failures.
@@ -25,7 +27,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
+use object_store::{
+    ListResult, ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
+    WriteMultipart,
+};
 use parking_lot::Mutex;
 use tokio::sync::Semaphore;
 
@@ -83,6 +88,10 @@ pub struct UploadStats {
     pub multipart_uploads: AtomicU64,
     /// Objects deleted (replaced graphs, compacted segments, orphans, deleted collections).
     pub deletes: AtomicU64,
+    /// Successful gets and heads.
+    pub reads: AtomicU64,
+    /// Successful listings.
+    pub lists: AtomicU64,
 }
 
 pub struct Uploader {
@@ -111,8 +120,9 @@ impl Uploader {
         }
     }
 
-    pub fn store(&self) -> &Arc<dyn ObjectStore> {
-        &self.store
+    /// What the store is (its `Display`: kind and bucket or root), for logs and identity.
+    pub fn describe(&self) -> String {
+        self.store.to_string()
     }
 
     pub fn breaker_open(&self) -> bool {
@@ -152,30 +162,69 @@ impl Uploader {
         }
     }
 
-    /// Runs a read (get, head, list) with the same classified retries and circuit breaker as
-    /// uploads: a transient failure is retried with backoff, a permanent one (`NotFound`
-    /// included) returns at once.
-    pub async fn read<T, F, Fut>(&self, op: F) -> Result<T, RetryError>
+    /// Runs one store call with the classified retries and the circuit breaker every call
+    /// goes through, and counts it (a `NotFound` is an answer, not a failure).
+    async fn call<T, F, Fut>(&self, op: F) -> Result<T, RetryError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, object_store::Error>>,
     {
-        retry(&self.config.retry, &self.breaker, self.next_seed(), op)
-            .await
-            .0
+        let (result, attempts) =
+            retry(&self.config.retry, &self.breaker, self.next_seed(), op).await;
+        match &result {
+            Err(RetryError::Permanent {
+                source: object_store::Error::NotFound { .. },
+                ..
+            }) => {
+                self.stats
+                    .retries
+                    .fetch_add(attempts.count.saturating_sub(1) as u64, Ordering::Relaxed);
+            }
+            _ => self.account(&attempts, &result),
+        }
+        result
     }
 
-    /// Lists every object under `prefix`, with the same retries and breaker as every call.
-    pub async fn list(&self, prefix: &Path) -> Result<Vec<Path>, RetryError> {
+    /// An object's bytes.
+    pub async fn get(&self, path: &Path) -> Result<Bytes, RetryError> {
+        let result = self
+            .call(|| async { self.store.get(path).await?.bytes().await })
+            .await;
+        if result.is_ok() {
+            self.stats.reads.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    /// An object's metadata (whether it exists: `NotFound` otherwise).
+    pub async fn head(&self, path: &Path) -> Result<ObjectMeta, RetryError> {
+        let result = self.call(|| self.store.head(path)).await;
+        if result.is_ok() {
+            self.stats.reads.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    /// Every object under `prefix`.
+    pub async fn list(&self, prefix: &Path) -> Result<Vec<ObjectMeta>, RetryError> {
         use futures::TryStreamExt;
-        let (result, attempts) = retry(&self.config.retry, &self.breaker, self.next_seed(), || {
-            self.store
-                .list(Some(prefix))
-                .map_ok(|m| m.location)
-                .try_collect()
-        })
-        .await;
-        self.account(&attempts, &result);
+        let result = self
+            .call(|| self.store.list(Some(prefix)).try_collect())
+            .await;
+        if result.is_ok() {
+            self.stats.lists.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    /// The objects and common prefixes directly under `prefix` (one level).
+    pub async fn list_with_delimiter(&self, prefix: &Path) -> Result<ListResult, RetryError> {
+        let result = self
+            .call(|| self.store.list_with_delimiter(Some(prefix)))
+            .await;
+        if result.is_ok() {
+            self.stats.lists.fetch_add(1, Ordering::Relaxed);
+        }
         result
     }
 

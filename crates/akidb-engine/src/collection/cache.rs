@@ -1,0 +1,176 @@
+//! A collection's local copies (the warm tier) and loading: objects are read from the local
+//! copy when it is intact (size and CRC32C as the manifest says), else fetched from the object
+//! store (once more if the fetched bytes are damaged) and kept locally; a state is built by
+//! replaying the segments' rows in order, installing the saved graph, then the WAL records
+//! past the manifest.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path as ObjectPath;
+
+use super::Collection;
+use super::state::State;
+use crate::doc::Operation;
+use crate::error::EngineError;
+use crate::manifest::{Manifest, ObjectRef};
+use crate::segment;
+use crate::upload::retry::RetryError;
+use crate::wal::Record;
+
+/// How many objects are fetched at once when a collection is loaded. High enough that a
+/// collection's segments come in one parallel round.
+const FETCH_CONCURRENCY: usize = 32;
+
+impl Collection {
+    /// Where the local copy of an object lives.
+    pub(super) fn local_path(&self, object: &str) -> PathBuf {
+        let name = object.rsplit('/').next().unwrap_or(object);
+        self.dir.join("segments").join(name)
+    }
+
+    /// Recounts the local copies of `m`'s objects (by size; their checksums are verified when
+    /// they are read); returns whether all of them are present.
+    pub(super) fn refresh_cache_bytes(&self, m: &Manifest) -> bool {
+        let mut all = true;
+        let mut bytes = 0;
+        for object in m.objects() {
+            match std::fs::metadata(self.local_path(object.path)) {
+                Ok(meta) if meta.len() == object.bytes => bytes += object.bytes,
+                _ => all = false,
+            }
+        }
+        self.cache_bytes.store(bytes, Ordering::Relaxed);
+        all
+    }
+
+    /// Writes a local copy (a cache: no fsync; a damaged copy is fetched again).
+    pub(super) async fn write_local(&self, object: &str, data: &Bytes) {
+        let path = self.local_path(object);
+        let tmp = path.with_extension("tmp");
+        let result = async {
+            tokio::fs::create_dir_all(path.parent().expect("has a parent")).await?;
+            tokio::fs::write(&tmp, data).await?;
+            tokio::fs::rename(&tmp, &path).await
+        }
+        .await;
+        if let Err(e) = result {
+            // A full disk, typically: the copy is a cache, the object store has the data.
+            let _ = tokio::fs::remove_file(&tmp).await;
+            tracing::warn!(path = %path.display(), error = %e, "could not keep a local copy");
+        }
+    }
+
+    /// An object's bytes, verified against the manifest (size and checksum): the local copy
+    /// when it is intact, else fetched (once more if the fetched bytes are damaged) and kept
+    /// locally. Damage that a refetch does not cure is `Corrupted`, never served.
+    async fn fetch(&self, object: ObjectRef<'_>) -> Result<Bytes, EngineError> {
+        let local = self.local_path(object.path);
+        if let Ok(data) = tokio::fs::read(&local).await {
+            match object.verify(&data) {
+                Ok(()) => return Ok(Bytes::from(data)),
+                Err(why) => {
+                    tracing::warn!(collection = %self.def.name, %why, "local copy damaged; fetching the object again");
+                    let _ = tokio::fs::remove_file(&local).await;
+                }
+            }
+        }
+        // Retried like uploads (a transient failure must not fail a cold read).
+        let path = ObjectPath::from(object.path);
+        let mut last_damage = String::new();
+        for _ in 0..2 {
+            let data = self.uploader().get(&path).await.map_err(|e| match e {
+                RetryError::Permanent {
+                    source: object_store::Error::NotFound { .. },
+                    ..
+                } => EngineError::Corrupted(format!(
+                    "{}, named by the manifest, is missing from the object store",
+                    object.path
+                )),
+                e => EngineError::Unavailable(e.to_string()),
+            })?;
+            match object.verify(&data) {
+                Ok(()) => {
+                    self.write_local(object.path, &data).await;
+                    return Ok(data);
+                }
+                Err(why) => {
+                    tracing::warn!(collection = %self.def.name, %why, "object store returned damaged bytes");
+                    last_damage = why;
+                }
+            }
+        }
+        Err(EngineError::Corrupted(format!(
+            "damaged in the object store: {last_damage}"
+        )))
+    }
+
+    /// Every object `m` names, in order, fetched in one parallel round.
+    pub(super) async fn fetch_all(&self, m: &Manifest) -> Result<Vec<Bytes>, EngineError> {
+        // Owned, so that the stream's closure borrows nothing with a lifetime of its own (the
+        // future must be `Send` for any lifetime when spawned).
+        let objects: Vec<(String, u64, Option<u32>)> = m
+            .objects()
+            .map(|o| (o.path.to_string(), o.bytes, o.crc32c))
+            .collect();
+        futures::stream::iter(objects)
+            .map(|(path, bytes, crc32c)| async move {
+                self.fetch(ObjectRef {
+                    path: &path,
+                    bytes,
+                    crc32c,
+                })
+                .await
+            })
+            .buffered(FETCH_CONCURRENCY)
+            .try_collect()
+            .await
+    }
+
+    /// Builds the in-memory state from `m`'s objects (one parallel round of fetches) and then
+    /// `replay`.
+    pub(super) async fn load_state(
+        &self,
+        m: &Manifest,
+        replay: Arc<Vec<Record>>,
+    ) -> Result<State, EngineError> {
+        let mut objects: Vec<Bytes> = self.fetch_all(m).await?;
+        let graph = m.graph.as_ref().and_then(|_| objects.pop());
+        let def = self.def.clone();
+        let wal_seq = m.wal_seq;
+        tokio::task::spawn_blocking(move || {
+            let mut state = State::new(&def, wal_seq);
+            for data in objects {
+                for row in segment::decode(def.dimension, data)? {
+                    state.load_row(row);
+                }
+            }
+            state.mark_all_flushed();
+            if let Some(graph) = graph
+                && let Err(e) = state.install_graph(&graph)
+            {
+                tracing::warn!(collection = %def.name, error = %e, "saved graph unusable; rebuilding it");
+            }
+            let mut replayed = 0;
+            for record in replay.iter() {
+                let op = Operation::decode(&record.payload).map_err(|e| {
+                    EngineError::Corrupted(format!(
+                        "wal record {} of {:?}: {e}",
+                        record.seq, def.name
+                    ))
+                })?;
+                state.apply(record.seq, op);
+                replayed += 1;
+            }
+            if replayed > 0 {
+                tracing::info!(collection = %def.name, replayed, "replayed wal records");
+            }
+            Ok(state)
+        })
+        .await
+        .expect("load task panicked")
+    }
+}

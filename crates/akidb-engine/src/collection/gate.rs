@@ -1,0 +1,198 @@
+//! The tier gate: every request and move passes here. Requests hold the collection's tier lock
+//! shared, moves exclusively, so a move never runs under a request; a read of a warm or cold
+//! collection loads a temporary state (one at a time) unless it is promoted; a write makes the
+//! collection hot first and is applied only once its WAL record is durable (see the write path
+//! in the module docs of [`super`]).
+
+use std::sync::Arc;
+
+use super::Collection;
+use super::release_free_memory;
+use super::state::State;
+use crate::doc::Operation;
+use crate::error::EngineError;
+use crate::tier::Tier;
+
+/// Keeps the collection in its tier while held (pass it to the end of the blocking work).
+pub type TierGuard = tokio::sync::OwnedRwLockReadGuard<()>;
+
+pub(super) fn not_loaded() -> EngineError {
+    EngineError::Unavailable("collection is not loaded (a tier move is in progress)".into())
+}
+
+impl Collection {
+    /// Moves the collection to `target`: loads it (hot), frees its RAM after saving it (warm),
+    /// or also removes its local copies (cold). Returns the tier it came from.
+    pub async fn move_to(&self, target: Tier) -> Result<Tier, EngineError> {
+        let _moving = self.tier_lock.write().await;
+        self.check_live()?;
+        let from = self.tier();
+        if from == target {
+            return Ok(from);
+        }
+        let started = std::time::Instant::now();
+        if from == Tier::Hot {
+            self.checkpoint().await?;
+            let state = self.state.write().take();
+            drop(state);
+            release_free_memory();
+            // Everything is flushed: the WAL file needs no descriptor until the next write.
+            self.wal.close_file()?;
+            self.set_tier(Tier::Warm);
+        }
+        let manifest = self.manifest.lock().await.clone();
+        match target {
+            Tier::Hot => {
+                // The records stay pending until the state that holds them is installed, so
+                // that `has_pending_wal` never reports false while they are not applied.
+                let replay = Arc::new(self.pending_wal.lock().clone());
+                match self.load_state(&manifest, replay).await {
+                    Ok(state) => {
+                        *self.state.write() = Some(state);
+                        self.pending_wal.lock().clear();
+                    }
+                    Err(e) => {
+                        self.refresh_cache_bytes(&manifest);
+                        return Err(e);
+                    }
+                }
+            }
+            Tier::Warm => {
+                self.fetch_all(&manifest).await?;
+            }
+            Tier::Cold => match tokio::fs::remove_dir_all(self.dir.join("segments")).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            },
+        }
+        self.refresh_cache_bytes(&manifest);
+        self.set_tier(target);
+        let secs = started.elapsed().as_secs_f64();
+        self.env.moves.record(from, target, secs);
+        tracing::info!(collection = %self.def.name, %from, to = %target, secs, "tier move");
+        Ok(from)
+    }
+
+    /// Runs `f` on the state: the hot one, or, for a warm or cold collection, one loaded for
+    /// this call (a cold one is fetched to local disk first and is warm afterwards). With
+    /// `promote`, or WAL records waiting, the collection is made hot first.
+    pub(crate) async fn read<R, F>(self: &Arc<Self>, promote: bool, f: F) -> Result<R, EngineError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&State) -> R + Send + 'static,
+    {
+        loop {
+            if let Some(guard) = self.hot().await? {
+                let c = self.clone();
+                return tokio::task::spawn_blocking(move || {
+                    let _guard = guard;
+                    let state = c.state.read();
+                    state.as_ref().map(f).ok_or_else(not_loaded)
+                })
+                .await
+                .expect("read task panicked");
+            }
+            if promote || self.has_pending_wal() {
+                self.move_to(Tier::Hot).await?;
+                continue;
+            }
+            if self.tier() == Tier::Cold {
+                self.move_to(Tier::Warm).await?;
+            }
+            let one_at_a_time = self.transient.lock().await;
+            let guard = self.tier_lock.clone().read_owned().await;
+            self.check_live()?;
+            if self.tier() != Tier::Warm {
+                continue; // moved meanwhile
+            }
+            let manifest = self.manifest.lock().await.clone();
+            let state = self.load_state(&manifest, Arc::default()).await?;
+            let out = tokio::task::spawn_blocking(move || {
+                let _guard = guard;
+                f(&state)
+            })
+            .await
+            .expect("read task panicked");
+            drop(one_at_a_time);
+            return Ok(out);
+        }
+    }
+
+    /// Runs `f` (which writes through [`Collection::apply_durably`]) with the collection hot,
+    /// loading it first if needed.
+    pub(crate) async fn write<R, F>(self: &Arc<Self>, f: F) -> Result<R, EngineError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Collection, TierGuard) -> Result<R, EngineError> + Send + 'static,
+    {
+        loop {
+            if let Some(guard) = self.hot().await? {
+                let c = self.clone();
+                return tokio::task::spawn_blocking(move || f(&c, guard))
+                    .await
+                    .expect("write task panicked");
+            }
+            self.move_to(Tier::Hot).await?;
+        }
+    }
+
+    /// The tier lock held shared, if the collection is hot.
+    async fn hot(&self) -> Result<Option<TierGuard>, EngineError> {
+        let guard = self.tier_lock.clone().read_owned().await;
+        self.check_live()?;
+        Ok((self.tier() == Tier::Hot).then_some(guard))
+    }
+
+    /// Logs `op`, waits until it is durable, applies it. Blocking, and only while the caller
+    /// holds the tier lock with the collection hot (see [`Collection::write`]).
+    pub fn apply_durably(&self, op: Operation) -> Result<(), EngineError> {
+        if self.state.read().is_none() {
+            return Err(not_loaded());
+        }
+        let body = op.encode();
+        let mut op = Some(op);
+        let seq = self
+            .wal
+            .append(&body, |seq| {
+                self.queue
+                    .lock()
+                    .push_back((seq, op.take().expect("called once")));
+            })
+            .map_err(|e| {
+                if e.is_disk_full() {
+                    EngineError::InsufficientStorage(
+                        "the disk is full: no space left for the write-ahead log".into(),
+                    )
+                } else {
+                    e.into()
+                }
+            })?;
+        drop(body);
+        self.wal.sync(seq).map_err(|e| {
+            // The record may or may not be on disk: the log is re-read from disk (see
+            // `recover_wal`) and the write is reported as not known to be applied.
+            EngineError::CollectionUnavailable {
+                name: self.def.name.clone(),
+                reason: format!(
+                    "the write-ahead log could not be made durable ({e}); the collection reloads it, and this write may or may not have been applied"
+                ),
+            }
+        })?;
+        let mut guard = self.state.write();
+        let state = guard.as_mut().ok_or_else(not_loaded)?;
+        if state.applied_seq() >= seq {
+            return Ok(()); // another writer applied it, in order
+        }
+        let mut queue = self.queue.lock();
+        while let Some((next, _)) = queue.front() {
+            if *next > seq {
+                break; // not known durable yet; its own writer will apply it
+            }
+            let (next, op) = queue.pop_front().expect("front exists");
+            state.apply(next, op);
+        }
+        debug_assert!(state.applied_seq() >= seq);
+        Ok(())
+    }
+}
