@@ -11,22 +11,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use akidb_core::Metric;
-use akidb_engine::engine::TierAction;
+use akidb_engine::TierAction;
 use akidb_engine::store::faulty::FaultyStore;
 use akidb_engine::tier::Tier;
 use akidb_engine::{CreateCollection, Engine, EngineConfig, NewDocument, SearchQuery};
 use object_store::ObjectStore;
 
 fn read_fvecs(path: &std::path::Path) -> Vec<Vec<f32>> {
-    let data = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    data.chunks_exact(4 + 384 * 4)
-        .map(|rec| {
-            rec[4..]
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-                .collect()
-        })
-        .collect()
+    akidb_testkit::read_fvecs(path)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .1
 }
 
 fn config(dir: &std::path::Path) -> EngineConfig {

@@ -178,7 +178,7 @@ fn s3_loopback(c: &mut Criterion) {
         .unwrap();
     let docs = documents(20_000, 11);
     for server in servers {
-        let s3 = server.options();
+        let s3 = s3_options(&server);
         let mut group = c.benchmark_group(format!("s3_loopback_{}", server.kind));
         group
             .throughput(Throughput::Elements(docs.len() as u64))
@@ -232,3 +232,12 @@ fn s3_loopback(c: &mut Criterion) {
 
 criterion_group!(benches, pipeline, s3_loopback);
 criterion_main!(benches);
+
+/// The engine's S3 settings for a loopback server.
+fn s3_options(ep: &akidb_testkit::S3Endpoint) -> akidb_engine::S3Options {
+    akidb_engine::S3Options::static_credentials(
+        &ep.endpoint,
+        &ep.access_key_id,
+        &ep.secret_access_key,
+    )
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use akidb_core::Metric;
-use akidb_engine::engine::TierAction;
+use akidb_engine::TierAction;
 use akidb_engine::store::faulty::{FaultyStore, Op};
 use akidb_engine::tier::Tier;
 use akidb_engine::{CollectionStatus, CreateCollection, Engine, EngineConfig, NewDocument};

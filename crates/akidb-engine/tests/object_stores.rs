@@ -54,7 +54,7 @@ fn stores(
     ];
     for ep in s3 {
         let url = ep.url(&unique_prefix(name));
-        stores.push((ep.kind, open_store(&url, &ep.options()).unwrap()));
+        stores.push((ep.kind, open_store(&url, &s3_options(ep)).unwrap()));
     }
     stores
 }
@@ -193,7 +193,7 @@ async fn engine_recovers_from_the_bucket_alone() {
         let mut config = EngineConfig::new(data1.path());
         config.flush_idle = Duration::from_secs(3600);
         if let Some(ep) = ep {
-            config.s3 = ep.options();
+            config.s3 = s3_options(ep);
         }
         let url = ep.map(|ep| ep.url(&unique_prefix("engine")));
         config.object_store = Some(url.clone().unwrap_or("memory://".to_string()));
@@ -297,7 +297,7 @@ async fn real_s3_errors_are_classified_by_status_and_code() {
     // 400 EntityTooSmall (moto enforces S3's 5 MiB minimum part): permanent, where object_store's
     // error alone would have said nothing.
     let moto = &servers[0];
-    let store = open_store(&moto.url(&unique_prefix("classify")), &moto.options()).unwrap();
+    let store = open_store(&moto.url(&unique_prefix("classify")), &s3_options(moto)).unwrap();
     let path = Path::from("small/parts.bin");
     let (result, seen) = observed(async {
         let mut upload = store.put_multipart(&path).await?;
@@ -329,7 +329,7 @@ async fn real_s3_errors_are_classified_by_status_and_code() {
     );
     // SeaweedFS checks signatures: a wrong secret is a 403, attempted exactly once.
     if let Some(sw) = servers.iter().find(|s| s.kind == "seaweedfs") {
-        let mut wrong = sw.options();
+        let mut wrong = s3_options(sw);
         wrong.secret_access_key = Some("not-the-secret".into());
         let store = open_store(&sw.url(&unique_prefix("denied")), &wrong).unwrap();
         let uploader = Uploader::new(store, UploadConfig::default());
@@ -343,4 +343,13 @@ async fn real_s3_errors_are_classified_by_status_and_code() {
             other => panic!("expected a permanent failure, got {other:?}"),
         }
     }
+}
+
+/// The engine's S3 settings for a loopback server.
+fn s3_options(ep: &akidb_testkit::S3Endpoint) -> akidb_engine::S3Options {
+    akidb_engine::S3Options::static_credentials(
+        &ep.endpoint,
+        &ep.access_key_id,
+        &ep.secret_access_key,
+    )
 }

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use akidb_core::Metric;
-use akidb_engine::engine::{TierAction, TieringConfig};
 use akidb_engine::manifest::Manifest;
 use akidb_engine::segment::{self, Row};
 use akidb_engine::store::faulty::{FaultyStore, Op};
@@ -24,6 +23,7 @@ use akidb_engine::tier::{PolicyConfig, Tier};
 use akidb_engine::{
     CreateCollection, Engine, EngineConfig, EngineError, NewDocument, S3Options, SearchQuery,
 };
+use akidb_engine::{TierAction, TieringConfig};
 use akidb_testkit::{s3_servers, unique_prefix};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
@@ -152,7 +152,7 @@ async fn tier_round_trip_gives_the_same_answers_on_every_store() {
         ),
     ];
     for ep in &s3 {
-        targets.push((ep.kind, ep.url(&unique_prefix("tiers")), ep.options()));
+        targets.push((ep.kind, ep.url(&unique_prefix("tiers")), s3_options(ep)));
     }
     for (kind, url, s3) in targets {
         let data = tempfile::tempdir().unwrap();
@@ -680,4 +680,13 @@ async fn compaction_drops_dead_slots_and_keeps_every_answer() {
         2
     );
     assert_eq!(engine.sweep_orphans(Duration::ZERO).await.unwrap(), 0);
+}
+
+/// The engine's S3 settings for a loopback server.
+fn s3_options(ep: &akidb_testkit::S3Endpoint) -> akidb_engine::S3Options {
+    akidb_engine::S3Options::static_credentials(
+        &ep.endpoint,
+        &ep.access_key_id,
+        &ep.secret_access_key,
+    )
 }

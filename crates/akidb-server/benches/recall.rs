@@ -32,7 +32,6 @@
 //!
 //! Unknown arguments (such as the `--bench` cargo passes) are ignored.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::sync::Arc;
@@ -184,17 +183,11 @@ fn options() -> Res<Options> {
         }
         i += 1;
     }
-    if o.ks.iter().any(|&k| k > akidb_engine::engine::MAX_K) {
-        return Err(format!(
-            "--k: k must be at most {}",
-            akidb_engine::engine::MAX_K
-        ));
+    if o.ks.iter().any(|&k| k > akidb_engine::MAX_K) {
+        return Err(format!("--k: k must be at most {}", akidb_engine::MAX_K));
     }
-    if o.efs.iter().any(|&ef| ef > akidb_engine::engine::MAX_EF) {
-        return Err(format!(
-            "--ef: ef must be at most {}",
-            akidb_engine::engine::MAX_EF
-        ));
+    if o.efs.iter().any(|&ef| ef > akidb_engine::MAX_EF) {
+        return Err(format!("--ef: ef must be at most {}", akidb_engine::MAX_EF));
     }
     Ok(o)
 }
@@ -213,78 +206,6 @@ struct Dataset {
     gt: Vec<Vec<u32>>,
     metric: Metric,
     metric_source: String,
-}
-
-/// Reads a texmex file (`.fvecs` / `.ivecs`): rows of `[d: i32][d × 4 bytes]`. Returns the
-/// dimension and the rows as raw little-endian words; any inconsistency is an error.
-fn read_vecs(path: &Path) -> Res<(usize, Vec<Vec<[u8; 4]>>)> {
-    let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if data.len() < 4 {
-        return Err(format!(
-            "{}: malformed: {} bytes, too short for a texmex row",
-            path.display(),
-            data.len()
-        ));
-    }
-    let d = i32::from_le_bytes(data[0..4].try_into().unwrap());
-    if d <= 0 || d > 1 << 20 {
-        return Err(format!(
-            "{}: malformed: first row declares dimension {d}",
-            path.display()
-        ));
-    }
-    let d = d as usize;
-    let row = 4 + 4 * d;
-    if data.len() % row != 0 {
-        return Err(format!(
-            "{}: malformed: {} bytes is not a whole number of rows of {row} bytes (dimension {d})",
-            path.display(),
-            data.len()
-        ));
-    }
-    let mut rows = Vec::with_capacity(data.len() / row);
-    for (r, chunk) in data.chunks_exact(row).enumerate() {
-        let dr = i32::from_le_bytes(chunk[0..4].try_into().unwrap());
-        if dr as i64 != d as i64 {
-            return Err(format!(
-                "{}: malformed: row {r} declares dimension {dr}, the first row {d}",
-                path.display()
-            ));
-        }
-        rows.push(
-            chunk[4..]
-                .chunks_exact(4)
-                .map(|c| c.try_into().unwrap())
-                .collect(),
-        );
-    }
-    Ok((d, rows))
-}
-
-fn read_fvecs(path: &Path) -> Res<(usize, Vec<Vec<f32>>)> {
-    let (d, rows) = read_vecs(path)?;
-    let mut out = Vec::with_capacity(rows.len());
-    for (r, row) in rows.into_iter().enumerate() {
-        let v: Vec<f32> = row.into_iter().map(f32::from_le_bytes).collect();
-        if let Some(j) = v.iter().position(|x| !x.is_finite()) {
-            return Err(format!(
-                "{}: malformed: row {r} has a non-finite value at column {j}",
-                path.display()
-            ));
-        }
-        out.push(v);
-    }
-    Ok((d, out))
-}
-
-fn read_ivecs(path: &Path) -> Res<(usize, Vec<Vec<i32>>)> {
-    let (d, rows) = read_vecs(path)?;
-    Ok((
-        d,
-        rows.into_iter()
-            .map(|row| row.into_iter().map(i32::from_le_bytes).collect())
-            .collect(),
-    ))
 }
 
 /// The data set's metric: `AKIDB_RECALL_METRIC`, else the `Metric:` line of its README, else
@@ -357,9 +278,9 @@ fn load_dataset(dir: &Path, opts: &Options) -> Res<Dataset> {
     let name = dir
         .file_name()
         .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into());
-    let (dim, base) = read_fvecs(&dir.join("base.fvecs"))?;
-    let (qdim, mut queries) = read_fvecs(&dir.join("queries.fvecs"))?;
-    let (gk, gt_raw) = read_ivecs(&dir.join("groundtruth.ivecs"))?;
+    let (dim, base) = akidb_testkit::read_fvecs(&dir.join("base.fvecs"))?;
+    let (qdim, mut queries) = akidb_testkit::read_fvecs(&dir.join("queries.fvecs"))?;
+    let (gk, gt_raw) = akidb_testkit::read_ivecs(&dir.join("groundtruth.ivecs"))?;
     if qdim != dim {
         return Err(format!(
             "{name}: queries.fvecs has dimension {qdim}, base.fvecs {dim}"
@@ -457,16 +378,6 @@ fn parse_id(s: &str) -> Res<u32> {
         .map_err(|_| format!("search returned id {s:?}, which is not a row index"))
 }
 
-fn recall_at(k: usize, ids: &[Vec<u32>], gt: &[Vec<u32>]) -> f64 {
-    let mut sum = 0.0;
-    for (got, exact) in ids.iter().zip(gt) {
-        let exact: HashSet<u32> = exact[..k].iter().copied().collect();
-        let hit = got.iter().take(k).filter(|id| exact.contains(id)).count();
-        sum += hit as f64 / k as f64;
-    }
-    sum / gt.len() as f64
-}
-
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     // Nearest rank.
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
@@ -510,7 +421,7 @@ fn measure(
     let mut recall = None;
     for _ in 0..passes {
         let p = target.pass(ds, k, ef, threads)?;
-        let r = recall_at(k, &p.ids, &ds.gt);
+        let r = akidb_testkit::recall_at(k, &p.ids, &ds.gt);
         // Every pass is checked, not only the first: a search that answered differently from
         // one pass to the next would show here.
         recall = Some(recall.map_or(r, |prev: f64| prev.min(r)));

@@ -1,4 +1,6 @@
-//! Test support: the real S3-compatible servers the object-store and tier tests run against.
+//! Test support: the real S3-compatible servers the object-store and tier tests run against,
+//! spawning `akidb`, and test data ([`read_fvecs`], [`read_ivecs`], [`recall_at`],
+//! [`seeded_vector`]).
 //!
 //! - [`Moto::start`] starts moto's standalone server on a free loopback port (one per call; it
 //!   keeps data in memory and checks no signatures). `scripts/test` installs it and sets
@@ -11,6 +13,10 @@
 //!
 //! Each test takes its own prefix ([`unique_prefix`]) so that tests sharing a server never see
 //! each other's objects.
+
+mod data;
+
+pub use data::{read_fvecs, read_ivecs, recall_at, seeded_vector};
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -34,17 +40,6 @@ impl S3Endpoint {
     /// `s3://BUCKET/PREFIX`
     pub fn url(&self, prefix: &str) -> String {
         format!("s3://{}/{prefix}", self.bucket)
-    }
-
-    /// The engine's S3 settings for this server.
-    pub fn options(&self) -> akidb_engine::S3Options {
-        akidb_engine::S3Options {
-            endpoint: Some(self.endpoint.clone()),
-            region: Some("us-east-1".into()),
-            access_key_id: Some(self.access_key_id.clone()),
-            secret_access_key: Some(self.secret_access_key.clone()),
-            allow_http: Some(true),
-        }
     }
 
     /// The same settings as `akidb serve` flags.
@@ -249,17 +244,4 @@ pub fn spawn_akidb_limited(
             Err("akidb did not log `listening addr=` within 60 s".into())
         }
     }
-}
-
-/// A deterministic pseudo-random vector in [-0.5, 0.5)^dim (xorshift seeded by `seed`).
-pub fn seeded_vector(seed: u64, dim: usize) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..dim)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        })
-        .collect()
 }

@@ -13,54 +13,17 @@ pub fn minilm_dir() -> PathBuf {
     ))
 }
 
-fn read_i32s(path: &Path) -> Vec<i32> {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {}: {e}. The debian-minilm-384 data set must be at {} \
-             (a `shared/` folder beside the repository clone)",
-            path.display(),
-            minilm_dir().display()
-        )
-    });
-    assert!(
-        bytes.len().is_multiple_of(4),
-        "{}: truncated file",
-        path.display()
-    );
-    bytes
-        .chunks_exact(4)
-        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
-}
-
-/// texmex `.fvecs`: rows of (i32 d, d × f32). Returns (d, row-major data).
+/// texmex `.fvecs`: returns (d, row-major data).
 pub fn read_fvecs(path: &Path) -> (usize, Vec<f32>) {
-    let raw = read_i32s(path);
-    let d = raw[0] as usize;
-    assert!(
-        raw.len().is_multiple_of(d + 1),
-        "{}: bad fvecs",
-        path.display()
-    );
-    let mut out = Vec::with_capacity(raw.len() / (d + 1) * d);
-    for row in raw.chunks_exact(d + 1) {
-        assert_eq!(row[0] as usize, d, "{}: ragged fvecs", path.display());
-        out.extend(row[1..].iter().map(|&x| f32::from_bits(x as u32)));
-    }
-    (d, out)
+    let (d, rows) = akidb_testkit::read_fvecs(path).unwrap_or_else(|e| panic!("{e}"));
+    (d, rows.concat())
 }
 
-/// texmex `.ivecs`: rows of (i32 k, k × i32).
+/// texmex `.ivecs`.
 pub fn read_ivecs(path: &Path) -> Vec<Vec<u32>> {
-    let raw = read_i32s(path);
-    let k = raw[0] as usize;
-    assert!(
-        raw.len().is_multiple_of(k + 1),
-        "{}: bad ivecs",
-        path.display()
-    );
-    raw.chunks_exact(k + 1)
-        .map(|row| row[1..].iter().map(|&x| x as u32).collect())
+    let (_, rows) = akidb_testkit::read_ivecs(path).unwrap_or_else(|e| panic!("{e}"));
+    rows.into_iter()
+        .map(|r| r.into_iter().map(|x| x as u32).collect())
         .collect()
 }
 
@@ -112,12 +75,7 @@ pub fn load_minilm() -> Minilm {
 
 /// Mean |found[..10] ∩ gt[..10]| / 10.
 pub fn recall_at_10(found: &[Vec<u32>], gt: &[Vec<u32>]) -> f64 {
-    let mut hits = 0usize;
-    for (f, g) in found.iter().zip(gt) {
-        let g = &g[..10];
-        hits += f.iter().take(10).filter(|id| g.contains(id)).count();
-    }
-    hits as f64 / (10 * found.len()) as f64
+    akidb_testkit::recall_at(10, found, gt)
 }
 
 /// Deterministic xorshift64* stream of floats in [-1, 1).

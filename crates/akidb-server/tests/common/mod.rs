@@ -80,23 +80,11 @@ pub fn data_dir() -> PathBuf {
     dir
 }
 
-/// Reads a texmex `.fvecs` file.
+/// The first `limit` rows of a texmex `.fvecs` file.
 pub fn read_fvecs(path: &Path, limit: usize) -> Vec<Vec<f32>> {
-    let data = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while pos < data.len() && out.len() < limit {
-        let d = i32::from_le_bytes(data[pos..pos + 4].try_into().unwrap()) as usize;
-        pos += 4;
-        out.push(
-            data[pos..pos + 4 * d]
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-                .collect(),
-        );
-        pos += 4 * d;
-    }
-    out
+    let (_, mut rows) = akidb_testkit::read_fvecs(path).unwrap_or_else(|e| panic!("{e}"));
+    rows.truncate(limit);
+    rows
 }
 
 /// A small JSON client for one server.
