@@ -50,15 +50,14 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
-use std::io::BufRead;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::Tmpfs;
+use common::{Tmpfs, fill};
 use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -522,53 +521,23 @@ struct AkiDb {
 
 impl AkiDb {
     fn start(data_dir: &Path, args: &[&str], log: Arc<ServerLog>) -> AkiDb {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_akidb"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .args(args)
-            .env("AKIDB_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run akidb");
-        let stderr = child.stderr.take().expect("piped stderr");
         let echo = std::env::var_os("AKIDB_TEST_LOG").is_some();
-        let (tx, rx) = std::sync::mpsc::channel();
         let mark = log.mark();
         let reader_log = log.clone();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if echo {
-                    eprintln!("[akidb] {line}");
-                }
-                if line.contains("listening")
-                    && let Some(addr) = line
-                        .split("addr=")
-                        .nth(1)
-                        .and_then(|s| s.split_whitespace().next())
-                    && let Some(tx) = tx.take()
-                {
-                    let _ = tx.send(addr.to_string());
-                }
-                reader_log.push(line);
-            }
-        });
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => AkiDb {
+        match akidb_testkit::spawn_akidb_with_log(
+            Path::new(env!("CARGO_BIN_EXE_akidb")),
+            data_dir,
+            args,
+            "info",
+            echo,
+            None,
+            move |line| reader_log.push(line),
+        ) {
+            Ok((child, addr)) => AkiDb {
                 child,
                 url: format!("http://{addr}"),
             },
-            Err(_) => {
-                let _ = child.kill();
-                let status = child.wait();
-                panic!(
-                    "akidb did not log `listening addr=` within 60 s ({status:?}); its log:\n{}",
-                    log.since(mark).join("\n")
-                );
-            }
+            Err(e) => panic!("{e}; its log:\n{}", log.since(mark).join("\n")),
         }
     }
 
@@ -837,20 +806,6 @@ fn check_doc(key: Key, doc: &Value) -> Seen {
         ));
     }
     Seen::Doc(version)
-}
-
-/// Fills the filesystem at `dir` with a file, leaving about `leave` bytes free (as
-/// `tests/faults.rs` does).
-fn fill(dir: &Path, leave: u64) -> PathBuf {
-    use std::io::Write;
-    let path = dir.join("filler");
-    let mut f = std::fs::File::create(&path).unwrap();
-    let chunk = vec![0xabu8; 1 << 20];
-    while f.write_all(&chunk).is_ok() {}
-    let _ = f.sync_all();
-    let len = std::fs::metadata(&path).unwrap().len();
-    f.set_len(len.saturating_sub(leave)).unwrap();
-    path
 }
 
 /// Grows `filler` to take whatever the filesystem has free beyond `leave` bytes (the space a
