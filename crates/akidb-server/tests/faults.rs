@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{Api, Server, fd_count, rss_bytes, run_until_exit, thread_count};
+use common::{Api, Server, fd_count, fill, rss_bytes, run_until_exit, thread_count};
 use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -349,19 +349,6 @@ async fn damaged_segments_are_fetched_again_or_reported_never_served() {
     }
     let (_, list) = api.get("/api/v1/collections").await;
     assert_eq!(list["collections"][0]["status"], "unavailable", "{list}");
-}
-
-/// Fills the filesystem at `dir` with a file, leaving about `leave` bytes free.
-fn fill(dir: &Path, leave: u64) -> PathBuf {
-    use std::io::Write;
-    let path = dir.join("filler");
-    let mut f = std::fs::File::create(&path).unwrap();
-    let chunk = vec![0xabu8; 1 << 20];
-    while f.write_all(&chunk).is_ok() {}
-    let _ = f.sync_all();
-    let len = std::fs::metadata(&path).unwrap().len();
-    f.set_len(len.saturating_sub(leave)).unwrap();
-    path
 }
 
 /// Case 5: on a 64 MiB filesystem filled up, writes stayed refused after space was freed

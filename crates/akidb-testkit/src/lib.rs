@@ -183,18 +183,20 @@ pub fn spawn_akidb(
     log: &str,
     echo: bool,
 ) -> Result<(Child, String), String> {
-    spawn_akidb_limited(bin, data_dir, extra, log, echo, None)
+    spawn_akidb_with_log(bin, data_dir, extra, log, echo, None, |_| {})
 }
 
 /// [`spawn_akidb`] with the open-file limit (soft and hard) set to `nofile` first, as
-/// `ulimit -n` would (through `sh`, which then `exec`s the server: the child is the server).
-pub fn spawn_akidb_limited(
+/// `ulimit -n` would (through `sh`, which then `exec`s the server: the child is the server), and
+/// every line of the server's log handed to `on_line` as well.
+pub fn spawn_akidb_with_log(
     bin: &std::path::Path,
     data_dir: &std::path::Path,
     extra: &[&str],
     log: &str,
     echo: bool,
     nofile: Option<u64>,
+    mut on_line: impl FnMut(String) + Send + 'static,
 ) -> Result<(Child, String), String> {
     use std::io::BufRead;
     let mut command = match nofile {
@@ -212,6 +214,7 @@ pub fn spawn_akidb_limited(
         .arg(data_dir)
         .args(extra)
         .env("AKIDB_LOG", log)
+        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -234,6 +237,7 @@ pub fn spawn_akidb_limited(
             {
                 let _ = tx.send(addr.to_string());
             }
+            on_line(line);
         }
     });
     match rx.recv_timeout(Duration::from_secs(60)) {

@@ -26,7 +26,7 @@ impl Server {
         let bin = Path::new(env!("CARGO_BIN_EXE_akidb"));
         let echo = std::env::var_os("AKIDB_TEST_LOG").is_some();
         let (child, addr) =
-            akidb_testkit::spawn_akidb_limited(bin, data_dir, extra, "info", echo, nofile)
+            akidb_testkit::spawn_akidb_with_log(bin, data_dir, extra, "info", echo, nofile, |_| {})
                 .unwrap_or_else(|e| panic!("{e}"));
         Server {
             child,
@@ -239,4 +239,17 @@ impl Drop for Tmpfs {
             .arg(self.dir.path())
             .status();
     }
+}
+
+/// Fills the filesystem at `dir` with a file, leaving about `leave` bytes free; returns its path.
+pub fn fill(dir: &Path, leave: u64) -> PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let chunk = vec![0xabu8; 1 << 20];
+    while f.write_all(&chunk).is_ok() {}
+    let _ = f.sync_all();
+    let len = std::fs::metadata(&path).unwrap().len();
+    f.set_len(len.saturating_sub(leave)).unwrap();
+    path
 }
