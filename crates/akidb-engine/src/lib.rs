@@ -10,6 +10,7 @@
 //! - `doc`, `filter`, `envelope`, `error`: documents, metadata filters, checksummed JSON, errors.
 //!
 //! Public building blocks (the benches, tests and tools use them directly):
+//! - [`disk`]: the data-directory lock and free space (the guard; the fault soak measures with it);
 //! - [`wal`]: the write-ahead log with group commit;
 //! - [`segment`]: the Parquet segment codec;
 //! - [`manifest`]: manifest versions, the source of truth on the object store;
@@ -19,7 +20,7 @@
 
 pub(crate) mod catalog;
 pub(crate) mod collection;
-pub(crate) mod disk;
+pub mod disk;
 pub(crate) mod doc;
 pub(crate) mod engine;
 pub(crate) mod envelope;

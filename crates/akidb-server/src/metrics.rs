@@ -210,6 +210,18 @@ impl Metrics {
             load(&up.deletes),
         );
         put(
+            "akidb_object_reads_total",
+            "counter",
+            "Objects read (gets and heads) from the object store",
+            load(&up.reads),
+        );
+        put(
+            "akidb_object_lists_total",
+            "counter",
+            "Listings of the object store",
+            load(&up.lists),
+        );
+        put(
             "akidb_upload_multipart_total",
             "counter",
             "Uploads sent as multipart uploads",

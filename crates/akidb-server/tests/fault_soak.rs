@@ -1117,7 +1117,7 @@ impl Soak {
         }
     }
 
-    async fn set_store_faults(&mut self, body: Value) {
+    async fn set_store_faults(&self, body: Value) {
         let (status, answer) = self
             .call(
                 Method::POST,
@@ -1403,7 +1403,7 @@ impl Soak {
     }
 
     /// Checks the list of collections; returns the ids it lists as unavailable.
-    async fn check_list(&mut self, mode: Mode) -> BTreeSet<String> {
+    async fn check_list(&self, mode: Mode) -> BTreeSet<String> {
         let (status, body) = self.call(Method::GET, "/api/v1/collections", None).await;
         let rows = match body["collections"].as_array() {
             Some(rows) if status == 200 => rows.clone(),

@@ -27,8 +27,8 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
+use super::Collection;
 use super::state::State;
-use super::{Collection, release_free_memory};
 use crate::doc::{Document, Operation};
 use crate::error::EngineError;
 use crate::manifest::{CollectionDef, GraphRef, graph_path};
@@ -36,7 +36,7 @@ use crate::segment::Row;
 use crate::tier::Tier;
 
 /// Slots copied per read lock in step 2 (a few hundred microseconds of copying).
-const COPY_CHUNK: usize = 1024;
+pub(super) const COPY_CHUNK: usize = 1024;
 /// Rounds of replaying recorded operations off the lock before the final one under it.
 const REPLAY_ROUNDS: usize = 3;
 
@@ -139,7 +139,6 @@ impl Collection {
             })
         };
         drop(replaced);
-        release_free_memory();
         drop(manifest);
         let stale: Vec<String> = old.objects().map(|o| o.path.to_string()).collect();
         self.delete_objects(&stale).await;

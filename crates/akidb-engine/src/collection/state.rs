@@ -241,22 +241,31 @@ impl State {
                 || self.dirty_since.is_some_and(|t| t.elapsed() >= max_age))
     }
 
-    /// Takes everything not yet flushed (see [`Unflushed`]); [`State::restore_unflushed`] puts
-    /// it back if the flush fails.
+    /// Takes everything not yet flushed (see [`Unflushed`]), rows copied; [`State::restore_unflushed`]
+    /// puts it back if the flush fails.
     pub fn take_unflushed(&mut self) -> Unflushed {
+        let mut taken = self.mark_unflushed_taken();
+        let mut rows = self.put_rows(taken.from_slot..taken.from_slot + taken.slots);
+        rows.append(&mut taken.rows);
+        taken.rows = rows;
+        taken
+    }
+
+    /// [`State::take_unflushed`] without copying the slots: `rows` holds only the tombstones;
+    /// the caller copies slots `from_slot..from_slot + slots` with [`State::put_rows`] (under a read
+    /// lock) and puts them first. Those slots never change but for
+    /// dying (a later replace or delete drops their metadata): a row copied after that carries
+    /// no metadata, and the operation that killed it is past `covered_seq`, so every state that
+    /// includes the row also applies its death.
+    pub fn mark_unflushed_taken(&mut self) -> Unflushed {
         let from = self.flushed_slots;
         let to = self.index.len();
         let deletes = std::mem::take(&mut self.unflushed_deletes);
-        // Every slot, superseded ones included, so that a load rebuilds the same slots.
-        let mut rows: Vec<Row> = (from..to)
-            .map(|slot| Row::Put(self.document_at(slot)))
+        let rows = deletes
+            .iter()
+            .filter(|id| !self.by_id.contains_key(&***id))
+            .map(|id| Row::Tombstone(id.to_string()))
             .collect();
-        rows.extend(
-            deletes
-                .iter()
-                .filter(|id| !self.by_id.contains_key(&***id))
-                .map(|id| Row::Tombstone(id.to_string())),
-        );
         self.flushed_slots = to;
         self.dirty_since = None;
         Unflushed {
@@ -267,6 +276,12 @@ impl State {
             slots: to - from,
             deletes,
         }
+    }
+
+    /// A `Put` row per slot in `slots`, superseded ones included, so that a load rebuilds the
+    /// same slots.
+    pub fn put_rows(&self, slots: Range<usize>) -> Vec<Row> {
+        slots.map(|slot| Row::Put(self.document_at(slot))).collect()
     }
 
     /// Puts back what a failed flush took: it stays unflushed (the WAL still holds it).
