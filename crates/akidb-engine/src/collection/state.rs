@@ -251,13 +251,8 @@ impl State {
         taken
     }
 
-    /// [`State::take_unflushed`] without copying the slots: `rows` holds only the tombstones;
-    /// the caller copies slots `from_slot..from_slot + slots` with [`State::put_rows`] (under a read
-    /// lock) and puts them first. Those slots never change but for
-    /// dying (a later replace or delete drops their metadata): a row copied after that carries
-    /// no metadata, and the operation that killed it is past `covered_seq`, so every state that
-    /// includes the row also applies its death.
-    pub fn mark_unflushed_taken(&mut self) -> Unflushed {
+    /// [`State::take_unflushed`] without copying the slots: `rows` holds only the tombstones.
+    fn mark_unflushed_taken(&mut self) -> Unflushed {
         let from = self.flushed_slots;
         let to = self.index.len();
         let deletes = std::mem::take(&mut self.unflushed_deletes);
@@ -280,7 +275,7 @@ impl State {
 
     /// A `Put` row per slot in `slots`, superseded ones included, so that a load rebuilds the
     /// same slots.
-    pub fn put_rows(&self, slots: Range<usize>) -> Vec<Row> {
+    fn put_rows(&self, slots: Range<usize>) -> Vec<Row> {
         slots.map(|slot| Row::Put(self.document_at(slot))).collect()
     }
 
