@@ -45,14 +45,7 @@ async fn populate(engine: &Engine, count: usize, docs_each: usize) {
     for i in 0..count {
         let name = format!("c{i}");
         engine
-            .create_collection(CreateCollection {
-                name: name.clone(),
-                dimension: DIM,
-                metric: Metric::L2,
-                m: None,
-                ef_construction: None,
-                ef_search: None,
-            })
+            .create_collection(CreateCollection::new(name.clone(), DIM, Metric::L2))
             .await
             .unwrap();
         engine.upsert(&name, docs(0, docs_each)).await.unwrap();
@@ -100,13 +93,8 @@ async fn a_clean_restart_reads_one_checkpoint_not_every_manifest() {
         .search(
             "c7",
             akidb_engine::SearchQuery {
-                vector: vec![2.0, 1.0, 0.5, 0.25],
-                k: 1,
-                ef: None,
                 exact: true,
-                filter: None,
-                include_vector: false,
-                include_metadata: false,
+                ..akidb_engine::SearchQuery::new(vec![2.0, 1.0, 0.5, 0.25], 1)
             },
         )
         .await

@@ -199,14 +199,7 @@ async fn engine_recovers_from_the_bucket_alone() {
         config.object_store = Some(url.clone().unwrap_or("memory://".to_string()));
         let engine = Engine::open(config.clone()).await.unwrap();
         engine
-            .create_collection(CreateCollection {
-                name: "dr".into(),
-                dimension: 16,
-                metric: Metric::L2,
-                m: None,
-                ef_construction: None,
-                ef_search: None,
-            })
+            .create_collection(CreateCollection::new("dr", 16, Metric::L2))
             .await
             .unwrap();
         for chunk in 0..4 {

@@ -47,14 +47,7 @@ async fn setup(batch: usize, tweak: impl FnOnce(&mut EngineConfig)) -> Setup {
     tweak(&mut c);
     let engine = Engine::open_with_store(c, faulty.clone()).await.unwrap();
     let info = engine
-        .create_collection(CreateCollection {
-            name: "c".into(),
-            dimension: DIM,
-            metric: Metric::L2,
-            m: None,
-            ef_construction: None,
-            ef_search: None,
-        })
+        .create_collection(CreateCollection::new("c", DIM, Metric::L2))
         .await
         .unwrap();
     faulty.clear_history();
@@ -237,13 +230,8 @@ async fn access_denied_is_attempted_once_dead_lettered_and_re_driven() {
         .search(
             "c",
             SearchQuery {
-                vector: vec![3.0, 1.0, 2.0, 3.0],
-                k: 1,
-                ef: None,
                 exact: true,
-                filter: None,
-                include_vector: false,
-                include_metadata: false,
+                ..SearchQuery::new(vec![3.0, 1.0, 2.0, 3.0], 1)
             },
         )
         .await

@@ -32,6 +32,20 @@ pub struct CreateCollection {
     pub ef_search: Option<usize>,
 }
 
+impl CreateCollection {
+    /// A collection with the engine's default index parameters.
+    pub fn new(name: impl Into<String>, dimension: usize, metric: Metric) -> CreateCollection {
+        CreateCollection {
+            name: name.into(),
+            dimension,
+            metric,
+            m: None,
+            ef_construction: None,
+            ef_search: None,
+        }
+    }
+}
+
 /// A document as a user sent it, before validation.
 #[derive(Debug, Clone)]
 pub struct NewDocument {
@@ -50,6 +64,21 @@ pub struct SearchQuery {
     pub filter: Option<Value>,
     pub include_vector: bool,
     pub include_metadata: bool,
+}
+
+impl SearchQuery {
+    /// The `k` nearest to `vector`: approximate, no filter, ids and scores only.
+    pub fn new(vector: Vec<f32>, k: usize) -> SearchQuery {
+        SearchQuery {
+            vector,
+            k,
+            ef: None,
+            exact: false,
+            filter: None,
+            include_vector: false,
+            include_metadata: false,
+        }
+    }
 }
 
 fn in_range(
