@@ -6,9 +6,13 @@ use std::time::Duration;
 
 use akidb_core::HnswParams;
 
+use crate::error::EngineError;
 use crate::store::S3Options;
 use crate::tier::PolicyConfig;
-use crate::upload::UploadConfig;
+use crate::upload::{MAX_MAX_IN_FLIGHT, UploadConfig};
+
+/// S3 rejects multipart parts below 5 MiB, so smaller thresholds cannot work against it.
+pub const MIN_MULTIPART_THRESHOLD: usize = 5 * 1024 * 1024;
 
 /// Engine configuration. Every field has a named default below.
 #[derive(Debug, Clone)]
@@ -66,6 +70,44 @@ pub struct TestFaults {
     pub seed: u64,
 }
 
+impl std::str::FromStr for TestFaults {
+    type Err = String;
+
+    /// Parses `latency_ms=50,fail_rate=0.1,seed=7` (every key optional).
+    fn from_str(spec: &str) -> Result<TestFaults, String> {
+        let mut f = TestFaults {
+            latency: Duration::ZERO,
+            fail_rate: 0.0,
+            seed: 1,
+        };
+        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (key, value) = part
+                .split_once('=')
+                .ok_or_else(|| format!("test_faults: {part:?} is not key=value"))?;
+            let bad = || format!("test_faults: bad value for {key}: {value:?}");
+            match key {
+                "latency_ms" => {
+                    f.latency = Duration::from_millis(value.parse().map_err(|_| bad())?)
+                }
+                "fail_rate" => {
+                    let rate: f64 = value.parse().map_err(|_| bad())?;
+                    if !(0.0..=1.0).contains(&rate) {
+                        return Err("test_faults: fail_rate must be in 0..=1".into());
+                    }
+                    f.fail_rate = rate;
+                }
+                "seed" => f.seed = value.parse().map_err(|_| bad())?,
+                _ => {
+                    return Err(format!(
+                        "test_faults: unknown key {key:?} (latency_ms, fail_rate, seed)"
+                    ));
+                }
+            }
+        }
+        Ok(f)
+    }
+}
+
 /// The tiering task's settings.
 #[derive(Debug, Clone)]
 pub struct TieringConfig {
@@ -103,6 +145,68 @@ pub const DEFAULT_FLUSH_MAX_AGE: Duration = Duration::from_secs(300);
 pub const DEFAULT_INDEX_CHUNK: usize = 32;
 
 impl EngineConfig {
+    /// Checks every range in one place; the message names the setting by its configuration key
+    /// (`flush_max_docs`, `hnsw_m`, ...). [`super::Engine::open`] calls it, and so does the server
+    /// before it binds its port, so a bad value stops a start with one clear line.
+    pub fn validate(&self) -> Result<(), EngineError> {
+        let i = &self.default_index;
+        let u = &self.upload;
+        let p = &self.tiering.policy;
+        let second = Duration::from_secs(1);
+        let checks = [
+            (
+                self.flush_max_docs >= 1,
+                "flush_max_docs must be at least 1",
+            ),
+            (self.index_chunk >= 1, "index_chunk must be at least 1"),
+            ((2..=128).contains(&i.m), "hnsw_m must be between 2 and 128"),
+            (
+                (1..=10_000).contains(&i.ef_construction),
+                "hnsw_ef_construction must be between 1 and 10000",
+            ),
+            (
+                (1..=10_000).contains(&i.ef_search),
+                "hnsw_ef_search must be between 1 and 10000",
+            ),
+            (
+                (1..=MAX_MAX_IN_FLIGHT).contains(&u.max_in_flight),
+                "upload_max_in_flight must be between 1 and 64",
+            ),
+            (
+                u.multipart_threshold >= MIN_MULTIPART_THRESHOLD,
+                "upload_multipart_threshold_bytes must be at least 5 MiB (S3's smallest part)",
+            ),
+            (
+                u.retry.max_attempts >= 1,
+                "upload_max_attempts must be at least 1",
+            ),
+            (
+                u.breaker_failure_threshold >= 1,
+                "breaker_failure_threshold must be at least 1",
+            ),
+            (
+                self.max_open_files >= 1,
+                "max_open_files must be at least 1",
+            ),
+            (
+                self.checkpoint_interval >= second,
+                "catalog_checkpoint_interval_secs must be at least 1 s",
+            ),
+            (
+                self.tiering.interval >= second,
+                "tier_interval_secs must be at least 1 s",
+            ),
+            (
+                p.promote_window_ms >= 1000,
+                "tier_promote_window_secs must be at least 1 s",
+            ),
+        ];
+        match checks.into_iter().find(|(ok, _)| !ok) {
+            Some((_, message)) => Err(EngineError::InvalidConfig(message.to_string())),
+            None => Ok(()),
+        }
+    }
+
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         EngineConfig {
             data_dir: data_dir.into(),
@@ -122,5 +226,42 @@ impl EngineConfig {
             checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
             test_faults: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validate_names_the_key_out_of_range() {
+        assert!(EngineConfig::new("d").validate().is_ok());
+        let mut c = EngineConfig::new("d");
+        c.default_index.m = 1;
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("hnsw_m"), "{err}");
+        let mut c = EngineConfig::new("d");
+        c.upload.multipart_threshold = 1024;
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("upload_multipart_threshold"), "{err}");
+        let mut c = EngineConfig::new("d");
+        c.tiering.interval = Duration::from_millis(10);
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("tier_interval")
+        );
+    }
+
+    #[test]
+    fn test_faults_parse_and_reject() {
+        let f: TestFaults = "latency_ms=50, fail_rate=0.25,seed=9".parse().unwrap();
+        assert_eq!(f.latency, Duration::from_millis(50));
+        assert_eq!(f.fail_rate, 0.25);
+        assert_eq!(f.seed, 9);
+        assert!("fail_rate=2".parse::<TestFaults>().is_err());
+        assert!("latency=5".parse::<TestFaults>().is_err());
+        assert!("latency_ms".parse::<TestFaults>().is_err());
     }
 }

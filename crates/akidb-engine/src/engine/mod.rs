@@ -145,6 +145,7 @@ impl Engine {
         store: Arc<dyn ObjectStore>,
         faults: Option<Arc<FaultyStore>>,
     ) -> Result<Engine, EngineError> {
+        config.validate()?;
         let collections_dir = config.data_dir.join("collections");
         std::fs::create_dir_all(&collections_dir)?;
         let lock = crate::disk::DirLock::acquire(&config.data_dir)?;

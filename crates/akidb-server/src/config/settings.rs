@@ -1,0 +1,330 @@
+//! Every configuration key, defined once: its TOML key, its flag, its `AKIDB_*` variable, its
+//! type with unit and its help text are all on one field below. `clap` reads flags and variables
+//! into these structs and `serde` reads the TOML file into the same structs, so a key cannot
+//! exist in one place and be missing in another.
+//!
+//! TOML sections match the structs (`[flush] idle = "10s"`). The older flat keys keep working:
+//! `flush_idle_secs = 10` is read as `[flush] idle_secs` (see [`super::nest_flat_keys`]), and each
+//! renamed field lists its old name as an alias. Flags keep their old names as visible aliases
+//! (`--flush-idle-secs` beside `--flush-idle`), variables keep their names, and every size or
+//! duration accepts units (`512MiB`, `10s`) while a bare number keeps its old unit (bytes,
+//! seconds). Defaults are the engine's ([`akidb_engine::EngineConfig::new`]); ranges are checked
+//! by [`akidb_engine::EngineConfig::validate`].
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde::{Deserialize, Serialize};
+
+use super::units::{Secs, Size};
+
+/// Flags of `akidb serve`, and the whole TOML file.
+#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeArgs {
+    /// TOML configuration file (its keys are these flags' names with underscores, or sections).
+    #[arg(long, env = "AKIDB_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Directory for WALs and (by default) the object store. Default ./akidb-data.
+    #[arg(long, env = "AKIDB_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on, host:port; port 0 picks a free port. Default 127.0.0.1:8080.
+    #[arg(long, env = "AKIDB_LISTEN")]
+    pub listen: Option<String>,
+    /// Object store URL: file://DIR, s3://BUCKET/PREFIX or memory:// (tests). Default file://<data-dir>/objects.
+    #[arg(long, env = "AKIDB_OBJECT_STORE")]
+    pub object_store: Option<String>,
+    /// Largest request body (larger ones get 413). Default 128MiB.
+    #[arg(
+        long = "max-body",
+        visible_alias = "max-body-bytes",
+        env = "AKIDB_MAX_BODY_BYTES",
+        value_name = "SIZE"
+    )]
+    #[serde(alias = "max_body_bytes")]
+    pub max_body: Option<Size>,
+    /// Writes get 507 insufficient_storage while the data directory's disk has less free (0 = off). Default 256MiB.
+    #[arg(
+        long = "min-free-disk",
+        visible_alias = "min-free-disk-bytes",
+        env = "AKIDB_MIN_FREE_DISK_BYTES",
+        value_name = "SIZE"
+    )]
+    #[serde(alias = "min_free_disk_bytes")]
+    pub min_free_disk: Option<Size>,
+    /// WAL files open at once across collections (least recently used closed beyond). Default: half the open-file limit.
+    #[arg(long, env = "AKIDB_MAX_OPEN_FILES")]
+    pub max_open_files: Option<usize>,
+    /// Threads of the async runtime, 1 to 1024. Default: the number of cores.
+    #[arg(long, env = "AKIDB_WORKER_THREADS")]
+    pub worker_threads: Option<usize>,
+    /// Threads for blocking work (WAL fsync, search, Parquet encode and decode), 1 to 4096. Default 64.
+    #[arg(long, env = "AKIDB_MAX_BLOCKING_THREADS")]
+    pub max_blocking_threads: Option<usize>,
+    /// Objects no manifest names are deleted once this old. Default 1h.
+    #[arg(
+        long = "orphan-grace",
+        visible_alias = "orphan-grace-secs",
+        env = "AKIDB_ORPHAN_GRACE_SECS",
+        value_name = "DURATION"
+    )]
+    #[serde(alias = "orphan_grace_secs")]
+    pub orphan_grace: Option<Secs>,
+    /// Log filter (tracing EnvFilter syntax), e.g. info or akidb_engine=debug. Default info.
+    #[arg(long, env = "AKIDB_LOG")]
+    pub log: Option<String>,
+    /// TESTING ONLY: inject faults into every object-store call, e.g. latency_ms=50,fail_rate=0.1,seed=7.
+    #[arg(long, env = "AKIDB_TEST_FAULTS")]
+    pub test_faults: Option<String>,
+    #[command(flatten)]
+    #[serde(default)]
+    pub s3: S3,
+    #[command(flatten)]
+    #[serde(default)]
+    pub flush: Flush,
+    #[command(flatten)]
+    #[serde(default)]
+    pub index: Index,
+    #[command(flatten)]
+    #[serde(default)]
+    pub hnsw: Hnsw,
+    #[command(flatten)]
+    #[serde(default)]
+    pub wal: Wal,
+    #[command(flatten)]
+    #[serde(default)]
+    pub upload: Upload,
+    #[command(flatten)]
+    #[serde(default)]
+    pub breaker: Breaker,
+    #[command(flatten)]
+    #[serde(default)]
+    pub catalog: Catalog,
+    #[command(flatten)]
+    #[serde(default)]
+    pub tier: Tier,
+}
+
+/// `[s3]`: the S3 client for `s3://` object-store URLs.
+#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[command(next_help_heading = "S3 (TOML [s3])")]
+pub struct S3 {
+    /// S3 endpoint, e.g. http://127.0.0.1:9000 for MinIO. Default: AWS_ENDPOINT, else AWS.
+    #[arg(long = "s3-endpoint", env = "AKIDB_S3_ENDPOINT")]
+    pub endpoint: Option<String>,
+    /// S3 region. Default: AWS_REGION, else us-east-1.
+    #[arg(long = "s3-region", env = "AKIDB_S3_REGION")]
+    pub region: Option<String>,
+    /// S3 access key id. Default: AWS_ACCESS_KEY_ID.
+    #[arg(long = "s3-access-key-id", env = "AKIDB_S3_ACCESS_KEY_ID")]
+    pub access_key_id: Option<String>,
+    /// S3 secret access key. Default: AWS_SECRET_ACCESS_KEY.
+    #[arg(
+        long = "s3-secret-access-key",
+        env = "AKIDB_S3_SECRET_ACCESS_KEY",
+        hide_env_values = true
+    )]
+    pub secret_access_key: Option<String>,
+    /// Allow a plain-HTTP S3 endpoint. Default: true for an http:// endpoint.
+    #[arg(long = "s3-allow-http", env = "AKIDB_S3_ALLOW_HTTP")]
+    pub allow_http: Option<bool>,
+}
+
+/// `[flush]`: when unflushed writes are sealed into segments.
+#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[command(next_help_heading = "Flushing (TOML [flush])")]
+pub struct Flush {
+    /// Flush a collection once this many documents are unflushed; also the most rows per segment. Default 50000.
+    #[arg(long = "flush-max-docs", env = "AKIDB_FLUSH_MAX_DOCS")]
+    pub max_docs: Option<usize>,
+    /// Flush a collection this long after its last write. Default 10s.
+    #[arg(
+        long = "flush-idle",
+        visible_alias = "flush-idle-secs",
+        env = "AKIDB_FLUSH_IDLE_SECS",
+        value_name = "DURATION"
+    )]
+    #[serde(alias = "idle_secs")]
+    pub idle: Option<Secs>,
+    /// Flush unflushed data at the latest when its oldest write is this old. Default 5m.
+    #[arg(
+        long = "flush-max-age",
+        visible_alias = "flush-max-age-secs",
+        env = "AKIDB_FLUSH_MAX_AGE_SECS",
+        value_name = "DURATION"
+    )]
+    #[serde(alias = "max_age_secs")]
+    pub max_age: Option<Secs>,
+}
+
+/// `[index]`: the background indexer.
+#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[command(next_help_heading = "Indexing (TOML [index] and [hnsw])")]
+pub struct Index {
+    /// Vectors the background indexer inserts per lock hold (smaller: shorter search stalls). Default 32.
+    #[arg(long = "index-chunk", env = "AKIDB_INDEX_CHUNK")]
+    pub chunk: Option<usize>,
+}
+
+/// `[hnsw]`: graph parameters of collections created without their own.
+#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[command(next_help_heading = "Indexing (TOML [index] and [hnsw])")]
+pub struct Hnsw {
+    /// Links per node, 2 to 128. Default 16.
+    #[arg(long = "hnsw-m", env = "AKIDB_HNSW_M")]
+    pub m: Option<usize>,
+    /// Build breadth, 1 to 10000. Default 200.
+    #[arg(long = "hnsw-ef-construction", env = "AKIDB_HNSW_EF_CONSTRUCTION")]
+    pub ef_construction: Option<usize>,
+    /// Search breadth, 1 to 10000 (a query's `ef` overrides it). Default 24.
+    #[arg(long = "hnsw-ef-search", env = "AKIDB_HNSW_EF_SEARCH")]
+    pub ef_search: Option<usize>,
+}
+
+/// `[wal]`: the write-ahead logs.
+#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[command(next_help_heading = "WAL and uploads (TOML [wal], [upload], [breaker])")]
+pub struct Wal {
+    /// Unflushed WAL (all collections) at which writes get 503 + Retry-After. Default 1GiB.
+    #[arg(
+        long = "wal-budget",
+        visible_alias = "wal-budget-bytes",
+        env = "AKIDB_WAL_BUDGET_BYTES",
+        value_name = "SIZE"
+    )]
+    #[serde(alias = "budget_bytes")]
+    pub budget: Option<Size>,
+}
+
+/// `[upload]`: the upload pipeline to the object store.
+#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[command(next_help_heading = "WAL and uploads (TOML [wal], [upload], [breaker])")]
+pub struct Upload {
+    /// Uploads to the object store in flight at once, 1 to 64. Default 8.
+    #[arg(long = "upload-max-in-flight", env = "AKIDB_UPLOAD_MAX_IN_FLIGHT")]
+    pub max_in_flight: Option<usize>,
+    /// Objects larger than this are uploaded in 8 MiB parts; at least 5MiB. Default 32MiB.
+    #[arg(
+        long = "upload-multipart-threshold",
+        visible_alias = "upload-multipart-threshold-bytes",
+        env = "AKIDB_UPLOAD_MULTIPART_THRESHOLD_BYTES",
+        value_name = "SIZE"
+    )]
+    #[serde(alias = "multipart_threshold_bytes")]
+    pub multipart_threshold: Option<Size>,
+    /// Attempts per object-store call on transient errors, the first included. Default 6.
+    #[arg(long = "upload-max-attempts", env = "AKIDB_UPLOAD_MAX_ATTEMPTS")]
+    pub max_attempts: Option<u32>,
+}
+
+/// `[breaker]`: the object-store circuit breaker.
+#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[command(next_help_heading = "WAL and uploads (TOML [wal], [upload], [breaker])")]
+pub struct Breaker {
+    /// Consecutive transient failures that open the breaker. Default 5.
+    #[arg(
+        long = "breaker-failure-threshold",
+        env = "AKIDB_BREAKER_FAILURE_THRESHOLD"
+    )]
+    pub failure_threshold: Option<u32>,
+    /// How long the breaker stays open before one probe. Default 5s.
+    #[arg(
+        long = "breaker-cool-down",
+        visible_alias = "breaker-cool-down-secs",
+        env = "AKIDB_BREAKER_COOL_DOWN_SECS",
+        value_name = "DURATION"
+    )]
+    #[serde(alias = "cool_down_secs")]
+    pub cool_down: Option<Secs>,
+}
+
+/// `[catalog]`: the catalog checkpoint.
+#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[command(next_help_heading = "Catalog (TOML [catalog])")]
+pub struct Catalog {
+    /// The catalog checkpoint is rewritten at most this often while collections change (and at shutdown); at least 1s. Default 5m.
+    #[arg(
+        long = "catalog-checkpoint-interval",
+        visible_alias = "catalog-checkpoint-interval-secs",
+        env = "AKIDB_CATALOG_CHECKPOINT_INTERVAL_SECS",
+        value_name = "DURATION"
+    )]
+    #[serde(alias = "checkpoint_interval_secs")]
+    pub checkpoint_interval: Option<Secs>,
+}
+
+/// `[tier]`: automatic moves between hot, warm and cold.
+#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[command(next_help_heading = "Tiering (TOML [tier])")]
+pub struct Tier {
+    /// Run the tiering policy in the background (manual moves work either way). Default true.
+    #[arg(long = "tiering", env = "AKIDB_TIERING")]
+    pub enabled: Option<bool>,
+    /// Time between policy runs; at least 1s. Default 5s.
+    #[arg(
+        long = "tier-interval",
+        visible_alias = "tier-interval-secs",
+        env = "AKIDB_TIER_INTERVAL_SECS",
+        value_name = "DURATION"
+    )]
+    #[serde(alias = "interval_secs")]
+    pub interval: Option<Secs>,
+    /// A hot collection without access this long goes warm (0 = never). Default 10m.
+    #[arg(
+        long = "tier-hot-idle",
+        visible_alias = "tier-hot-idle-secs",
+        env = "AKIDB_TIER_HOT_IDLE_SECS",
+        value_name = "DURATION"
+    )]
+    #[serde(alias = "hot_idle_secs")]
+    pub hot_idle: Option<Secs>,
+    /// A warm collection without access this long goes cold (0 = never). Default 1h.
+    #[arg(
+        long = "tier-warm-idle",
+        visible_alias = "tier-warm-idle-secs",
+        env = "AKIDB_TIER_WARM_IDLE_SECS",
+        value_name = "DURATION"
+    )]
+    #[serde(alias = "warm_idle_secs")]
+    pub warm_idle: Option<Secs>,
+    /// This many accesses within the window promote a warm or cold collection to hot (0 = never). Default 2.
+    #[arg(long = "tier-promote-accesses", env = "AKIDB_TIER_PROMOTE_ACCESSES")]
+    pub promote_accesses: Option<usize>,
+    /// The access-rate window; at least 1s. Default 1m.
+    #[arg(
+        long = "tier-promote-window",
+        visible_alias = "tier-promote-window-secs",
+        env = "AKIDB_TIER_PROMOTE_WINDOW_SECS",
+        value_name = "DURATION"
+    )]
+    #[serde(alias = "promote_window_secs")]
+    pub promote_window: Option<Secs>,
+    /// RAM for hot collections; above it the least recently used go warm (0 = unlimited). Default 0.
+    #[arg(
+        long = "tier-ram-budget",
+        visible_alias = "tier-ram-budget-bytes",
+        env = "AKIDB_TIER_RAM_BUDGET_BYTES",
+        value_name = "SIZE"
+    )]
+    #[serde(alias = "ram_budget_bytes")]
+    pub ram_budget: Option<Size>,
+    /// Local disk for hot and warm collections; above it the least recently used go cold (0 = unlimited). Default 0.
+    #[arg(
+        long = "tier-disk-budget",
+        visible_alias = "tier-disk-budget-bytes",
+        env = "AKIDB_TIER_DISK_BUDGET_BYTES",
+        value_name = "SIZE"
+    )]
+    #[serde(alias = "disk_budget_bytes")]
+    pub disk_budget: Option<Size>,
+}
