@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use arrow_array::builder::StringBuilder;
 use arrow_array::{Array, ArrayRef, FixedSizeListArray, Float32Array, RecordBatch, StringArray};
 use arrow_buffer::NullBuffer;
 use arrow_schema::{DataType, Field, Schema};
@@ -57,38 +58,116 @@ fn schema(dim: usize) -> Arc<Schema> {
     ]))
 }
 
-/// Encodes rows as one Parquet file in memory.
-pub fn encode(dim: usize, rows: &[Row]) -> Result<Bytes, SegmentError> {
-    let schema = schema(dim);
-    let ids = StringArray::from_iter_values(rows.iter().map(Row::id));
-    let mut values = Vec::with_capacity(rows.len() * dim);
-    let mut valid = Vec::with_capacity(rows.len());
-    let mut metadata = Vec::with_capacity(rows.len());
-    for row in rows {
-        match row {
-            Row::Put(doc) => {
-                if doc.vector.len() != dim {
-                    return Err(SegmentError::Malformed(format!(
-                        "document {:?}: dimension {dim} expected, got {}",
-                        doc.id,
-                        doc.vector.len()
-                    )));
-                }
-                values.extend_from_slice(&doc.vector);
-                valid.push(true);
-                metadata.push(
-                    doc.metadata
-                        .as_ref()
-                        .map(|m| serde_json::to_string(m).unwrap()),
-                );
+/// A segment's rows in columns, filled a row at a time without a heap allocation per row: the
+/// ids and the metadata (as JSON) each in one growing string buffer, the vectors in one
+/// `Vec<f32>`. A flush copies a collection's new slots into these under brief read locks; being
+/// a few large buffers, they leave no holes in the heap when dropped, where a `Vec` and a
+/// `String` per copied row did (RSS stayed ~30 MB higher after a demotion of 20,000 vectors).
+pub struct Columns {
+    dim: usize,
+    ids: StringBuilder,
+    values: Vec<f32>,
+    valid: Vec<bool>,
+    metadata: StringBuilder,
+    /// Reused for each row's metadata JSON.
+    json: Vec<u8>,
+    tombstones: u64,
+}
+
+impl Columns {
+    /// Empty columns with room for `rows` rows of dimension `dim`.
+    pub fn new(dim: usize, rows: usize) -> Columns {
+        Columns {
+            dim,
+            ids: StringBuilder::with_capacity(rows, rows * 16),
+            values: Vec::with_capacity(rows * dim),
+            valid: Vec::with_capacity(rows),
+            metadata: StringBuilder::with_capacity(rows, 0),
+            json: Vec::new(),
+            tombstones: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.valid.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.valid.is_empty()
+    }
+
+    pub fn tombstones(&self) -> u64 {
+        self.tombstones
+    }
+
+    /// Appends a document; `vector` must have the columns' dimension.
+    pub fn push_put(&mut self, id: &str, vector: &[f32], metadata: Option<&Metadata>) {
+        assert_eq!(vector.len(), self.dim, "document {id:?}: wrong dimension");
+        self.ids.append_value(id);
+        self.values.extend_from_slice(vector);
+        self.valid.push(true);
+        match metadata {
+            Some(m) => {
+                self.json.clear();
+                serde_json::to_writer(&mut self.json, m).expect("a JSON map serializes");
+                let json = std::str::from_utf8(&self.json).expect("serde_json writes UTF-8");
+                self.metadata.append_value(json);
             }
-            Row::Tombstone(_) => {
-                values.extend(std::iter::repeat_n(0.0f32, dim));
-                valid.push(false);
-                metadata.push(None);
+            None => self.metadata.append_null(),
+        }
+    }
+
+    /// Appends a tombstone for `id`.
+    pub fn push_tombstone(&mut self, id: &str) {
+        self.ids.append_value(id);
+        self.values.extend(std::iter::repeat_n(0.0f32, self.dim));
+        self.valid.push(false);
+        self.metadata.append_null();
+        self.tombstones += 1;
+    }
+
+    /// Appends a row, checking its dimension.
+    pub fn push_row(&mut self, row: &Row) -> Result<(), SegmentError> {
+        match row {
+            Row::Put(doc) if doc.vector.len() != self.dim => Err(SegmentError::Malformed(format!(
+                "document {:?}: dimension {} expected, got {}",
+                doc.id,
+                self.dim,
+                doc.vector.len()
+            ))),
+            Row::Put(doc) => {
+                self.push_put(&doc.id, &doc.vector, doc.metadata.as_ref());
+                Ok(())
+            }
+            Row::Tombstone(id) => {
+                self.push_tombstone(id);
+                Ok(())
             }
         }
     }
+}
+
+/// Encodes rows as one Parquet file in memory.
+pub fn encode(dim: usize, rows: &[Row]) -> Result<Bytes, SegmentError> {
+    let mut columns = Columns::new(dim, rows.len());
+    for row in rows {
+        columns.push_row(row)?;
+    }
+    encode_columns(columns)
+}
+
+/// Encodes columns as one Parquet file in memory.
+pub fn encode_columns(columns: Columns) -> Result<Bytes, SegmentError> {
+    let Columns {
+        dim,
+        mut ids,
+        values,
+        valid,
+        mut metadata,
+        ..
+    } = columns;
+    let rows = valid.len();
+    let schema = schema(dim);
     let item = Arc::new(Field::new("item", DataType::Float32, false));
     let vectors = FixedSizeListArray::try_new(
         item,
@@ -97,9 +176,9 @@ pub fn encode(dim: usize, rows: &[Row]) -> Result<Bytes, SegmentError> {
         Some(NullBuffer::from(valid)),
     )?;
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(ids),
+        Arc::new(ids.finish()),
         Arc::new(vectors),
-        Arc::new(StringArray::from(metadata)),
+        Arc::new(metadata.finish()),
     ];
     let batch = RecordBatch::try_new(schema.clone(), columns)?;
     // No dictionaries (ids are unique, floats do not repeat) and no statistics (segments are
@@ -114,7 +193,7 @@ pub fn encode(dim: usize, rows: &[Row]) -> Result<Bytes, SegmentError> {
         )
         .set_column_encoding(ColumnPath::from("vector.list.item"), Encoding::PLAIN)
         .build();
-    let mut out = Vec::with_capacity(rows.len() * (dim * 4 + 64));
+    let mut out = Vec::with_capacity(rows * (dim * 4 + 64));
     let mut writer = ArrowWriter::try_new(&mut out, schema, Some(props))?;
     writer.write(&batch)?;
     writer.close()?;

@@ -15,8 +15,8 @@
 //!    record after it). A failure here leaves the collection as it was (the uploads become
 //!    orphans for the sweep).
 //! 4. Replay the recorded operations into the fresh state, most of them off the lock, the rest
-//!    under the state's write lock, and swap the fresh state in. The old one is dropped after
-//!    the lock is released.
+//!    under the state's write lock, and swap the fresh state in. The old one is freed on a
+//!    blocking thread after the lock is released.
 //!
 //! Requests wait only for the locks of step 1 and the swap; RAM briefly holds both states.
 //! Background flushes skip the collection meanwhile (see [`Collection::flush_due`]).
@@ -28,6 +28,7 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 
 use super::Collection;
+use super::seal::{COPY_CHUNK, Sealer};
 use super::state::State;
 use crate::doc::{Document, Operation};
 use crate::error::EngineError;
@@ -35,8 +36,6 @@ use crate::manifest::{CollectionDef, GraphRef, graph_path};
 use crate::segment::Row;
 use crate::tier::Tier;
 
-/// Slots copied per read lock in step 2 (a few hundred microseconds of copying).
-pub(super) const COPY_CHUNK: usize = 1024;
 /// Rounds of replaying recorded operations off the lock before the final one under it.
 const REPLAY_ROUNDS: usize = 3;
 
@@ -85,18 +84,24 @@ impl Collection {
                 state.as_ref().map(|s| s.live_documents(range))
             };
             let mut fresh = compacted(&c.def, applied_seq, slots, copy)?;
-            let rows = fresh.take_unflushed();
+            let taken = fresh.take_unflushed();
+            let (all, documents) = (0..taken.slots, taken.documents);
+            let mut sealer = Sealer::new(c.def.dimension, c.env.segment_rows, all, Vec::new());
+            while let Some((slots, columns)) = sealer.next_chunk() {
+                fresh.copy_puts(slots, columns);
+            }
+            let columns = sealer.finish();
             fresh.index_some(usize::MAX);
             let graph = Bytes::from(fresh.encode_graph());
-            Some((fresh, rows, graph))
+            Some((fresh, columns, documents, graph))
         })
         .await
         .expect("compaction task panicked");
-        let Some((mut fresh, rows, graph)) = built else {
+        let Some((mut fresh, columns, documents, graph)) = built else {
             return Ok(0); // unloaded meanwhile (cannot happen under the tier lock)
         };
 
-        let segments = self.upload_segments(rows.rows).await?;
+        let segments = self.upload_segments(columns).await?;
         let graph_id = uuid::Uuid::now_v7().simple().to_string();
         let path = graph_path(&self.def.id, &graph_id);
         self.uploader()
@@ -114,7 +119,7 @@ impl Collection {
         let old = self
             .commit(&mut manifest, |next| {
                 next.wal_seq = next.wal_seq.max(applied_seq);
-                next.documents = rows.documents;
+                next.documents = documents;
                 next.segments = segments;
                 next.graph = Some(graph);
             })
@@ -138,7 +143,8 @@ impl Collection {
                 std::mem::replace(state, fresh)
             })
         };
-        drop(replaced);
+        // Freeing the old state takes ~10 ms: not on an async worker.
+        tokio::task::spawn_blocking(move || drop(replaced));
         drop(manifest);
         let stale: Vec<String> = old.objects().map(|o| o.path.to_string()).collect();
         self.delete_objects(&stale).await;
@@ -240,7 +246,7 @@ mod tests {
         .expect("copied");
         let mut source = source.into_inner();
         let taken = fresh.take_unflushed();
-        assert!(taken.rows.iter().all(|r| matches!(r, Row::Put(_))));
+        assert!(taken.tombstones.is_empty());
         replay(&mut fresh, source.drain_recording());
         assert_eq!(live(&fresh), live(&source));
         assert_eq!(fresh.count(), source.count());

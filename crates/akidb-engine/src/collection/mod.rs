@@ -51,6 +51,7 @@ mod compaction;
 mod durable;
 mod gate;
 mod info;
+mod seal;
 mod state;
 
 use std::collections::VecDeque;
@@ -384,7 +385,12 @@ impl Collection {
                 _ => return 0,
             }
         }
-        self.state.write().as_mut().map_or(0, |s| s.index_some(max))
+        let mut guard = self.state.write();
+        let done = guard.as_mut().map_or(0, |s| s.index_some(max));
+        // Hand the lock to the searches and writes that queued meanwhile, rather than let the
+        // indexer's next round barge in ahead of them (it loops while vectors are pending).
+        parking_lot::RwLockWriteGuard::unlock_fair(guard);
+        done
     }
 
     /// Dead slots (replaced or deleted documents still held) and all slots, when hot.

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use super::info::{Hit, SearchRequest};
 use crate::doc::{Document, Metadata, Operation, heap_block, metadata_heap_bytes};
 use crate::manifest::CollectionDef;
-use crate::segment::Row;
+use crate::segment::{Columns, Row};
 
 pub(crate) struct State {
     index: VectorIndex,
@@ -47,11 +47,11 @@ pub(crate) struct State {
     recording: Option<Vec<(u64, Operation)>>,
 }
 
-/// What a flush takes out of the state: rows to write and what they cover.
+/// What a flush takes out of the state: the slots to write (copied afterwards, a chunk at a
+/// time, with [`State::copy_puts`]), the tombstones, and what they cover.
 pub(crate) struct Unflushed {
-    /// Every slot pushed since the last flush, then a tombstone per id deleted since and not
-    /// re-inserted.
-    pub rows: Vec<Row>,
+    /// An id per document deleted since the last flush and not re-inserted.
+    pub tombstones: Vec<String>,
     /// The WAL sequence number the rows cover.
     pub covered_seq: u64,
     /// Live documents once these rows are stored.
@@ -241,30 +241,25 @@ impl State {
                 || self.dirty_since.is_some_and(|t| t.elapsed() >= max_age))
     }
 
-    /// Takes everything not yet flushed (see [`Unflushed`]), rows copied; [`State::restore_unflushed`]
-    /// puts it back if the flush fails.
+    /// Takes everything not yet flushed (see [`Unflushed`]) without copying it;
+    /// [`State::restore_unflushed`] puts it back if the flush fails. The caller then copies slots
+    /// `from_slot..from_slot + slots` with [`State::copy_puts`], under read locks. Those slots
+    /// never change but for dying (a later replace or delete drops their metadata): a row copied
+    /// after that carries no metadata, and the operation that killed it is past `covered_seq`,
+    /// so every state that includes the row also applies its death.
     pub fn take_unflushed(&mut self) -> Unflushed {
-        let mut taken = self.mark_unflushed_taken();
-        let mut rows = self.put_rows(taken.from_slot..taken.from_slot + taken.slots);
-        rows.append(&mut taken.rows);
-        taken.rows = rows;
-        taken
-    }
-
-    /// [`State::take_unflushed`] without copying the slots: `rows` holds only the tombstones.
-    fn mark_unflushed_taken(&mut self) -> Unflushed {
         let from = self.flushed_slots;
         let to = self.index.len();
         let deletes = std::mem::take(&mut self.unflushed_deletes);
-        let rows = deletes
+        let tombstones = deletes
             .iter()
             .filter(|id| !self.by_id.contains_key(&***id))
-            .map(|id| Row::Tombstone(id.to_string()))
+            .map(|id| id.to_string())
             .collect();
         self.flushed_slots = to;
         self.dirty_since = None;
         Unflushed {
-            rows,
+            tombstones,
             covered_seq: self.applied_seq,
             documents: self.by_id.len() as u64,
             from_slot: from,
@@ -273,10 +268,16 @@ impl State {
         }
     }
 
-    /// A `Put` row per slot in `slots`, superseded ones included, so that a load rebuilds the
-    /// same slots.
-    fn put_rows(&self, slots: Range<usize>) -> Vec<Row> {
-        slots.map(|slot| Row::Put(self.document_at(slot))).collect()
+    /// Appends a `Put` row per slot in `slots` to `out`, superseded ones included, so that a
+    /// load rebuilds the same slots.
+    pub fn copy_puts(&self, slots: Range<usize>, out: &mut Columns) {
+        for slot in slots {
+            out.push_put(
+                &self.ids[slot],
+                self.index.vector(slot as u32),
+                self.metadata[slot].as_deref(),
+            );
+        }
     }
 
     /// Puts back what a failed flush took: it stays unflushed (the WAL still holds it).
@@ -370,6 +371,17 @@ pub(super) mod tests {
         }
     }
 
+    /// The rows a flush of `taken` stores, as a load reads them back.
+    pub(in crate::collection) fn flushed_rows(s: &State, taken: &Unflushed) -> Vec<Row> {
+        let mut columns = Columns::new(s.index.dim(), taken.slots + taken.tombstones.len());
+        s.copy_puts(taken.from_slot..taken.from_slot + taken.slots, &mut columns);
+        for id in &taken.tombstones {
+            columns.push_tombstone(id);
+        }
+        let data = crate::segment::encode_columns(columns).unwrap();
+        crate::segment::decode(s.index.dim(), data).unwrap()
+    }
+
     fn doc(id: &str, x: f32, kind: &str) -> Document {
         let mut m = Metadata::new();
         m.insert("kind".into(), json!(kind));
@@ -434,8 +446,7 @@ pub(super) mod tests {
         s.apply(3, Operation::Delete(vec!["b".into()]));
         assert_eq!(s.unflushed(), 4);
         let taken = s.take_unflushed();
-        let kinds: Vec<_> = taken
-            .rows
+        let kinds: Vec<_> = flushed_rows(&s, &taken)
             .iter()
             .map(|r| match r {
                 Row::Put(d) => format!("put {}", d.id),
@@ -462,7 +473,8 @@ pub(super) mod tests {
         );
         hot.apply(2, Operation::Upsert(vec![doc("a", 3.0, "x")]));
         hot.apply(3, Operation::Delete(vec!["b".into()]));
-        let rows = hot.take_unflushed().rows;
+        let taken = hot.take_unflushed();
+        let rows = flushed_rows(&hot, &taken);
         let mut loaded = State::new(&def(), 3);
         rows.into_iter().for_each(|r| loaded.load_row(r));
         loaded.mark_all_flushed();
