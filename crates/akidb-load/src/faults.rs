@@ -14,6 +14,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use crate::raw::Raw;
+use crate::section::counts;
 use crate::stats::Outcome;
 
 /// How often `/ready` is polled during the run.
@@ -325,11 +326,7 @@ impl FaultsReport {
             r.samples, r.ready, r.degraded, r.other, r.failing
         );
         if !r.failing_by_kind.is_empty() {
-            let _ = writeln!(
-                s,
-                "\nFailing probes: {}.",
-                crate::report::counts(&r.failing_by_kind)
-            );
+            let _ = writeln!(s, "\nFailing probes: {}.", counts(&r.failing_by_kind));
         }
         let shown: Vec<String> = r
             .changes

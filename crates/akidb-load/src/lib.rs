@@ -11,5 +11,7 @@ pub mod rng;
 pub mod runner;
 pub mod scenario;
 pub mod schedule;
+pub mod section;
 pub mod stats;
 pub mod tiered;
+pub mod zipf;

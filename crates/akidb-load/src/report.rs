@@ -9,6 +9,7 @@ use crate::cli::Config;
 use crate::faults::FaultsReport;
 use crate::mix::{Mix, Op};
 use crate::procmon::ProcessSummary;
+use crate::section::{counts, opt};
 use crate::stats::{LatencySummary, OpStats, Spread, ThresholdCheck, error_rate, summarize};
 use crate::tiered::TieredReport;
 
@@ -51,40 +52,6 @@ impl OpReport {
             dropped: stats.dropped,
             error_rate: error_rate(stats.failed(), stats.attempted()),
             throughput_per_sec: stats.ok as f64 / measured_secs,
-            latency_ms: summarize(&stats.latency),
-            errors_by_status: stats
-                .by_status
-                .iter()
-                .map(|(k, v)| (k.to_string(), *v))
-                .collect(),
-            errors_by_code: stats.by_code.clone(),
-            transport_errors_by_kind: stats.by_transport.clone(),
-        }
-    }
-}
-
-/// Counts and latency of requests outside the measured load (the tiered scenario's tier moves,
-/// status reads and first queries): no rate, no mix share.
-#[derive(Debug, Clone, Serialize)]
-pub struct SeriesReport {
-    /// ok + errors.
-    pub attempted: u64,
-    pub ok: u64,
-    /// HTTP errors + transport errors.
-    pub errors: u64,
-    /// Of successful requests; absent when there were none.
-    pub latency_ms: Option<LatencySummary>,
-    pub errors_by_status: BTreeMap<String, u64>,
-    pub errors_by_code: BTreeMap<String, u64>,
-    pub transport_errors_by_kind: BTreeMap<String, u64>,
-}
-
-impl SeriesReport {
-    pub fn new(stats: &OpStats) -> SeriesReport {
-        SeriesReport {
-            attempted: stats.attempted(),
-            ok: stats.ok,
-            errors: stats.http_errors + stats.transport_errors,
             latency_ms: summarize(&stats.latency),
             errors_by_status: stats
                 .by_status
@@ -383,20 +350,6 @@ pub struct Report {
     /// No problem and every threshold passed.
     pub passed: bool,
     pub notes: Vec<String>,
-}
-
-pub(crate) fn opt(v: Option<f64>, digits: usize) -> String {
-    v.map_or("n/a".into(), |v| format!("{v:.digits$}"))
-}
-
-pub(crate) fn counts(m: &BTreeMap<String, u64>) -> String {
-    if m.is_empty() {
-        return "-".into();
-    }
-    m.iter()
-        .map(|(k, v)| format!("{k}: {v}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn process_md(out: &mut String, title: &str, p: &ProcessSummary) {

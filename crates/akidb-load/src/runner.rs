@@ -30,7 +30,8 @@ use crate::rng::Rng;
 use crate::scenario::{Load, Scenario};
 use crate::schedule::RateProfile;
 use crate::stats::{OpStats, Outcome, check_thresholds_over_repeats};
-use crate::tiered::{Tiered, Zipf};
+use crate::tiered::Tiered;
+use crate::zipf::Zipf;
 
 /// Vectors per preload request.
 pub const PRELOAD_BATCH: usize = 1000;
