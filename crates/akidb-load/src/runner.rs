@@ -18,7 +18,7 @@ use tokio::sync::{Semaphore, oneshot};
 
 use crate::cli::{Args, resolve};
 use crate::dataset::{Dataset, recall};
-use crate::faults::{self, FaultsReport};
+use crate::faults::{self, report::FaultsReport};
 use crate::mix::{Mix, Op};
 use crate::procmon::{self, ProcessSummary, Sample};
 use crate::raw::{Raw, collection_path};
@@ -764,7 +764,7 @@ async fn run(args: Args) -> Result<ExitCode> {
         raw: raw.clone(),
         names: names.clone(),
         zipf: (cfg.scenario == Scenario::Tiered)
-            .then(|| Zipf::new(names.len(), crate::tiered::ZIPF_EXPONENT)),
+            .then(|| Zipf::new(names.len(), crate::tiered::split::ZIPF_EXPONENT)),
         mix: cfg.mix_parsed,
         seed: cfg.seed,
         k: cfg.k,
@@ -798,7 +798,7 @@ async fn run(args: Args) -> Result<ExitCode> {
             "tiered: requests pick collection i with weight 1/(i+1)^{} (Zipf), so the few hot \
              collections get most of them and the cold tail a few each; the server's promotion \
              rule decides how many of the tail end up hot (see Tiers).",
-            crate::tiered::ZIPF_EXPONENT
+            crate::tiered::split::ZIPF_EXPONENT
         ));
     }
     // `failure-injection`: the object-store counters before the run; `/ready` during it.
