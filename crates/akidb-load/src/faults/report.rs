@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::section::counts;
+use crate::section::{ReportSection, counts};
 
 /// How often `/ready` is polled during the run.
 pub const READY_INTERVAL: Duration = Duration::from_millis(500);
@@ -183,9 +183,13 @@ impl FaultsReport {
     fn delta(&self, counter: &str) -> Option<f64> {
         self.object_store_delta.as_ref()?.get(counter).copied()
     }
+}
+
+impl ReportSection for FaultsReport {
+    const KEY: &'static str = "failure_injection";
 
     /// What was checked, one line each, for the header of the Markdown report.
-    pub fn header_rows(&self) -> Vec<(&'static str, String)> {
+    fn header_rows(&self) -> Vec<(&'static str, String)> {
         let r = &self.ready;
         let mut rows = vec![
             ("fault injection", self.server_faults.clone()),
@@ -252,7 +256,8 @@ impl FaultsReport {
         rows
     }
 
-    pub fn to_markdown(&self, s: &mut String) {
+    /// The `## Fault injection` section.
+    fn markdown_after_errors(&self, s: &mut String) {
         let r = &self.ready;
         let _ = writeln!(s, "\n## Fault injection\n");
         let _ = writeln!(

@@ -14,11 +14,9 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::cli::Config;
-use crate::faults::report::FaultsReport;
 use crate::procmon::ProcessSummary;
-use crate::section::{counts, opt};
+use crate::section::{ReportSection, Section, counts, opt};
 use crate::stats::ThresholdCheck;
-use crate::tiered::report::TieredReport;
 
 /// Open-loop schedule adherence.
 #[derive(Debug, Clone, Serialize)]
@@ -68,8 +66,11 @@ pub struct PreloadReport {
     pub index_pending_at_start: u64,
 }
 
+/// The whole report. `S`: the scenario's own part ([`NoSection`](crate::section::NoSection)
+/// for the scenarios without one).
 #[derive(Debug, Clone, Serialize)]
-pub struct Report {
+#[serde(bound(serialize = "S: ReportSection"))]
+pub struct Report<S> {
     pub tool: &'static str,
     pub version: &'static str,
     pub started_unix_secs: u64,
@@ -88,13 +89,11 @@ pub struct Report {
     pub recall: Option<RecallReport>,
     pub preload: PreloadReport,
     pub collections: Vec<CollectionReport>,
-    /// Scenario `tiered` only: tier moves, first query per tier, tier counts before/after.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tiered: Option<TieredReport>,
-    /// Scenario `failure-injection` only: what the tool checked (`/ready`, object-store
-    /// counters, 503s and `Retry-After`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub failure_injection: Option<FaultsReport>,
+    /// The scenario's own part, under its key, when it has one: `tiered` (tier moves, first
+    /// query per tier, tier counts before/after) or `failure_injection` (what the tool checked:
+    /// `/ready`, object-store counters, 503s and `Retry-After`). Absent for the others.
+    #[serde(flatten)]
+    pub scenario: Section<S>,
     pub server_process: ProcessSummary,
     pub generator_process: ProcessSummary,
     pub thresholds: Vec<ThresholdCheck>,
@@ -133,7 +132,7 @@ fn process_md(out: &mut String, title: &str, p: &ProcessSummary) {
     }
 }
 
-impl Report {
+impl<S: ReportSection> Report<S> {
     pub fn to_markdown(&self) -> String {
         let c = &self.config;
         let mut s = String::new();
@@ -182,8 +181,8 @@ impl Report {
             ("k / insert batch", format!("{} / {}", c.k, c.insert_batch)),
             ("seed", c.seed.to_string()),
         ];
-        if let Some(f) = &self.failure_injection {
-            rows.extend(f.header_rows());
+        if let Some(section) = &self.scenario.0 {
+            rows.extend(section.header_rows());
         }
         for (k, v) in rows {
             let _ = writeln!(s, "| {k} | {v} |");
@@ -238,8 +237,8 @@ impl Report {
         if let Some(r) = &self.repeats {
             r.to_markdown(&mut s, c.qps.is_some());
         }
-        if let Some(t) = &self.tiered {
-            t.to_markdown(&mut s);
+        if let Some(section) = &self.scenario.0 {
+            section.markdown_after_operations(&mut s);
         }
 
         let _ = writeln!(s, "\n## Errors\n");
@@ -269,8 +268,8 @@ impl Report {
             opt(self.totals.error_rate, 6)
         );
 
-        if let Some(f) = &self.failure_injection {
-            f.to_markdown(&mut s);
+        if let Some(section) = &self.scenario.0 {
+            section.markdown_after_errors(&mut s);
         }
 
         if let Some(sch) = &self.schedule {

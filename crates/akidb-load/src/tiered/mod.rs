@@ -9,8 +9,9 @@
 //! promotion rule (accesses within a window) moves the tail up; `GET /api/v1/tiers` before and
 //! after the run, and each collection's tier before and after, show how far.
 //!
-//! This file runs the setup and the end-of-run reads ([`Tiered`]); the split by rank is in
-//! `split.rs`, the report section in `report.rs`.
+//! This file holds the scenario's hooks ([`TieredHooks`]) and what they run: the setup and the
+//! end-of-run reads ([`Tiered`]). The split by rank is in `split.rs`, the report section in
+//! `report.rs`.
 
 pub mod report;
 pub mod split;
@@ -21,12 +22,63 @@ use std::time::Instant;
 use akidb_api::{Tier, TierAction, TierRequest, TierStatus, TiersResponse};
 use anyhow::{Result, bail};
 
+use crate::hooks::ScenarioHooks;
+use crate::mix::Op;
 use crate::raw::{Raw, collection_path};
+use crate::requests::{CollectionChoice, Requests};
+use crate::rng::Rng;
 use crate::section::SeriesReport;
 use crate::stats::{OpStats, Outcome};
 use crate::zipf::Zipf;
 use report::{FirstQueryReport, FirstQuerySample, TierCounts, TieredReport};
 use split::{Split, TIERS, ZIPF_EXPONENT, tier_name};
+
+/// The `tiered` scenario's hooks: requests pick collections Zipf-like by rank; the prepare
+/// phase moves the collections to their tiers and times a first search per tier; the end reads
+/// the tiers again.
+#[derive(Default)]
+pub struct TieredHooks {
+    /// Set by `prepare`.
+    tiered: Option<Tiered>,
+}
+
+impl ScenarioHooks for TieredHooks {
+    type Section = TieredReport;
+
+    fn collection_choice(&self, collections: usize) -> CollectionChoice {
+        CollectionChoice::Zipf(Zipf::new(collections, ZIPF_EXPONENT))
+    }
+
+    /// Moves the collections to their tiers and times the first search of each tier.
+    async fn prepare(&mut self, requests: &Requests, notes: &mut Vec<String>) -> Result<()> {
+        let first_search = async |c: usize| {
+            let rng = Rng::derive(requests.seed, 0x6671, c as u64);
+            requests.execute_on(Op::Search, c, rng, 0).await
+        };
+        let tiered = Tiered::prepare(&requests.raw, &requests.names, first_search).await?;
+        self.tiered = Some(tiered);
+        notes.push(format!(
+            "tiered: requests pick collection i with weight 1/(i+1)^{} (Zipf), so the few hot \
+             collections get most of them and the cold tail a few each; the server's promotion \
+             rule decides how many of the tail end up hot (see Tiers).",
+            ZIPF_EXPONENT
+        ));
+        Ok(())
+    }
+
+    /// Reads the tiers after the run (before the cleanup deletes the collections).
+    async fn finish(
+        self,
+        requests: &Requests,
+        _totals: &OpStats,
+        notes: &mut Vec<String>,
+    ) -> Option<TieredReport> {
+        match self.tiered {
+            Some(t) => Some(t.finish(&requests.raw, &requests.names, notes).await),
+            None => None,
+        }
+    }
+}
 
 /// Between the setup and the end of the run.
 pub struct Tiered {

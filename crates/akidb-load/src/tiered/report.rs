@@ -8,7 +8,7 @@ use akidb_api::{Tier, TiersResponse};
 use serde::Serialize;
 
 use super::split::{TIERS, tier_name};
-use crate::section::{SeriesReport, counts, opt};
+use crate::section::{ReportSection, SeriesReport, counts, opt};
 
 /// One first search after a move.
 #[derive(Debug, Clone, Serialize)]
@@ -72,8 +72,11 @@ pub struct TieredReport {
     pub transitions: BTreeMap<String, u64>,
 }
 
-impl TieredReport {
-    pub fn to_markdown(&self, s: &mut String) {
+impl ReportSection for TieredReport {
+    const KEY: &'static str = "tiered";
+
+    /// The `## Tiers` section.
+    fn markdown_after_operations(&self, s: &mut String) {
         let _ = writeln!(s, "\n## Tiers\n");
         let _ = writeln!(
             s,
