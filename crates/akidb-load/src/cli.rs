@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::mix::Mix;
 use crate::scenario::{Load, Scenario};
-use crate::tiered::MIN_COLLECTIONS;
+use crate::tiered::split::MIN_COLLECTIONS;
 
 /// Default cap on requests in flight in open loop; a request due while the cap is reached is
 /// dropped (not sent) and counted as a failure.

@@ -5,5 +5,5 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    akidb_load::runner::main_with(akidb_load::cli::Args::parse())
+    akidb_load::run::main_with(akidb_load::cli::Args::parse())
 }

@@ -14,7 +14,7 @@ pub enum Op {
     /// `POST /api/v1/collections/{name}/documents`
     Insert,
     /// A tier status read, `GET /api/v1/collections/{name}/tier` (not an access: it never moves
-    /// the collection; see `runner::tier_op`).
+    /// the collection; see `requests::tier_op`).
     Tier,
 }
 

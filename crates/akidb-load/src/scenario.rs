@@ -155,7 +155,7 @@ mod tests {
             (20, 2000, 64)
         );
         assert_eq!(t.load, Load::Open { qps: 50.0 });
-        assert!(t.collections >= crate::tiered::MIN_COLLECTIONS);
+        assert!(t.collections >= crate::tiered::split::MIN_COLLECTIONS);
         let f = Scenario::FailureInjection.defaults();
         assert_eq!(f.load, Load::Closed { workers: 4 });
         assert_eq!(

@@ -1,20 +1,15 @@
-//! The `failure-injection` scenario's checks. The fault injection is the server's
-//! (`akidb serve --test-faults latency_ms=..,fail_rate=..,seed=..`, testing only), and the tool
-//! cannot start the server or read its fault settings, so it checks what it can see from the
-//! outside and says so in the report: `/ready` polled during the run (`ready`, `degraded`,
-//! failing), the object-store counters of `/metrics` before and after the run, and the errors
-//! by HTTP status and code, with how many carried `Retry-After` (the server's backpressure).
+//! The `failure-injection` part of the report, pure: `/ready` samples ([`ReadyReport`]), the
+//! `/metrics` text parsed ([`parse_metrics`]), and what they add up to ([`FaultsReport`]), with
+//! its rows in the Markdown header and its Markdown section.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
-use tokio::sync::oneshot;
 
-use crate::raw::Raw;
-use crate::stats::Outcome;
+use crate::section::{ReportSection, counts};
 
 /// How often `/ready` is polled during the run.
 pub const READY_INTERVAL: Duration = Duration::from_millis(500);
@@ -77,7 +72,7 @@ pub struct ReadyReport {
 }
 
 impl ReadyReport {
-    fn new() -> ReadyReport {
+    pub fn new() -> ReadyReport {
         ReadyReport {
             interval_ms: READY_INTERVAL.as_millis() as u64,
             timeout_ms: READY_TIMEOUT.as_millis() as u64,
@@ -86,7 +81,7 @@ impl ReadyReport {
     }
 
     /// One probe's answer: the parsed body, or how it failed.
-    fn add(&mut self, t_secs: f64, answer: Result<&Value, String>) {
+    pub fn add(&mut self, t_secs: f64, answer: Result<&Value, String>) {
         self.samples += 1;
         let state = match answer {
             Ok(v) => match v.get("status").and_then(Value::as_str) {
@@ -113,52 +108,6 @@ impl ReadyReport {
             self.changes.push(ReadyChange { t_secs, state });
         }
     }
-}
-
-fn failure_kind(o: &Outcome) -> String {
-    match o {
-        Outcome::Ok { .. } => "ok".into(),
-        Outcome::Http { status, code, .. } => format!(
-            "HTTP {status} {}",
-            code.as_deref().unwrap_or("(no error code)")
-        ),
-        Outcome::Transport(kind) => (*kind).to_string(),
-    }
-}
-
-/// Polls `/ready` every [`READY_INTERVAL`] until `stop` fires.
-pub async fn probe_ready(raw: Raw, start: Instant, mut stop: oneshot::Receiver<()>) -> ReadyReport {
-    let mut report = ReadyReport::new();
-    let mut tick = tokio::time::interval(READY_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = &mut stop => break,
-        }
-        let t_secs = start.elapsed().as_secs_f64();
-        match raw.get_within::<Value>("/ready", READY_TIMEOUT).await {
-            Ok(v) => report.add(t_secs, Ok(&v)),
-            Err(f) => report.add(t_secs, Err(failure_kind(&f.outcome()))),
-        }
-    }
-    report
-}
-
-/// `/metrics`, parsed, or why it could not be read.
-pub async fn read_metrics(raw: &Raw) -> Result<BTreeMap<String, f64>, String> {
-    let text = raw
-        .get_text("/metrics")
-        .await
-        .map_err(|e| format!("GET /metrics failed: {e}"))?;
-    let m = parse_metrics(&text);
-    if !STORE_COUNTERS.iter().all(|c| m.contains_key(*c)) {
-        return Err(format!(
-            "GET /metrics has no object-store upload counters ({})",
-            STORE_COUNTERS.join(", ")
-        ));
-    }
-    Ok(m)
 }
 
 /// The `failure-injection` part of the report.
@@ -234,9 +183,13 @@ impl FaultsReport {
     fn delta(&self, counter: &str) -> Option<f64> {
         self.object_store_delta.as_ref()?.get(counter).copied()
     }
+}
+
+impl ReportSection for FaultsReport {
+    const KEY: &'static str = "failure_injection";
 
     /// What was checked, one line each, for the header of the Markdown report.
-    pub fn header_rows(&self) -> Vec<(&'static str, String)> {
+    fn header_rows(&self) -> Vec<(&'static str, String)> {
         let r = &self.ready;
         let mut rows = vec![
             ("fault injection", self.server_faults.clone()),
@@ -303,7 +256,8 @@ impl FaultsReport {
         rows
     }
 
-    pub fn to_markdown(&self, s: &mut String) {
+    /// The `## Fault injection` section.
+    fn markdown_after_errors(&self, s: &mut String) {
         let r = &self.ready;
         let _ = writeln!(s, "\n## Fault injection\n");
         let _ = writeln!(
@@ -325,11 +279,7 @@ impl FaultsReport {
             r.samples, r.ready, r.degraded, r.other, r.failing
         );
         if !r.failing_by_kind.is_empty() {
-            let _ = writeln!(
-                s,
-                "\nFailing probes: {}.",
-                crate::report::counts(&r.failing_by_kind)
-            );
+            let _ = writeln!(s, "\nFailing probes: {}.", counts(&r.failing_by_kind));
         }
         let shown: Vec<String> = r
             .changes
