@@ -1,3 +1,5 @@
+//! Unit tests of the WAL: appends, replay, torn tails, corruption, rotation and truncation, the file pool.
+
 use super::record::{HEADER_LEN, encode};
 use super::*;
 
