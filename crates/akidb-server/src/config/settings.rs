@@ -251,7 +251,7 @@ pub struct Breaker {
 #[serde(deny_unknown_fields)]
 #[command(next_help_heading = "Catalog (TOML [catalog])")]
 pub struct Catalog {
-    /// The catalog checkpoint is rewritten at most this often while collections change (and at shutdown); at least 1s. Default 5m.
+    /// The catalog checkpoint is rewritten at most this often while collections change (and at shutdown). Default 5m.
     #[arg(
         long = "catalog-checkpoint-interval",
         visible_alias = "catalog-checkpoint-interval-secs",
@@ -270,7 +270,7 @@ pub struct Tier {
     /// Run the tiering policy in the background (manual moves work either way). Default true.
     #[arg(long = "tiering", env = "AKIDB_TIERING")]
     pub enabled: Option<bool>,
-    /// Time between policy runs; at least 1s. Default 5s.
+    /// Time between policy runs. Default 5s.
     #[arg(
         long = "tier-interval",
         visible_alias = "tier-interval-secs",
@@ -300,7 +300,7 @@ pub struct Tier {
     /// This many accesses within the window promote a warm or cold collection to hot (0 = never). Default 2.
     #[arg(long = "tier-promote-accesses", env = "AKIDB_TIER_PROMOTE_ACCESSES")]
     pub promote_accesses: Option<usize>,
-    /// The access-rate window; at least 1s. Default 1m.
+    /// The access-rate window. Default 1m.
     #[arg(
         long = "tier-promote-window",
         visible_alias = "tier-promote-window-secs",
