@@ -216,6 +216,18 @@ impl Metrics {
             load(&up.reads),
         );
         put(
+            "akidb_object_gets_total",
+            "counter",
+            "GET requests to the object store, whole and ranged (each range one request)",
+            load(&up.gets),
+        );
+        put(
+            "akidb_object_get_bytes_total",
+            "counter",
+            "Bytes the object store's GETs returned",
+            load(&up.get_bytes),
+        );
+        put(
             "akidb_object_lists_total",
             "counter",
             "Listings of the object store",

@@ -27,8 +27,8 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use object_store::path::Path;
 use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
+    CopyOptions, GetOptions, GetRange, GetResult, ListResult, MultipartUpload, ObjectMeta,
+    ObjectStore, ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
 };
 use parking_lot::Mutex;
 
@@ -146,6 +146,8 @@ pub enum Outcome {
 pub struct Call {
     pub op: Op,
     pub path: String,
+    /// The byte range a `Get` asked for (`None`: the whole object, or not a get).
+    pub range: Option<GetRange>,
     pub outcome: Outcome,
     /// When the call was sent (before the injected latency) and when it returned.
     pub started: tokio::time::Instant,
@@ -288,7 +290,14 @@ impl Faults {
         step
     }
 
-    fn record(&self, op: Op, path: &Path, outcome: Outcome, started: tokio::time::Instant) {
+    fn record(
+        &self,
+        op: Op,
+        path: &Path,
+        range: &Option<GetRange>,
+        outcome: Outcome,
+        started: tokio::time::Instant,
+    ) {
         let finished = tokio::time::Instant::now();
         let mut history = self.history.lock();
         let limit = self
@@ -301,6 +310,7 @@ impl Faults {
         history.push(Call {
             op,
             path: path.to_string(),
+            range: range.clone(),
             outcome,
             started,
             finished,
@@ -314,12 +324,23 @@ impl Faults {
         path: &Path,
         call: impl std::future::Future<Output = Result<T>>,
     ) -> Result<T> {
+        self.run_ranged(op, path, None, call).await
+    }
+
+    /// [`Faults::run`] for a get of `range`.
+    async fn run_ranged<T>(
+        &self,
+        op: Op,
+        path: &Path,
+        range: Option<GetRange>,
+        call: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
         // In flight from the moment it is sent: the injected latency is part of the round trip.
         let started = tokio::time::Instant::now();
         let step = self.decide(op).await;
         match step {
             Step::Fail(fault) => {
-                self.record(op, path, Outcome::Failed(fault.clone()), started);
+                self.record(op, path, &range, Outcome::Failed(fault.clone()), started);
                 Err(fault.error(path))
             }
             Step::FailAfterCommit(fault) => {
@@ -328,7 +349,7 @@ impl Faults {
                     Ok(_) => Outcome::FailedAfterCommit(fault.clone()),
                     Err(_) => Outcome::InnerError,
                 };
-                self.record(op, path, outcome, started);
+                self.record(op, path, &range, outcome, started);
                 result?;
                 Err(fault.error(path))
             }
@@ -339,7 +360,7 @@ impl Faults {
                 } else {
                     Outcome::InnerError
                 };
-                self.record(op, path, outcome, started);
+                self.record(op, path, &range, outcome, started);
                 result
             }
         }
@@ -388,7 +409,14 @@ impl ObjectStore for FaultyStore {
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
-        self.run(Op::Get, location, self.inner.get_opts(location, options))
+        let range = options.range.clone();
+        self.faults
+            .run_ranged(
+                Op::Get,
+                location,
+                range,
+                self.inner.get_opts(location, options),
+            )
             .await
     }
 
@@ -432,11 +460,17 @@ impl ObjectStore for FaultyStore {
             let step = faults.decide(Op::List).await;
             match step {
                 Step::Pass => {
-                    faults.record(Op::List, &path, Outcome::Passed, started);
+                    faults.record(Op::List, &path, &None, Outcome::Passed, started);
                     inner.list(prefix.as_ref())
                 }
                 Step::Fail(fault) | Step::FailAfterCommit(fault) => {
-                    faults.record(Op::List, &path, Outcome::Failed(fault.clone()), started);
+                    faults.record(
+                        Op::List,
+                        &path,
+                        &None,
+                        Outcome::Failed(fault.clone()),
+                        started,
+                    );
                     futures::stream::once(async move { Err(fault.error(&path)) }).boxed()
                 }
             }
