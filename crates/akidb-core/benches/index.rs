@@ -36,6 +36,15 @@ fn kernels(c: &mut Criterion) {
                 bch.iter(|| distance::distance(metric, black_box(&a), black_box(&b)))
             });
         }
+        // The same distance from an 8-bit code (a quarter of the bytes), with its bound.
+        let sample = common::random_vectors(256, dim, 3);
+        let q8 = akidb_core::sq8::Sq8::train(dim, sample.chunks_exact(dim));
+        let mut code = vec![0u8; dim];
+        let meta = q8.encode(&b, &mut code);
+        let prepared = q8.query(Metric::Dot, &a);
+        g.bench_function(format!("sq8-dot/{dim}"), |bch| {
+            bch.iter(|| prepared.distance(black_box(&code), black_box(meta)))
+        });
         // Each instruction-set variant this CPU supports (dot).
         for k in available_kernels() {
             g.bench_function(format!("dot-{}/{dim}", k.name()), |bch| {

@@ -494,4 +494,4 @@ impl VectorIndex {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -3,10 +3,12 @@
 //! - [`metric`]: the three similarity metrics and how a raw distance becomes a user-facing score.
 //! - [`distance`]: the distance kernels.
 //! - [`index`]: the in-memory vector index (flat + HNSW) over slot-numbered vectors.
+//! - [`sq8`]: 8-bit scalar quantization with a per-vector error bound.
 
 pub mod distance;
 pub mod index;
 pub mod metric;
+pub mod sq8;
 pub mod types;
 
 pub use index::{HnswParams, Neighbor, SearchOptions, VectorIndex};

@@ -2,7 +2,8 @@
 
 use super::*;
 
-fn rand_vecs(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+/// `n` seeded unit vectors (xorshift; also used by the `sq8` tests).
+pub(crate) fn rand_vecs(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
     let mut s = seed;
     (0..n)
         .map(|_| {
