@@ -37,6 +37,8 @@ pub struct Sq8Meta {
 #[derive(Debug, Clone)]
 pub struct Sq8Query {
     metric: Metric,
+    /// The code kernel for this CPU, chosen once per query.
+    kernel: DotU8,
     w: Vec<f32>,
     bias: f32,
     norm: f32,
@@ -113,6 +115,7 @@ impl Sq8 {
         let norm_sq: f32 = q.iter().map(|x| x * x).sum();
         Sq8Query {
             metric,
+            kernel: DotU8::detect(),
             w,
             bias,
             norm: norm_sq.sqrt(),
@@ -125,7 +128,7 @@ impl Sq8Query {
     /// The estimated distance (the index's convention: cosine `1 − q·x`, dot `−q·x`, L2
     /// squared) and a bound `b` such that the true distance lies in `estimate ± b`.
     pub fn distance(&self, code: &[u8], meta: Sq8Meta) -> (f32, f32) {
-        let dot = self.bias + dot_u8(&self.w, code);
+        let dot = self.bias + self.kernel.dot(&self.w, code);
         // |q·x − q·x̂| ≤ ‖q‖·r, widened by a relative margin for the float sums themselves.
         let err = self.norm * meta.residual;
         let slack = 1e-5 * (self.norm * meta.norm_sq.sqrt() + self.bias.abs());
@@ -140,10 +143,58 @@ impl Sq8Query {
     }
 }
 
-/// `Σ w[i]·c[i]` with 16 independent sums, so the loop vectorises (u8 → f32 widening, then
-/// multiply-add) without reassociating floats.
-fn dot_u8(w: &[f32], c: &[u8]) -> f32 {
-    debug_assert_eq!(w.len(), c.len());
+/// `Σ w[i]·c[i]`, the one kernel of code scoring: portable, or AVX2 where the CPU has it
+/// (2.1× faster than the portable loop at 384 dimensions, BENCHMARKS.md "8-bit codes").
+#[derive(Debug, Clone, Copy)]
+pub struct DotU8 {
+    name: &'static str,
+    avx2: bool,
+}
+
+impl DotU8 {
+    /// The widest variant this CPU supports.
+    pub fn detect() -> DotU8 {
+        DotU8::avx2().unwrap_or_else(DotU8::portable)
+    }
+
+    pub fn portable() -> DotU8 {
+        DotU8 {
+            name: "portable",
+            avx2: false,
+        }
+    }
+
+    /// The AVX2+FMA variant, if the CPU supports it.
+    pub fn avx2() -> Option<DotU8> {
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            return Some(DotU8 {
+                name: "avx2",
+                avx2: true,
+            });
+        }
+        None
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    #[inline]
+    pub fn dot(&self, w: &[f32], c: &[u8]) -> f32 {
+        assert_eq!(w.len(), c.len(), "dot_u8: length mismatch");
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: `avx2` is only set when the CPU has AVX2 and FMA.
+            return unsafe { dot_u8_avx2(w, c) };
+        }
+        dot_u8_portable(w, c)
+    }
+}
+
+/// 16 independent sums, so the loop vectorises (u8 → f32 widening, then multiply-add) without
+/// reassociating floats.
+fn dot_u8_portable(w: &[f32], c: &[u8]) -> f32 {
     let mut acc = [0.0f32; 16];
     let (wc, wt) = w.as_chunks::<16>();
     let (cc, ct) = c.as_chunks::<16>();
@@ -154,6 +205,46 @@ fn dot_u8(w: &[f32], c: &[u8]) -> f32 {
     }
     let tail: f32 = wt.iter().zip(ct).map(|(w, c)| w * *c as f32).sum();
     acc.iter().sum::<f32>() + tail
+}
+
+/// Eight codes at a time: 8 bytes widened to eight i32 (`vpmovzxbd`), converted to f32, and
+/// multiplied into one of four accumulators (`vfmadd231ps`), 32 codes per iteration.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_u8_avx2(w: &[f32], c: &[u8]) -> f32 {
+    use std::arch::x86_64::*;
+    let n = w.len().min(c.len());
+    let (pw, pc) = (w.as_ptr(), c.as_ptr());
+    // SAFETY: every load reads 8 floats or 8 bytes at offsets below n (the loops stop 8 short);
+    // the caller guarantees AVX2 and FMA.
+    unsafe {
+        let step = |i: usize, acc: __m256| {
+            let bytes = _mm_loadl_epi64(pc.add(i) as *const __m128i);
+            let codes = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes));
+            _mm256_fmadd_ps(_mm256_loadu_ps(pw.add(i)), codes, acc)
+        };
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut i = 0;
+        while i + 32 <= n {
+            for (k, a) in acc.iter_mut().enumerate() {
+                *a = step(i + 8 * k, *a);
+            }
+            i += 32;
+        }
+        while i + 8 <= n {
+            acc[0] = step(i, acc[0]);
+            i += 8;
+        }
+        let sum = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+        let half = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps::<1>(sum));
+        let half = _mm_add_ps(half, _mm_movehl_ps(half, half));
+        let mut total = _mm_cvtss_f32(_mm_add_ss(half, _mm_movehdup_ps(half)));
+        while i < n {
+            total += *pw.add(i) * *pc.add(i) as f32;
+            i += 1;
+        }
+        total
+    }
 }
 
 #[cfg(test)]
@@ -220,6 +311,29 @@ mod tests {
             worst < 0.05,
             "estimates of in-range vectors far off: {worst}"
         );
+    }
+
+    #[test]
+    fn every_code_kernel_agrees_with_an_f64_reference() {
+        let kernels: Vec<DotU8> = [Some(DotU8::portable()), DotU8::avx2()]
+            .into_iter()
+            .flatten()
+            .collect();
+        for n in [0, 1, 7, 8, 9, 31, 32, 33, 100, 384, 1536] {
+            let w: Vec<f32> = (0..n)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 17.0)
+                .collect();
+            let c: Vec<u8> = (0..n).map(|i| (i * 89 % 256) as u8).collect();
+            let exact: f64 = w.iter().zip(&c).map(|(w, c)| *w as f64 * *c as f64).sum();
+            for k in &kernels {
+                let got = k.dot(&w, &c) as f64;
+                assert!(
+                    (got - exact).abs() <= 1e-4 * (1.0 + exact.abs()),
+                    "{} n={n}: {got} vs {exact}",
+                    k.name()
+                );
+            }
+        }
     }
 
     #[test]
