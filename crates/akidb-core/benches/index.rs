@@ -214,5 +214,59 @@ fn insert(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, kernels, search_minilm, search_random, insert);
+/// k-means on the 20,000 minilm vectors: training time per k, and how many rows a query's
+/// nearest centroids hold against how many of its true top-10 they contain (the IVF trade-off).
+fn kmeans(c: &mut Criterion) {
+    use akidb_core::kmeans::KMeans;
+    let ds = common::load_minilm();
+    let base: Vec<f32> = (0..ds.n_base())
+        .flat_map(|i| ds.base_vec(i).to_vec())
+        .collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut g = c.benchmark_group("kmeans_minilm_20k");
+    g.sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(100))
+        .measurement_time(Duration::from_secs(5));
+    for k in [64usize, 141] {
+        let km = KMeans {
+            k,
+            iterations: 10,
+            seed: 1,
+            threads,
+        };
+        let centroids = km.train(&base, ds.dim, Metric::Cosine);
+        let assigned = centroids.assign(&base, threads);
+        for nprobe in [1usize, 4, 8, 16] {
+            let (mut rows, mut hits) = (0usize, 0usize);
+            for (q, gt) in ds.queries.chunks_exact(ds.dim).zip(&ds.gt) {
+                let probed: Vec<u32> = centroids.rank(q, nprobe).iter().map(|r| r.0).collect();
+                rows += assigned.iter().filter(|a| probed.contains(a)).count();
+                hits += gt[..10]
+                    .iter()
+                    .filter(|&&id| probed.contains(&assigned[id as usize]))
+                    .count();
+            }
+            let nq = ds.gt.len();
+            println!(
+                "kmeans k {k}, nprobe {nprobe:>2}: {:.1}% of rows read, recall@10 ceiling {:.4}",
+                100.0 * rows as f64 / (nq * ds.n_base()) as f64,
+                hits as f64 / (nq * 10) as f64
+            );
+        }
+        g.bench_function(format!("train_k{k}_10iter_{threads}threads"), |b| {
+            b.iter(|| km.train(black_box(&base), ds.dim, Metric::Cosine))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    kernels,
+    search_minilm,
+    search_random,
+    insert,
+    kmeans
+);
 criterion_main!(benches);
