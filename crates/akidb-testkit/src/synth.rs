@@ -1,11 +1,12 @@
 //! Seeded synthetic vectors at any scale, with exact ground truth: the data of the scale
 //! benchmarks (a million vectors and more) that no file in `../shared/data` holds.
 //!
-//! A Gaussian mixture on the unit sphere: `clusters` centres drawn from N(0, I) and normalised;
-//! base vector `i` is `normalise(centre[z_i] + spread · N(0, I))` with `z_i` uniform over the
-//! centres; queries come from the same mixture through another stream, so they are not base
-//! members. With the default spread of `1/√dim` a vector sits about 45° from its centre and its
-//! nearest neighbours have a cosine of about 0.6–0.8, the shape of sentence embeddings.
+//! A Gaussian mixture on the unit sphere: `families` family centres drawn from N(0, I) and
+//! normalised, `clusters` centres drawn around them (`family_spread` per coordinate, so sibling
+//! clusters overlap); base vector `i` is `normalise(centre[z_i] + spread · N(0, I))` with `z_i`
+//! uniform over the centres; queries come from the same mixture through another stream, so they
+//! are not base members. With the default spread of `1/√dim` a vector sits about 45° from its
+//! centre and its nearest neighbour has a cosine of about 0.6 (minilm's: 0.76).
 //!
 //! Every number is a pure function of `(seed, stream, row, lane)` (splitmix64, then Box–Muller),
 //! so any row is generated alone, in any order, on any thread, and the same parameters always
@@ -23,6 +24,13 @@ use std::path::Path;
 const CENTRES: u64 = 1;
 const BASE: u64 = 2;
 const QUERIES: u64 = 3;
+const FAMILIES: u64 = 4;
+
+/// The default shape: vector noise and family noise in units of `1/√dim`, and clusters per
+/// family. Neighbours are close (mean top-1 cosine ~0.6) but stay inside their cluster, so a
+/// partitioned (IVF) scan finds them all in one partition: this data is far easier for IVF than
+/// real embeddings (BENCHMARKS.md "Data for scale"); `akidb-synth`'s shape flags make it harder.
+const SHAPE: (f32, usize, f32) = (1.0, 10, 1.0);
 
 /// Base rows generated and scanned at a time by [`Synth::ground_truth`] (25 MB at 384-d).
 const GT_CHUNK: usize = 16_384;
@@ -35,24 +43,58 @@ pub struct Synth {
     pub seed: u64,
     /// Standard deviation of the noise per coordinate, relative to unit centres.
     pub spread: f32,
+    /// Centres are drawn around this many family centres, so that clusters overlap.
+    pub families: usize,
+    /// Standard deviation of a centre around its family, per coordinate.
+    pub family_spread: f32,
     centres: Vec<f32>,
 }
 
 impl Synth {
-    /// A mixture of `clusters` centres in `dim` dimensions, spread `1/√dim`.
+    /// A mixture of `clusters` centres in `dim` dimensions with the default shape (see
+    /// [`Synth::shaped`] and `SHAPE`).
     pub fn new(dim: usize, clusters: usize, seed: u64) -> Synth {
-        Synth::with_spread(dim, clusters, seed, 1.0 / (dim as f32).sqrt())
+        let unit = 1.0 / (dim as f32).sqrt();
+        let families = (clusters / SHAPE.1).max(1);
+        Synth::shaped(
+            dim,
+            clusters,
+            seed,
+            SHAPE.0 * unit,
+            families,
+            SHAPE.2 * unit,
+        )
     }
 
-    pub fn with_spread(dim: usize, clusters: usize, seed: u64, spread: f32) -> Synth {
+    /// A mixture of `clusters` centres, each drawn around one of `families` family centres
+    /// (noise `family_spread` per coordinate, so sibling clusters overlap), and vectors drawn
+    /// around their centre with noise `spread` per coordinate.
+    pub fn shaped(
+        dim: usize,
+        clusters: usize,
+        seed: u64,
+        spread: f32,
+        families: usize,
+        family_spread: f32,
+    ) -> Synth {
         assert!(
-            dim > 0 && clusters > 0,
-            "dim and clusters must be at least 1"
+            dim > 0 && clusters > 0 && families > 0,
+            "dim, clusters and families must be at least 1"
         );
+        let mut roots = Vec::with_capacity(families * dim);
+        for f in 0..families {
+            let start = roots.len();
+            roots.extend((0..dim).map(|lane| gaussian(seed, FAMILIES, f as u64, lane as u64)));
+            normalise(&mut roots[start..]);
+        }
         let mut centres = Vec::with_capacity(clusters * dim);
         for c in 0..clusters {
+            let f = c % families;
+            let root = &roots[f * dim..(f + 1) * dim];
             let start = centres.len();
-            centres.extend((0..dim).map(|lane| gaussian(seed, CENTRES, c as u64, lane as u64)));
+            centres.extend((0..dim).map(|lane| {
+                root[lane] + family_spread * gaussian(seed, CENTRES, c as u64, lane as u64)
+            }));
             normalise(&mut centres[start..]);
         }
         Synth {
@@ -60,6 +102,8 @@ impl Synth {
             clusters,
             seed,
             spread,
+            families,
+            family_spread,
             centres,
         }
     }

@@ -31,6 +31,15 @@ struct Args {
     /// Neighbours per query in the ground truth.
     #[arg(long, default_value_t = 100)]
     k: usize,
+    /// Noise of a vector around its centre, per coordinate, in units of 1/sqrt(dim).
+    #[arg(long)]
+    spread: Option<f32>,
+    /// Clusters per family (centres are drawn around family centres, so siblings overlap).
+    #[arg(long)]
+    clusters_per_family: Option<usize>,
+    /// Noise of a centre around its family, per coordinate, in units of 1/sqrt(dim).
+    #[arg(long)]
+    family_spread: Option<f32>,
     /// Threads for generation and ground truth (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -42,11 +51,29 @@ fn main() -> std::io::Result<()> {
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let started = Instant::now();
-    let synth = Synth::new(a.dim, a.clusters, a.seed);
+    let d = Synth::new(a.dim, a.clusters, a.seed);
+    let unit = 1.0 / (a.dim as f32).sqrt();
+    let synth = Synth::shaped(
+        a.dim,
+        a.clusters,
+        a.seed,
+        a.spread.map_or(d.spread, |s| s * unit),
+        a.clusters_per_family
+            .map_or(d.families, |c| (a.clusters / c.max(1)).max(1)),
+        a.family_spread.map_or(d.family_spread, |s| s * unit),
+    );
     synth.write_texmex(&a.out, a.n, a.queries, a.k, threads)?;
     let params = format!(
-        "{{\"generator\": \"akidb-synth\", \"n\": {}, \"dim\": {}, \"clusters\": {}, \"seed\": {}, \"spread\": {}, \"queries\": {}, \"k\": {}, \"metric\": \"cosine (unit vectors: inner product)\"}}\n",
-        a.n, a.dim, a.clusters, a.seed, synth.spread, a.queries, a.k
+        "{{\"generator\": \"akidb-synth\", \"n\": {}, \"dim\": {}, \"clusters\": {}, \"seed\": {}, \"spread\": {}, \"families\": {}, \"family_spread\": {}, \"queries\": {}, \"k\": {}, \"metric\": \"cosine (unit vectors: inner product)\"}}\n",
+        a.n,
+        a.dim,
+        a.clusters,
+        a.seed,
+        synth.spread,
+        synth.families,
+        synth.family_spread,
+        a.queries,
+        a.k
     );
     std::fs::write(a.out.join("params.json"), params)?;
     eprintln!(
