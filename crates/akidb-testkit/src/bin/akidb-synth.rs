@@ -21,7 +21,7 @@ struct Args {
     #[arg(long, default_value_t = 384)]
     dim: usize,
     /// Mixture centres.
-    #[arg(long, default_value_t = 1_000)]
+    #[arg(long, default_value_t = 100)]
     clusters: usize,
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -31,15 +31,21 @@ struct Args {
     /// Neighbours per query in the ground truth.
     #[arg(long, default_value_t = 100)]
     k: usize,
-    /// Noise of a vector around its centre, per coordinate, in units of 1/sqrt(dim).
+    /// Noise of a vector around its centre, per coordinate, in units of 1/sqrt(dim) (default 0.3).
     #[arg(long)]
     spread: Option<f32>,
-    /// Clusters per family (centres are drawn around family centres, so siblings overlap).
+    /// Clusters per family (centres are drawn around family centres, so siblings overlap; default 10).
     #[arg(long)]
     clusters_per_family: Option<usize>,
-    /// Noise of a centre around its family, per coordinate, in units of 1/sqrt(dim).
+    /// Noise of a centre around its family, per coordinate, in units of 1/sqrt(dim) (default 0.5).
     #[arg(long)]
     family_spread: Option<f32>,
+    /// Dimensions of each cluster's own subspace (0: none; default 32).
+    #[arg(long)]
+    manifold_dim: Option<usize>,
+    /// Spread along each of those directions (a unit vector is 1; default 0.4).
+    #[arg(long)]
+    manifold_spread: Option<f32>,
     /// Threads for generation and ground truth (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -61,6 +67,10 @@ fn main() -> std::io::Result<()> {
         a.clusters_per_family
             .map_or(d.families, |c| (a.clusters / c.max(1)).max(1)),
         a.family_spread.map_or(d.family_spread, |s| s * unit),
+    )
+    .with_manifold(
+        a.manifold_dim.unwrap_or(d.manifold_dim),
+        a.manifold_spread.unwrap_or(d.manifold_spread),
     );
     synth.write_texmex(&a.out, a.n, a.queries, a.k, threads)?;
     let params = format!(
