@@ -15,17 +15,6 @@ fn config(dir: &std::path::Path) -> EngineConfig {
     c
 }
 
-fn create(name: &str, dimension: usize, metric: Metric) -> CreateCollection {
-    CreateCollection {
-        name: name.into(),
-        dimension,
-        metric,
-        m: None,
-        ef_construction: None,
-        ef_search: None,
-    }
-}
-
 fn vector(i: usize, dim: usize) -> Vec<f32> {
     (0..dim)
         .map(|j| ((i * 31 + j * 7) % 97) as f32 / 97.0 - 0.5)
@@ -59,7 +48,7 @@ async fn writes_survive_reopen_with_and_without_flush() {
     {
         let engine = Engine::open(config(dir.path())).await.unwrap();
         engine
-            .create_collection(create("docs", dim, Metric::L2))
+            .create_collection(CreateCollection::new("docs", dim, Metric::L2))
             .await
             .unwrap();
         let batch: Vec<_> = (0..100).map(|i| doc(i, dim)).collect();
@@ -128,7 +117,7 @@ async fn filters_return_k_matches() {
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open(config(dir.path())).await.unwrap();
     engine
-        .create_collection(create("f", 4, Metric::Cosine))
+        .create_collection(CreateCollection::new("f", 4, Metric::Cosine))
         .await
         .unwrap();
     let batch: Vec<_> = (0..2000).map(|i| doc(i + 1, 4)).collect();
@@ -154,14 +143,14 @@ async fn delete_collection_removes_its_data_and_frees_the_name() {
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open(config(dir.path())).await.unwrap();
     engine
-        .create_collection(create("tmp", 4, Metric::Dot))
+        .create_collection(CreateCollection::new("tmp", 4, Metric::Dot))
         .await
         .unwrap();
     engine.upsert("tmp", vec![doc(1, 4)]).await.unwrap();
     engine.flush_all().await.unwrap();
     assert!(matches!(
         engine
-            .create_collection(create("tmp", 4, Metric::Dot))
+            .create_collection(CreateCollection::new("tmp", 4, Metric::Dot))
             .await,
         Err(EngineError::CollectionExists(_))
     ));
@@ -177,7 +166,7 @@ async fn delete_collection_removes_its_data_and_frees_the_name() {
         .collect();
     assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
     engine
-        .create_collection(create("tmp", 4, Metric::Dot))
+        .create_collection(CreateCollection::new("tmp", 4, Metric::Dot))
         .await
         .unwrap();
     assert_eq!(engine.collection_info("tmp").await.unwrap().count, 0);
@@ -208,7 +197,7 @@ async fn corruption_fails_only_the_collection_it_is_in() {
         for name in ["good", "bad", "worse"] {
             ids.push(
                 engine
-                    .create_collection(create(name, 4, Metric::L2))
+                    .create_collection(CreateCollection::new(name, 4, Metric::L2))
                     .await
                     .unwrap()
                     .def
