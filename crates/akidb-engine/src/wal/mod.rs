@@ -429,7 +429,10 @@ impl Wal {
             return Err(WalError::Io { path, source });
         }
         self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
-        self.inner.synced.store(upto, Ordering::Release);
+        // Never backwards: a rotation or close (under the writer lock, not this one) may have
+        // made more durable while this fsync ran, and a writer it covered must not find its
+        // record unsynced with the file closed.
+        self.inner.synced.fetch_max(upto, Ordering::AcqRel);
         Ok(())
     }
 
@@ -486,7 +489,9 @@ impl Wal {
         }
         // Everything written so far is durable now: writers still waiting for their fsync are
         // covered (the file they wrote to is closed, so `sync` must not look for it).
-        self.inner.synced.store(w.next_seq - 1, Ordering::Release);
+        self.inner
+            .synced
+            .fetch_max(w.next_seq - 1, Ordering::AcqRel);
         let first = w.next_seq;
         let old_first = std::mem::replace(&mut w.current_first_seq, first);
         w.sealed.push(old_first);
@@ -542,7 +547,9 @@ impl Wal {
                     self.poisoned.store(true, Ordering::Release);
                     return Err(io_err(&path)(e));
                 }
-                self.inner.synced.store(w.next_seq - 1, Ordering::Release);
+                self.inner
+                    .synced
+                    .fetch_max(w.next_seq - 1, Ordering::AcqRel);
             }
             self.inner.pool.release(Arc::as_ptr(&self.inner));
         }

@@ -352,3 +352,40 @@ fn a_rotation_between_append_and_sync_covers_the_writer() {
     drop(wal);
     assert_eq!(open(dir.path()).1.len(), 1);
 }
+
+/// A group-commit fsync that ends after a rotation must not move the durable mark back: a
+/// writer the rotation covered would then find its record "unsynced" with its file closed
+/// (seen as a failed write under load in the tiers test).
+#[test]
+fn rotations_racing_group_commits_never_fail_a_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _) = open(dir.path());
+    let wal = Arc::new(wal);
+    let done = Arc::new(AtomicBool::new(false));
+    let rotator = {
+        let (wal, done) = (wal.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                wal.rotate().unwrap();
+            }
+        })
+    };
+    let writers: Vec<_> = (0..4)
+        .map(|t| {
+            let wal = wal.clone();
+            std::thread::spawn(move || {
+                for i in 0..300 {
+                    let seq = wal.append(format!("{t}/{i}").as_bytes(), |_| {}).unwrap();
+                    wal.sync(seq).unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    done.store(true, Ordering::Relaxed);
+    rotator.join().unwrap();
+    drop(wal);
+    assert_eq!(open(dir.path()).1.len(), 1200);
+}
