@@ -211,16 +211,36 @@ pub struct SearchRequest {
     /// HNSW search breadth for this query; default the collection's `ef_search`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ef: Option<usize>,
+    /// Partitions read by a warm or cold query of a collection with a partitioned base
+    /// (1..=65536); default 3% of them, at least 8. More finds more true neighbours and reads
+    /// more bytes. Hot collections ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nprobe: Option<usize>,
     /// `{"key": value, "key2": {"$in": [v1, v2]}}`, all clauses ANDed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<Value>,
-    /// Brute force instead of HNSW: exact results.
+    /// Exact results: every live document is compared (the same answers in every tier).
     #[serde(default)]
     pub exact: bool,
     #[serde(default)]
     pub include_vector: bool,
     #[serde(default)]
     pub include_metadata: bool,
+    /// Add a `report` to the response: which tier answered and what it read.
+    #[serde(default)]
+    pub report: bool,
+}
+
+/// Which tier answered a search and what it read (`"report": true`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchReport {
+    /// `hot` (RAM), `warm` (local disk only) or `cold` (the object store was read).
+    pub tier: String,
+    pub bytes_local: u64,
+    pub bytes_object_store: u64,
+    pub object_store_gets: u64,
+    /// Partitions of the partitioned base scanned (0: none, or no base).
+    pub partitions: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -241,6 +261,8 @@ pub struct SearchResponse {
     pub results: Vec<SearchHit>,
     /// Server-side time spent on the search, in milliseconds.
     pub latency_ms: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<SearchReport>,
 }
 
 /// Every error: `{"error": {"code": "...", "message": "...", "field": "..."?}}`.

@@ -166,14 +166,20 @@ pub fn openapi() -> Value {
                 "vector": {"type": "array", "items": {"type": "number"}},
                 "k": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 10},
                 "ef": {"type": "integer", "minimum": 1, "maximum": 10000},
+                "nprobe": {"type": "integer", "minimum": 1, "maximum": 65536, "description": "partitions a warm or cold query reads from a partitioned base; default 3% of them, at least 8"},
                 "filter": {"type": "object", "description": "{\"key\": value} equality and {\"key\": {\"$in\": [values]}} on top-level metadata keys, ANDed"},
                 "exact": {"type": "boolean", "default": false},
                 "include_vector": {"type": "boolean", "default": false},
-                "include_metadata": {"type": "boolean", "default": false}}},
+                "include_metadata": {"type": "boolean", "default": false},
+                "report": {"type": "boolean", "default": false, "description": "add a report: which tier answered and what it read"}}},
+            "SearchReport": {"type": "object", "required": ["tier", "bytes_local", "bytes_object_store", "object_store_gets", "partitions"], "properties": {
+                "tier": {"type": "string", "enum": ["hot", "warm", "cold", "unknown"]}, "bytes_local": {"type": "integer"}, "bytes_object_store": {"type": "integer"},
+                "object_store_gets": {"type": "integer"}, "partitions": {"type": "integer"}}},
             "SearchHit": {"type": "object", "required": ["id", "score"], "properties": {
                 "id": {"type": "string"}, "score": {"type": "number"}, "vector": {"type": "array", "items": {"type": "number"}}, "metadata": {"type": "object"}}},
             "SearchResponse": {"type": "object", "required": ["results", "latency_ms"], "properties": {
-                "results": {"type": "array", "items": {"$ref": "#/components/schemas/SearchHit"}}, "latency_ms": {"type": "number"}}},
+                "results": {"type": "array", "items": {"$ref": "#/components/schemas/SearchHit"}}, "latency_ms": {"type": "number"},
+                "report": {"$ref": "#/components/schemas/SearchReport"}}},
             "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
                 "code": {"type": "string", "enum": crate::ErrorCode::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>()},
                 "message": {"type": "string"}, "field": {"type": "string"}}}}}

@@ -66,6 +66,21 @@ impl KMeans {
 }
 
 impl Centroids {
+    /// Centroids stored earlier (`data` as [`Centroids::as_slice`] gave it) for `metric`; None
+    /// when `data` is not a whole, non-empty number of rows.
+    pub fn from_rows(dim: usize, metric: Metric, data: Vec<f32>) -> Option<Centroids> {
+        (dim > 0 && !data.is_empty() && data.len().is_multiple_of(dim)).then(|| Centroids {
+            dim,
+            spherical: metric == Metric::Cosine,
+            data,
+        })
+    }
+
+    /// The centroids, row-major.
+    pub fn as_slice(&self) -> &[f32] {
+        &self.data
+    }
+
     pub fn k(&self) -> usize {
         self.data.len() / self.dim
     }

@@ -35,6 +35,7 @@ fn query(v: &[f32]) -> SearchQuery {
         vector: v.to_vec(),
         k: 10,
         ef: None,
+        nprobe: None,
         exact: false,
         filter: None,
         include_vector: false,

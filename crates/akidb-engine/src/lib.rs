@@ -10,6 +10,8 @@
 //! - `doc`, `filter`, `envelope`, `error`: documents, metadata filters, checksummed JSON, errors.
 //!
 //! Public building blocks (the benches, tests and tools use them directly):
+//! - [`partitioned`]: the partitioned base (IVF layout) that warm and cold queries read in part;
+//! - [`blockcache`]: the disk cache of the ranges cold queries fetched;
 //! - [`disk`]: the data-directory lock and free space (the guard; the fault soak measures with it);
 //! - [`wal`]: the write-ahead log with group commit;
 //! - [`segment`]: the Parquet segment codec;
@@ -18,6 +20,7 @@
 //! - [`store`]: opening stores by URL, and the fault-injecting store for tests;
 //! - [`tier`]: hot/warm/cold tiers: the pure policy and the move counters.
 
+pub mod blockcache;
 pub(crate) mod catalog;
 pub(crate) mod collection;
 pub mod disk;
@@ -28,20 +31,22 @@ pub(crate) mod error;
 pub(crate) mod filter;
 mod identity;
 pub mod manifest;
+pub mod partitioned;
 pub mod segment;
 pub mod store;
 pub mod tier;
 pub mod upload;
 pub mod wal;
 
-pub use collection::{CollectionInfo, FlushError, Hit, TierInfo};
+pub use collection::{CollectionInfo, FlushError, Hit, ReadReport, TierInfo};
 pub use doc::{Document, Metadata};
 pub use engine::{
     COMPACT_DEAD_FRACTION, COMPACT_MIN_DEAD, CatalogTotals, CollectionStatus, CreateCollection,
     DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_FLUSH_IDLE, DEFAULT_FLUSH_MAX_AGE, DEFAULT_FLUSH_MAX_DOCS,
     DEFAULT_INDEX_CHUNK, DEFAULT_MAX_OPEN_FILES, DEFAULT_MIN_FREE_DISK_BYTES,
-    DEFAULT_WAL_BUDGET_BYTES, Engine, EngineConfig, MAX_BATCH, MAX_EF, MAX_K, NewDocument,
-    SearchQuery, TestFaults, TierAction, TierMoveStats, TierTotals, TieringConfig, metadata_value,
+    DEFAULT_WAL_BUDGET_BYTES, Engine, EngineConfig, MAX_BATCH, MAX_EF, MAX_K, MAX_NPROBE,
+    NewDocument, PartitionConfig, SearchQuery, TestFaults, TierAction, TierMoveStats, TierTotals,
+    TieringConfig, metadata_value,
 };
 pub use error::EngineError;
 pub use store::S3Options;

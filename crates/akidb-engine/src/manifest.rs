@@ -17,7 +17,9 @@
 //!   ([`SegmentRef::crc32c`], [`GraphRef::crc32c`]), verified on every fetch and every read of
 //!   a local copy.
 //!
-//! Manifests of format 1 (no envelope, no checksums) are still read.
+//! Manifests of format 1 (no envelope, no checksums) are still read. Format 3 adds the
+//! partitioned base ([`Manifest::base`]); a manifest without one is still written as format 2,
+//! so that an older server reads it.
 
 use std::sync::Arc;
 
@@ -29,8 +31,9 @@ use crate::error::EngineError;
 use crate::upload::Uploader;
 use crate::upload::retry::RetryError;
 
-/// The manifest format this server writes: 2 = checksummed envelope and object checksums.
-pub const FORMAT_VERSION: u32 = 2;
+/// The newest manifest format this server reads and writes: 2 = checksummed envelope and
+/// object checksums, 3 = a partitioned base.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// What a collection is; fixed at creation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,6 +95,34 @@ pub struct Manifest {
     /// Pinned collections are never moved down by the tiering policy.
     #[serde(default)]
     pub pinned: bool,
+    /// The partitioned base holding slots `0..base.slots` (see [`crate::partitioned`]); the
+    /// `segments` then hold only the rows sealed after it (the tail).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<BaseRef>,
+}
+
+/// A partitioned base object (see [`crate::partitioned`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaseRef {
+    pub id: String,
+    /// Object key relative to the store root.
+    pub path: String,
+    pub bytes: u64,
+    /// CRC32C of the whole object.
+    pub crc32c: u32,
+    /// Slots `0..slots` of the collection, dead ones included.
+    pub slots: u64,
+    pub partitions: u32,
+    /// The header: where it is in the object, and its own checksum (a query reads only it
+    /// and the partitions it chooses).
+    pub header: HeaderRef,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeaderRef {
+    pub offset: u64,
+    pub len: u64,
+    pub crc32c: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -139,18 +170,24 @@ impl ObjectRef<'_> {
 }
 
 impl Manifest {
-    /// Every object this manifest names: segments, then the graph.
+    /// Every object this manifest names, in slot order: the base, the segments, then the graph.
     pub fn objects(&self) -> impl Iterator<Item = ObjectRef<'_>> {
+        let base = self.base.iter().map(|b| ObjectRef {
+            path: &b.path,
+            bytes: b.bytes,
+            crc32c: Some(b.crc32c),
+        });
         let segments = self.segments.iter().map(|s| ObjectRef {
             path: &s.path,
             bytes: s.bytes,
             crc32c: s.crc32c,
         });
-        segments.chain(self.graph.iter().map(|g| ObjectRef {
-            path: &g.path,
-            bytes: g.bytes,
-            crc32c: g.crc32c,
-        }))
+        base.chain(segments)
+            .chain(self.graph.iter().map(|g| ObjectRef {
+                path: &g.path,
+                bytes: g.bytes,
+                crc32c: g.crc32c,
+            }))
     }
 
     /// Bytes of the objects this manifest names.
@@ -158,9 +195,14 @@ impl Manifest {
         self.objects().map(|o| o.bytes).sum()
     }
 
+    /// The format this manifest needs: 3 with a base, else 2 (which older servers read).
+    pub fn required_format(&self) -> u32 {
+        if self.base.is_some() { 3 } else { 2 }
+    }
+
     /// The stored bytes of this manifest: the checksummed envelope.
     pub fn encode(&self) -> bytes::Bytes {
-        crate::envelope::seal("manifest", FORMAT_VERSION, self, true)
+        crate::envelope::seal("manifest", self.format.max(2), self, true)
     }
 }
 
@@ -178,6 +220,13 @@ pub fn manifest_path(collection_id: &str, version: u64) -> Path {
 pub fn graph_path(collection_id: &str, graph_id: &str) -> Path {
     Path::from(format!(
         "collections/{collection_id}/segments/{graph_id}.hnsw"
+    ))
+}
+
+/// A partitioned base (see [`Manifest::base`]).
+pub fn base_path(collection_id: &str, base_id: &str) -> Path {
+    Path::from(format!(
+        "collections/{collection_id}/segments/{base_id}.akp"
     ))
 }
 
@@ -202,7 +251,7 @@ pub fn legacy_tombstone_path(collection_id: &str) -> Path {
 impl Manifest {
     pub fn new(collection: CollectionDef) -> Self {
         Manifest {
-            format: FORMAT_VERSION,
+            format: 2,
             version: 1,
             collection,
             segments: vec![],
@@ -210,6 +259,7 @@ impl Manifest {
             documents: 0,
             graph: None,
             pinned: false,
+            base: None,
         }
     }
 

@@ -34,6 +34,7 @@ fn query(v: Vec<f32>, k: usize) -> SearchQuery {
         vector: v,
         k,
         ef: None,
+        nprobe: None,
         exact: true,
         filter: None,
         include_vector: false,

@@ -276,6 +276,7 @@ async fn engine_recovers_from_the_bucket_alone() {
             vector: vector(42),
             k: 10,
             ef: None,
+            nprobe: None,
             exact: true,
             filter: None,
             include_vector: true,

@@ -69,6 +69,7 @@ fn hnsw_query(seed: u64) -> SearchQuery {
         vector: vector(seed),
         k: 10,
         ef: None,
+        nprobe: None,
         exact: false,
         filter: None,
         include_vector: false,

@@ -88,10 +88,12 @@ impl Requests {
                     vector,
                     k: self.k,
                     ef: None,
+                    nprobe: None,
                     filter: None,
                     exact: false,
                     include_vector: false,
                     include_metadata: false,
+                    report: false,
                 };
                 let path = collection_path(name, "/search");
                 match self.raw.post::<_, SearchResponse>(&path, &req).await {

@@ -488,6 +488,7 @@ fn engine_query(v: &[f32], k: usize, ef: usize) -> SearchQuery {
         vector: v.to_vec(),
         k,
         ef: Some(ef),
+        nprobe: None,
         exact: false,
         filter: None,
         include_vector: false,

@@ -227,6 +227,31 @@ impl Metrics {
             "Bytes the object store's GETs returned",
             load(&up.get_bytes),
         );
+        let blocks = engine.block_cache();
+        put(
+            "akidb_block_cache_hits_total",
+            "counter",
+            "Ranges of partitioned bases a cold query found in the block cache",
+            load(&blocks.hits),
+        );
+        put(
+            "akidb_block_cache_misses_total",
+            "counter",
+            "Ranges of partitioned bases a cold query fetched from the object store",
+            load(&blocks.misses),
+        );
+        put(
+            "akidb_block_cache_evictions_total",
+            "counter",
+            "Blocks dropped from the block cache to stay within its disk budget",
+            load(&blocks.evictions),
+        );
+        put(
+            "akidb_block_cache_bytes",
+            "gauge",
+            "Bytes of local disk the block cache holds",
+            blocks.bytes().to_string(),
+        );
         put(
             "akidb_object_lists_total",
             "counter",

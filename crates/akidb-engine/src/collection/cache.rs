@@ -25,7 +25,35 @@ use crate::wal::Record;
 /// collection's segments come in one parallel round.
 const FETCH_CONCURRENCY: usize = 32;
 
+/// A failed read of an object the manifest names: missing is damage (`Corrupted`), anything
+/// else is the store being unavailable.
+pub(super) fn read_error(path: &str, e: RetryError) -> EngineError {
+    match e {
+        RetryError::Permanent {
+            source: object_store::Error::NotFound { .. },
+            ..
+        } => EngineError::Corrupted(format!(
+            "{path}, named by the manifest, is missing from the object store"
+        )),
+        e => EngineError::Unavailable(e.to_string()),
+    }
+}
+
 impl Collection {
+    /// Stores an object and keeps a local copy (uploads of compaction and base builds).
+    pub(super) async fn store_object(
+        &self,
+        path: &ObjectPath,
+        data: &Bytes,
+    ) -> Result<(), EngineError> {
+        self.uploader()
+            .put_object(path, data.clone())
+            .await
+            .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        self.write_local(path.as_ref(), data).await;
+        Ok(())
+    }
+
     /// Where the local copy of an object lives.
     pub(super) fn local_path(&self, object: &str) -> PathBuf {
         let name = object.rsplit('/').next().unwrap_or(object);
@@ -67,7 +95,7 @@ impl Collection {
     /// An object's bytes, verified against the manifest (size and checksum): the local copy
     /// when it is intact, else fetched (once more if the fetched bytes are damaged) and kept
     /// locally. Damage that a refetch does not cure is `Corrupted`, never served.
-    async fn fetch(&self, object: ObjectRef<'_>) -> Result<Bytes, EngineError> {
+    pub(super) async fn fetch(&self, object: ObjectRef<'_>) -> Result<Bytes, EngineError> {
         let local = self.local_path(object.path);
         if let Ok(data) = tokio::fs::read(&local).await {
             match object.verify(&data) {
@@ -82,16 +110,11 @@ impl Collection {
         let path = ObjectPath::from(object.path);
         let mut last_damage = String::new();
         for _ in 0..2 {
-            let data = self.uploader().get(&path).await.map_err(|e| match e {
-                RetryError::Permanent {
-                    source: object_store::Error::NotFound { .. },
-                    ..
-                } => EngineError::Corrupted(format!(
-                    "{}, named by the manifest, is missing from the object store",
-                    object.path
-                )),
-                e => EngineError::Unavailable(e.to_string()),
-            })?;
+            let data = self
+                .uploader()
+                .get(&path)
+                .await
+                .map_err(|e| read_error(object.path, e))?;
             match object.verify(&data) {
                 Ok(()) => {
                     self.write_local(object.path, &data).await;
@@ -139,10 +162,16 @@ impl Collection {
     ) -> Result<State, EngineError> {
         let mut objects: Vec<Bytes> = self.fetch_all(m).await?;
         let graph = m.graph.as_ref().and_then(|_| objects.pop());
+        let base = m.base.clone().map(|b| (b, objects.remove(0)));
         let def = self.def.clone();
         let wal_seq = m.wal_seq;
         tokio::task::spawn_blocking(move || {
             let mut state = State::new(&def, wal_seq);
+            if let Some((base, data)) = base {
+                super::base::load_base(&mut state, def.dimension, &base, data).map_err(|e| {
+                    EngineError::Corrupted(format!("partitioned base {}: {e}", base.path))
+                })?;
+            }
             for data in objects {
                 for row in segment::decode(def.dimension, data)? {
                     state.load_row(row);

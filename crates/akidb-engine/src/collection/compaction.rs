@@ -39,7 +39,7 @@ use crate::tier::Tier;
 /// Rounds of replaying recorded operations off the lock before the final one under it.
 const REPLAY_ROUNDS: usize = 3;
 
-/// Clears the compaction's marks (recording, `compacting`) however it ends.
+/// Clears the compaction's marks (recording, `rewriting`) however it ends.
 struct Marks<'a>(&'a Collection);
 
 impl Drop for Marks<'_> {
@@ -47,7 +47,7 @@ impl Drop for Marks<'_> {
         if let Some(state) = self.0.state.write().as_mut() {
             state.stop_recording();
         }
-        self.0.compacting.store(false, Ordering::Release);
+        self.0.rewriting.store(false, Ordering::Release);
     }
 }
 
@@ -74,7 +74,7 @@ impl Collection {
             state.start_recording();
             (all, dead, state.applied_seq())
         };
-        self.compacting.store(true, Ordering::Release);
+        self.rewriting.store(true, Ordering::Release);
         let _marks = Marks(self);
 
         let c = self.clone();
@@ -104,11 +104,7 @@ impl Collection {
         let segments = self.upload_segments(columns).await?;
         let graph_id = uuid::Uuid::now_v7().simple().to_string();
         let path = graph_path(&self.def.id, &graph_id);
-        self.uploader()
-            .put_object(&path, graph.clone())
-            .await
-            .map_err(|e| EngineError::Unavailable(e.to_string()))?;
-        self.write_local(path.as_ref(), &graph).await;
+        self.store_object(&path, &graph).await?;
         let graph = GraphRef {
             id: graph_id,
             path: path.to_string(),
@@ -121,6 +117,7 @@ impl Collection {
                 next.wal_seq = next.wal_seq.max(applied_seq);
                 next.documents = documents;
                 next.segments = segments;
+                next.base = None; // renumbered slots: a new base is built when due
                 next.graph = Some(graph);
             })
             .await

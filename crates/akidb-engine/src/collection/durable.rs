@@ -32,6 +32,7 @@ impl Collection {
         let mut next = manifest.clone();
         next.version += 1;
         change(&mut next);
+        next.format = next.required_format();
         self.uploader()
             .put_create_only(&manifest_path(&self.def.id, next.version), next.encode())
             .await?;
@@ -59,7 +60,7 @@ impl Collection {
     /// Whether a flush is due (see [`super::state::State::flush_due`]). Never while a
     /// compaction holds the manifest: its flush waits for the compaction's end.
     pub fn flush_due(&self, max_docs: usize, idle: Duration, max_age: Duration) -> bool {
-        !self.compacting.load(Ordering::Acquire)
+        !self.rewriting.load(Ordering::Acquire)
             && self
                 .state
                 .read()

@@ -7,6 +7,8 @@
 use std::sync::Arc;
 
 use super::Collection;
+use super::info::{Hit, SearchRequest};
+use super::partial_read::ReadReport;
 use super::release_free_memory;
 use super::state::State;
 use crate::doc::Operation;
@@ -116,6 +118,67 @@ impl Collection {
             .expect("read task panicked");
             drop(one_at_a_time);
             return Ok(out);
+        }
+    }
+
+    /// Answers a search: from the state when hot (or promoted); from the partitioned base,
+    /// reading only what the query needs, when warm or cold with a base; else from a state
+    /// loaded for this call (see [`Collection::read`]).
+    pub(crate) async fn search(
+        self: &Arc<Self>,
+        promote: bool,
+        req: SearchRequest,
+    ) -> Result<(Vec<Hit>, ReadReport), EngineError> {
+        let metric = self.def.metric;
+        loop {
+            if let Some(guard) = self.hot().await? {
+                let c = self.clone();
+                let hits = tokio::task::spawn_blocking(move || {
+                    let _guard = guard;
+                    let state = c.state.read();
+                    state
+                        .as_ref()
+                        .map(|s| s.search(metric, &req))
+                        .ok_or_else(not_loaded)
+                })
+                .await
+                .expect("read task panicked")?;
+                let report = ReadReport {
+                    tier: Some(Tier::Hot),
+                    ..ReadReport::default()
+                };
+                return Ok((hits, report));
+            }
+            if promote || self.has_pending_wal() {
+                self.move_to(Tier::Hot).await?;
+                continue;
+            }
+            let guard = self.tier_lock.clone().read_owned().await;
+            self.check_live()?;
+            let tier = self.tier();
+            if tier == Tier::Hot {
+                continue; // moved meanwhile
+            }
+            let manifest = self.manifest.lock().await.clone();
+            if manifest.base.is_some() {
+                let out = self.search_partial(&manifest, req).await;
+                drop(guard);
+                return out;
+            }
+            drop(guard);
+            let bytes = manifest.object_bytes();
+            let hits = self.read(false, move |s| s.search(metric, &req)).await?;
+            let mut report = ReadReport {
+                tier: Some(tier),
+                ..ReadReport::default()
+            };
+            // The whole collection was read.
+            if tier == Tier::Cold {
+                report.bytes_object_store = bytes;
+            } else {
+                report.bytes_local = bytes;
+            }
+            return Ok((hits, report));
         }
     }
 

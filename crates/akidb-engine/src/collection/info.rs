@@ -49,6 +49,8 @@ pub struct SearchRequest {
     pub vector: Vec<f32>,
     pub k: usize,
     pub ef: Option<usize>,
+    /// Partitions of a partitioned base to read (warm and cold); None: the default share.
+    pub nprobe: Option<usize>,
     pub exact: bool,
     pub filter: Option<Filter>,
     pub include_vector: bool,

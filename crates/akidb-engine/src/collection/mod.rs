@@ -46,11 +46,13 @@
 //! promote it to hot.
 
 mod access;
+mod base;
 mod cache;
 mod compaction;
 mod durable;
 mod gate;
 mod info;
+mod partial_read;
 mod seal;
 mod state;
 
@@ -63,6 +65,7 @@ use parking_lot::{Mutex, RwLock};
 
 pub(crate) use access::{AccessSnapshot, now_ms};
 pub use info::{CollectionInfo, FlushError, Hit, SearchRequest, TierInfo};
+pub use partial_read::ReadReport;
 
 use crate::catalog::Summary;
 use crate::doc::Operation;
@@ -86,6 +89,10 @@ pub(crate) struct Env {
     pub collections_dir: PathBuf,
     /// Rows per segment written by a flush or compaction (`flush_max_docs`).
     pub segment_rows: usize,
+    /// When a collection gets a partitioned base, and how it is built.
+    pub partitions: crate::engine::PartitionConfig,
+    /// Ranges of partitioned bases fetched by cold queries, under one disk budget.
+    pub blocks: Arc<crate::blockcache::BlockCache>,
     /// Bumped by every manifest commit, create and delete: the catalog checkpoint is written
     /// again only when it moved.
     pub catalog_changes: AtomicU64,
@@ -115,9 +122,15 @@ pub struct Collection {
     tier: AtomicU8,
     pinned: AtomicBool,
     access: Mutex<Access>,
-    /// Set while a compaction runs: background flushes skip the collection meanwhile (the
-    /// compaction holds its manifest) instead of waiting for it.
-    compacting: AtomicBool,
+    /// Set while a compaction or a base build runs: background flushes skip the collection
+    /// meanwhile (the rewrite holds its manifest) instead of waiting for it.
+    rewriting: AtomicBool,
+    /// Slots in the manifest's partitioned base, and in all its objects (published with it).
+    base_slots: AtomicU64,
+    sealed_slots: AtomicU64,
+    /// The partitioned base's header and tail, read by the first partial read of a manifest
+    /// version and kept for the next ones (see [`partial_read`]).
+    view: Mutex<Option<Arc<partial_read::View>>>,
     /// WAL records past the manifest, read at open and replayed by the first load.
     pending_wal: Mutex<Vec<Record>>,
     /// One temporary load at a time, so concurrent reads of a warm collection never hold
@@ -173,7 +186,10 @@ impl Collection {
             tier: AtomicU8::new(tier_code(Tier::Cold)),
             pinned: AtomicBool::new(manifest.pinned),
             access: Mutex::new(Access::from_snapshot(access)),
-            compacting: AtomicBool::new(false),
+            rewriting: AtomicBool::new(false),
+            base_slots: AtomicU64::new(0),
+            sealed_slots: AtomicU64::new(0),
+            view: Mutex::new(None),
             pending_wal: Mutex::new(pending),
             transient: tokio::sync::Mutex::new(()),
             manifest: tokio::sync::Mutex::new(manifest.clone()),
@@ -319,6 +335,10 @@ impl Collection {
             .store(m.segments.len() as u64, Ordering::Relaxed);
         self.documents.store(m.documents, Ordering::Relaxed);
         self.object_bytes.store(m.object_bytes(), Ordering::Relaxed);
+        let base = m.base.as_ref().map_or(0, |b| b.slots);
+        self.base_slots.store(base, Ordering::Relaxed);
+        let tail: u64 = m.segments.iter().map(|s| s.rows - s.tombstones).sum();
+        self.sealed_slots.store(base + tail, Ordering::Relaxed);
     }
 
     pub fn tier_info(&self, window_ms: u64) -> TierInfo {

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use super::info::{Hit, SearchRequest};
 use crate::doc::{Document, Metadata, Operation, heap_block, metadata_heap_bytes};
 use crate::manifest::CollectionDef;
+use crate::partitioned::PartitionWriter;
 use crate::segment::{Columns, Row};
 
 pub(crate) struct State {
@@ -132,6 +133,49 @@ impl State {
         match row {
             Row::Put(doc) => self.upsert(doc),
             Row::Tombstone(id) => self.delete(&id),
+        }
+    }
+
+    /// Loads slot `slot` of a partitioned base (slots are loaded in order, dead ones too).
+    pub fn load_base_row(&mut self, slot: u32, doc: Document) {
+        debug_assert_eq!(
+            slot as usize,
+            self.index.len(),
+            "base rows load in slot order"
+        );
+        self.upsert(doc);
+    }
+
+    /// After a base's rows: kills `slot`, when its document was replaced or deleted (a
+    /// replaced one already is, by the later slot of its id).
+    pub fn load_dead(&mut self, slot: u32) {
+        let id = self.ids[slot as usize].clone();
+        if self.by_id.get(&id) == Some(&slot) {
+            self.delete(&id);
+        }
+    }
+
+    /// Appends the vectors of `slots` to `out` (building a partitioned base).
+    pub fn copy_vectors(&self, slots: &[u32], out: &mut Vec<f32>) {
+        for &slot in slots {
+            out.extend_from_slice(self.index.vector(slot));
+        }
+    }
+
+    /// Appends the rows of `slots` to `out`, and the dead ones to `dead` (building a
+    /// partitioned base: dead slots are stored too, without metadata).
+    pub fn copy_base_rows(&self, slots: &[u32], out: &mut PartitionWriter, dead: &mut Vec<u32>) {
+        for &slot in slots {
+            let i = slot as usize;
+            out.push(
+                slot,
+                &self.ids[i],
+                self.index.vector(slot),
+                self.metadata[i].as_deref(),
+            );
+            if self.index.is_deleted(slot) {
+                dead.push(slot);
+            }
         }
     }
 
@@ -397,6 +441,7 @@ pub(super) mod tests {
             vector: vec![x, 0.0],
             k,
             ef: None,
+            nprobe: None,
             exact: true,
             filter: filter.map(|f| Filter::parse(&f).unwrap()),
             include_vector: false,

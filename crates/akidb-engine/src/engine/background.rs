@@ -152,6 +152,7 @@ impl Engine {
                 if engine.shared.config.tiering.enabled {
                     engine.run_tiering_once().await;
                     engine.compact_where_due().await;
+                    engine.build_bases_where_due().await;
                 }
                 // Housekeeping that is not policy: it runs with tiering off too.
                 engine.close_cold(now_ms());

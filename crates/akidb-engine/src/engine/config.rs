@@ -54,6 +54,8 @@ pub struct EngineConfig {
     /// (it is also written at shutdown). It makes a start read one object instead of a
     /// manifest per collection.
     pub checkpoint_interval: Duration,
+    /// The partitioned base: when a collection gets one, and how a base is built.
+    pub partitions: PartitionConfig,
     /// FOR TESTING ONLY: wrap the object store in a [`FaultyStore`] with these faults, so the
     /// load tool can measure behaviour under latency and failures. Never set in production.
     pub test_faults: Option<TestFaults>,
@@ -134,6 +136,34 @@ impl Default for TieringConfig {
     }
 }
 
+/// The partitioned base (see the engine's `partitioned` module): a warm or cold query reads
+/// only its header and the partitions nearest the query.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PartitionConfig {
+    /// A collection gets a base once it holds this many sealed rows (slots); below, a warm or
+    /// cold read loads the whole collection, which at this size is quick. Default 50,000.
+    pub min_rows: usize,
+    /// The base is rebuilt once the rows sealed after it (read whole by every warm or cold
+    /// query) reach this share of all sealed rows. Default 0.1.
+    pub tail_fraction: f64,
+    /// Threads a base build uses (k-means training and assignment). Default: every core.
+    pub threads: usize,
+    /// Local disk for the ranges of partitioned bases that cold queries fetched, across all
+    /// collections (least recently used out). Default 4 GiB.
+    pub cache_disk_budget_bytes: u64,
+}
+
+impl Default for PartitionConfig {
+    fn default() -> Self {
+        PartitionConfig {
+            min_rows: 50_000,
+            tail_fraction: 0.1,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cache_disk_budget_bytes: 4 << 30,
+        }
+    }
+}
+
 pub const DEFAULT_WAL_BUDGET_BYTES: u64 = 1024 * 1024 * 1024;
 pub const DEFAULT_MIN_FREE_DISK_BYTES: u64 = 256 * 1024 * 1024;
 pub const DEFAULT_MAX_OPEN_FILES: usize = 512;
@@ -199,6 +229,18 @@ impl EngineConfig {
                 p.promote_window_ms > 0,
                 "tier_promote_window must be more than 0",
             ),
+            (
+                self.partitions.min_rows >= 1,
+                "partition_min_rows must be at least 1",
+            ),
+            (
+                self.partitions.tail_fraction > 0.0 && self.partitions.tail_fraction <= 1.0,
+                "partition_tail_fraction must be more than 0 and at most 1",
+            ),
+            (
+                (1..=256).contains(&self.partitions.threads),
+                "partition_threads must be between 1 and 256",
+            ),
         ];
         match checks.into_iter().find(|(ok, _)| !ok) {
             Some((_, message)) => Err(EngineError::InvalidConfig(message.to_string())),
@@ -223,6 +265,7 @@ impl EngineConfig {
             min_free_disk_bytes: DEFAULT_MIN_FREE_DISK_BYTES,
             max_open_files: DEFAULT_MAX_OPEN_FILES,
             checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
+            partitions: PartitionConfig::default(),
             test_faults: None,
         }
     }

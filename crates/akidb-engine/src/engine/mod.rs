@@ -45,14 +45,16 @@ use parking_lot::{Condvar, Mutex};
 
 pub use self::config::*;
 pub use self::request::{
-    CreateCollection, MAX_BATCH, MAX_EF, MAX_K, NewDocument, SearchQuery, metadata_value,
+    CreateCollection, MAX_BATCH, MAX_EF, MAX_K, MAX_NPROBE, NewDocument, SearchQuery,
+    metadata_value,
 };
 pub use self::tiering::{
     COMPACT_DEAD_FRACTION, COMPACT_MIN_DEAD, TierAction, TierMoveStats, TierTotals,
 };
+use crate::blockcache::BlockCache;
 pub use crate::catalog::CollectionStatus;
 use crate::catalog::{Catalog, Entry, purge_collection};
-use crate::collection::{Collection, CollectionInfo, Env, FlushError, Hit, now_ms};
+use crate::collection::{Collection, CollectionInfo, Env, FlushError, Hit, ReadReport, now_ms};
 use crate::doc::{Document, Operation};
 use crate::error::EngineError;
 use crate::manifest::{CollectionDef, Manifest, tombstone_path};
@@ -159,9 +161,14 @@ impl Engine {
             moves: Arc::new(MoveStats::default()),
             collections_dir,
             segment_rows: config.flush_max_docs,
+            partitions: config.partitions,
+            blocks: Arc::new(BlockCache::new(config.partitions.cache_disk_budget_bytes)),
             catalog_changes: AtomicU64::new(1),
         });
         let loaded = crate::catalog::load(&env).await?;
+        // The blocks an earlier run kept count against the budget; found off the start path.
+        let (blocks, dir) = (env.blocks.clone(), env.collections_dir.clone());
+        tokio::task::spawn_blocking(move || blocks.adopt(&dir));
         let (catalog, quarantined) = (loaded.catalog, loaded.quarantined);
         let shared = Arc::new(Shared {
             config,
@@ -470,13 +477,22 @@ impl Engine {
     }
 
     pub async fn search(&self, name: &str, query: SearchQuery) -> Result<Vec<Hit>, EngineError> {
+        self.search_with_report(name, query)
+            .await
+            .map(|(hits, _)| hits)
+    }
+
+    /// [`Engine::search`], and which tier answered and what it read.
+    pub async fn search_with_report(
+        &self,
+        name: &str,
+        query: SearchQuery,
+    ) -> Result<(Vec<Hit>, ReadReport), EngineError> {
         let (entry, collection) = self.collection(name).await?;
-        let def = collection.def();
-        let req = request::prepare_search(query, def)?;
+        let req = request::prepare_search(query, collection.def())?;
         let promote = self.touch(&collection);
-        let metric = def.metric;
         collection
-            .read(promote, move |state| state.search(metric, &req))
+            .search(promote, req)
             .await
             .map_err(|e| self.note_failure(&entry, e))
     }
@@ -551,6 +567,11 @@ impl Engine {
             }
         }
         (ok, failed)
+    }
+
+    /// The cache of ranges that cold queries fetched (counters and bytes, for metrics).
+    pub fn block_cache(&self) -> &BlockCache {
+        &self.shared.env.blocks
     }
 
     pub fn uploader(&self) -> &Uploader {

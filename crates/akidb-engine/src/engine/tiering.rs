@@ -1,6 +1,7 @@
 //! Tiers as the engine drives them: manual commands, the policy run and its moves, closing cold
 //! collections, compaction when dead slots pile up, the orphan sweep, and the per-tier totals.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use akidb_core::types::ValidationError;
@@ -118,10 +119,19 @@ impl Engine {
     pub(super) async fn move_collection(
         &self,
         entry: &Entry,
-        c: &Collection,
+        c: &Arc<Collection>,
         target: Tier,
         reason: &str,
     ) -> Result<(), EngineError> {
+        // A collection leaving RAM takes a partitioned base with it when it is large enough, so
+        // that its warm and cold reads need only part of it.
+        if c.tier() == Tier::Hot
+            && target != Tier::Hot
+            && c.base_due()
+            && let Err(e) = c.build_base().await
+        {
+            tracing::warn!(collection = %c.def().name, error = %e, "building the partitioned base failed; moving without it");
+        }
         let from = c
             .move_to(target)
             .await
@@ -224,6 +234,26 @@ impl Engine {
         let removed = c.compact().await?;
         self.wake_indexer();
         Ok(removed)
+    }
+
+    /// Builds a collection's partitioned base now, when it is hot (see
+    /// [`Collection::build_base`]); returns whether one was built.
+    pub async fn build_base(&self, name: &str) -> Result<bool, EngineError> {
+        let (_, c) = self.collection(name).await?;
+        c.build_base().await
+    }
+
+    /// Builds the partitioned bases that are due (see [`Collection::base_due`]) of the hot
+    /// collections (run by the tiering task).
+    pub(super) async fn build_bases_where_due(&self) {
+        for c in self.ready_collections() {
+            if c.tier() == Tier::Hot
+                && c.base_due()
+                && let Err(e) = c.build_base().await
+            {
+                tracing::warn!(collection = %c.def().name, error = %e, "building the partitioned base failed; will try again");
+            }
+        }
     }
 
     /// Compacts the hot collections where dead slots are at least [`COMPACT_MIN_DEAD`] and at

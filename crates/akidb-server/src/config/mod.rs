@@ -25,8 +25,18 @@ pub const DEFAULT_LOG: &str = "info";
 pub const DEFAULT_MAX_BLOCKING_THREADS: usize = 64;
 
 /// TOML sections; a flat key `<section>_<rest>` (the older spelling) is read as `[section] rest`.
-const SECTIONS: [&str; 9] = [
-    "s3", "flush", "index", "hnsw", "wal", "upload", "breaker", "catalog", "tier",
+const SECTIONS: [&str; 11] = [
+    "s3",
+    "flush",
+    "index",
+    "hnsw",
+    "wal",
+    "upload",
+    "breaker",
+    "catalog",
+    "tier",
+    "partition",
+    "cache",
 ];
 
 /// The resolved configuration.
@@ -78,6 +88,13 @@ impl Config {
         set(&mut e.flush_idle, s.flush.idle.map(|d| d.0));
         set(&mut e.flush_max_age, s.flush.max_age.map(|d| d.0));
         set(&mut e.index_chunk, s.index.chunk);
+        set(&mut e.partitions.min_rows, s.partition.min_rows);
+        set(&mut e.partitions.tail_fraction, s.partition.tail_fraction);
+        set(&mut e.partitions.threads, s.partition.threads);
+        set(
+            &mut e.partitions.cache_disk_budget_bytes,
+            s.cache.disk_budget.map(Size::bytes),
+        );
         set(&mut e.default_index.m, s.hnsw.m);
         set(&mut e.default_index.ef_construction, s.hnsw.ef_construction);
         set(&mut e.default_index.ef_search, s.hnsw.ef_search);

@@ -91,6 +91,12 @@ pub struct ServeArgs {
     pub hnsw: Hnsw,
     #[command(flatten)]
     #[serde(default)]
+    pub partition: Partition,
+    #[command(flatten)]
+    #[serde(default)]
+    pub cache: Cache,
+    #[command(flatten)]
+    #[serde(default)]
     pub wal: Wal,
     #[command(flatten)]
     #[serde(default)]
@@ -184,6 +190,41 @@ pub struct Hnsw {
     /// Search breadth, 1 to 10000 (a query's `ef` overrides it). Default 24.
     #[arg(long = "hnsw-ef-search", env = "AKIDB_HNSW_EF_SEARCH")]
     pub ef_search: Option<usize>,
+}
+
+/// `[partition]`: the partitioned base that warm and cold queries read in part.
+#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[command(next_help_heading = "Partitioned base (TOML [partition])")]
+pub struct Partition {
+    /// Sealed rows from which a collection gets a partitioned base (below, warm and cold reads load it whole). Default 50000.
+    #[arg(long = "partition-min-rows", env = "AKIDB_PARTITION_MIN_ROWS")]
+    pub min_rows: Option<usize>,
+    /// The base is rebuilt when rows sealed after it reach this share of all sealed rows, (0, 1]. Default 0.1.
+    #[arg(
+        long = "partition-tail-fraction",
+        env = "AKIDB_PARTITION_TAIL_FRACTION"
+    )]
+    pub tail_fraction: Option<f64>,
+    /// Threads a base build uses (k-means), 1 to 256. Default: the number of cores.
+    #[arg(long = "partition-threads", env = "AKIDB_PARTITION_THREADS")]
+    pub threads: Option<usize>,
+}
+
+/// `[cache]`: local disk for what cold queries fetched.
+#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[command(next_help_heading = "Partitioned base (TOML [partition])")]
+pub struct Cache {
+    /// Disk for the ranges cold queries fetched from partitioned bases, all collections, least recently used out. Default 4GiB.
+    #[arg(
+        long = "cache-disk-budget",
+        visible_alias = "cache-disk-budget-bytes",
+        env = "AKIDB_CACHE_DISK_BUDGET_BYTES",
+        value_name = "SIZE"
+    )]
+    #[serde(alias = "disk_budget_bytes")]
+    pub disk_budget: Option<Size>,
 }
 
 /// `[wal]`: the write-ahead logs.

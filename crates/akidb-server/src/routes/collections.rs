@@ -344,14 +344,15 @@ pub(super) async fn search(
     let started = Instant::now();
     let name = collection_name(path)?;
     let ApiJson(req) = body?;
-    let hits = state
+    let (hits, report) = state
         .engine
-        .search(
+        .search_with_report(
             &name,
             SearchQuery {
                 vector: req.vector,
                 k: req.k,
                 ef: req.ef,
+                nprobe: req.nprobe,
                 exact: req.exact,
                 filter: req.filter,
                 include_vector: req.include_vector,
@@ -375,5 +376,12 @@ pub(super) async fn search(
     Ok(Json(api::SearchResponse {
         results,
         latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+        report: req.report.then(|| api::SearchReport {
+            tier: report.tier.map_or("unknown", |t| t.as_str()).to_string(),
+            bytes_local: report.bytes_local,
+            bytes_object_store: report.bytes_object_store,
+            object_store_gets: report.object_store_gets,
+            partitions: report.partitions,
+        }),
     }))
 }

@@ -1,0 +1,390 @@
+//! Searching a warm or cold collection that has a partitioned base, without loading it: the
+//! base's header (read once per manifest version and kept in [`View`]), the tail segments (read
+//! whole: they are small), then only the partitions nearest the query, from the local copy of
+//! the base when there is one (warm), else from the block cache or with ranged GETs (cold; what
+//! is fetched is kept in the block cache). RAM holds the header, the tail, and one batch of
+//! partitions at a time.
+
+use std::collections::{HashMap, HashSet};
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use object_store::path::Path as ObjectPath;
+
+use super::Collection;
+use super::cache::read_error;
+use super::info::{Hit, SearchRequest};
+use crate::blockcache::block_path;
+use crate::doc::{Document, Metadata};
+use crate::error::EngineError;
+use crate::manifest::{BaseRef, Manifest, ObjectRef};
+use crate::partitioned::{Header, Partition, TopK, default_probes, probe_order};
+use crate::segment::{self, Row};
+use crate::tier::Tier;
+
+/// Partitions an exact search reads at a time (RAM stays bounded on any size).
+const EXACT_BATCH: usize = 64;
+
+/// What a partial read keeps between queries of one manifest version.
+pub(crate) struct View {
+    version: u64,
+    base: BaseRef,
+    header: Header,
+    /// Live documents sealed after the base, with their slots.
+    tail: Vec<(u32, Document)>,
+    /// Ids written or deleted after the base: their base rows are dead.
+    overridden: HashSet<String>,
+}
+
+/// Which tier answered a query and what it read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadReport {
+    pub tier: Option<Tier>,
+    /// Bytes read from local copies.
+    pub bytes_local: u64,
+    /// Bytes fetched from the object store, and in how many GET requests.
+    pub bytes_object_store: u64,
+    pub object_store_gets: u64,
+    /// Partitions of the base scanned (0 without a base).
+    pub partitions: usize,
+}
+
+/// A hit before its score: where its row came from, owned (partitions are dropped batch by
+/// batch).
+struct Found {
+    id: String,
+    vector: Option<Vec<f32>>,
+    metadata: Option<Metadata>,
+}
+
+impl Collection {
+    /// Answers `req` from the base and the tail of `manifest` (which must have a base).
+    pub(super) async fn search_partial(
+        &self,
+        manifest: &Manifest,
+        req: SearchRequest,
+    ) -> Result<(Vec<Hit>, ReadReport), EngineError> {
+        let mut report = ReadReport::default();
+        let req = Arc::new(req);
+        let view = self.view(manifest, &mut report).await?;
+        let order = probe_order(&view.header, &req.vector);
+        let all = order.len();
+        let mut probes = if req.exact {
+            all
+        } else {
+            req.nprobe
+                .unwrap_or_else(|| default_probes(all))
+                .clamp(1, all)
+        };
+        let with_metadata = req.filter.is_some() || req.include_metadata;
+        let distance = akidb_core::distance::kernels().distance_fn(self.def.metric);
+        let mut top: TopK<Found> = TopK::new(req.k);
+        let found = |doc: &Document, with_vector: bool| Found {
+            id: doc.id.clone(),
+            vector: with_vector.then(|| doc.vector.clone()),
+            metadata: if req.include_metadata {
+                doc.metadata.clone()
+            } else {
+                None
+            },
+        };
+        for (slot, doc) in &view.tail {
+            if req
+                .filter
+                .as_ref()
+                .is_none_or(|f| f.matches(doc.metadata.as_ref()))
+            {
+                let d = distance.eval(&req.vector, &doc.vector);
+                if top.admits(d, *slot) {
+                    top.push(d, *slot, found(doc, req.include_vector));
+                }
+            }
+        }
+        let mut done = 0;
+        while done < probes {
+            let batch: Vec<u32> = order[done..probes.min(done + EXACT_BATCH)].to_vec();
+            done += batch.len();
+            let parts = self
+                .read_partitions(&view, &batch, with_metadata, &mut report)
+                .await?;
+            report.partitions += parts.len();
+            let (v, r, mut kept) = (view.clone(), req.clone(), top);
+            top = tokio::task::spawn_blocking(move || {
+                for part in &parts {
+                    scan(&v, &r, part, distance, &mut kept);
+                }
+                kept
+            })
+            .await
+            .expect("scan task panicked");
+            // A filter that matched fewer than k rows in the probed partitions: probe as many
+            // again, until k match or every partition is read.
+            if done == probes && req.filter.is_some() && top.len() < req.k && probes < all {
+                probes = (probes * 2).min(all);
+            }
+        }
+        let hits = top
+            .into_sorted()
+            .into_iter()
+            .map(|(d, _, f)| Hit {
+                id: f.id,
+                score: self.def.metric.score(d),
+                vector: f.vector,
+                metadata: f.metadata,
+            })
+            .collect();
+        report.tier = Some(self.tier());
+        Ok((hits, report))
+    }
+
+    /// The view of `manifest`: kept from an earlier query of the same version, or read now.
+    async fn view(
+        &self,
+        manifest: &Manifest,
+        report: &mut ReadReport,
+    ) -> Result<Arc<View>, EngineError> {
+        if let Some(v) = self.view.lock().as_ref()
+            && v.version == manifest.version
+        {
+            return Ok(v.clone());
+        }
+        let base = manifest.base.clone().expect("a partial read needs a base");
+        let h = base.header;
+        let data = self
+            .read_range(&base, h.offset..h.offset + h.len, report)
+            .await?;
+        let crc = crc32c::crc32c(&data);
+        if crc != h.crc32c {
+            return Err(EngineError::Corrupted(format!(
+                "{}: header checksum {crc:08x}, the manifest says {:08x}",
+                base.path, h.crc32c
+            )));
+        }
+        let header = Header::decode(&data)
+            .map_err(|e| EngineError::Corrupted(format!("{}: {e}", base.path)))?;
+        let mut next_slot = base.slots as u32;
+        let mut overridden = HashSet::new();
+        let mut live: HashMap<String, (u32, Document)> = HashMap::new();
+        for s in &manifest.segments {
+            let object = ObjectRef {
+                path: &s.path,
+                bytes: s.bytes,
+                crc32c: s.crc32c,
+            };
+            let data = self.fetch(object).await?;
+            report.bytes_local += data.len() as u64;
+            let rows = segment::decode(self.def.dimension, data)
+                .map_err(|e| EngineError::Corrupted(format!("{}: {e}", s.path)))?;
+            for row in rows {
+                match row {
+                    Row::Put(doc) => {
+                        overridden.insert(doc.id.clone());
+                        live.insert(doc.id.clone(), (next_slot, doc));
+                        next_slot += 1;
+                    }
+                    Row::Tombstone(id) => {
+                        live.remove(&id);
+                        overridden.insert(id);
+                    }
+                }
+            }
+        }
+        let mut tail: Vec<(u32, Document)> = live.into_values().collect();
+        tail.sort_unstable_by_key(|(slot, _)| *slot);
+        let view = Arc::new(View {
+            version: manifest.version,
+            base,
+            header,
+            tail,
+            overridden,
+        });
+        *self.view.lock() = Some(view.clone());
+        Ok(view)
+    }
+
+    /// Partitions `which` of the view's base, with their metadata parts if asked, checked.
+    async fn read_partitions(
+        &self,
+        view: &View,
+        which: &[u32],
+        metadata: bool,
+        report: &mut ReadReport,
+    ) -> Result<Vec<Partition>, EngineError> {
+        let dim = self.def.dimension;
+        let entries: Vec<_> = which
+            .iter()
+            .map(|&p| view.header.partitions[p as usize])
+            .collect();
+        let ranges: Vec<_> = entries.iter().map(|e| e.range(metadata)).collect();
+        let data = self.read_ranges(&view.base, &ranges, report).await?;
+        let mut out = Vec::with_capacity(entries.len());
+        for (entry, bytes) in entries.iter().zip(data) {
+            match Partition::decode(dim, entry, bytes) {
+                Ok(p) => out.push(p),
+                Err(why) => {
+                    // A damaged local copy: read the object store's (checked again).
+                    tracing::warn!(collection = %self.def.name, %why, "damaged partition; reading it from the object store");
+                    let range = entry.range(metadata);
+                    let fresh = self
+                        .get_ranges(&view.base, std::slice::from_ref(&range), report)
+                        .await?;
+                    let bytes = fresh.into_iter().next().expect("one range, one answer");
+                    let (blocks, path) = (
+                        self.env.blocks.clone(),
+                        block_path(&self.dir, &view.base.id, &range),
+                    );
+                    let copy = bytes.clone();
+                    tokio::task::spawn_blocking(move || blocks.put(&path, &copy))
+                        .await
+                        .expect("cache task panicked");
+                    let p = Partition::decode(dim, entry, bytes)
+                        .map_err(|e| EngineError::Corrupted(format!("{}: {e}", view.base.path)))?;
+                    out.push(p);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn read_range(
+        &self,
+        base: &BaseRef,
+        range: std::ops::Range<u64>,
+        report: &mut ReadReport,
+    ) -> Result<Bytes, EngineError> {
+        let mut out = self.read_ranges(base, &[range], report).await?;
+        Ok(out.pop().expect("one range, one answer"))
+    }
+
+    /// `ranges` of the base: from its local copy when there is a whole one, else from the
+    /// object store.
+    async fn read_ranges(
+        &self,
+        base: &BaseRef,
+        ranges: &[std::ops::Range<u64>],
+        report: &mut ReadReport,
+    ) -> Result<Vec<Bytes>, EngineError> {
+        let local = self.local_path(&base.path);
+        let whole = std::fs::metadata(&local).is_ok_and(|m| m.len() == base.bytes);
+        if whole {
+            let ranges = ranges.to_vec();
+            let read = tokio::task::spawn_blocking(move || {
+                let file = std::fs::File::open(local)?;
+                ranges
+                    .iter()
+                    .map(|r| {
+                        let mut buf = vec![0; (r.end - r.start) as usize];
+                        file.read_exact_at(&mut buf, r.start)?;
+                        Ok(Bytes::from(buf))
+                    })
+                    .collect::<std::io::Result<Vec<Bytes>>>()
+            })
+            .await
+            .expect("read task panicked");
+            match read {
+                Ok(data) => {
+                    report.bytes_local += data.iter().map(|d| d.len() as u64).sum::<u64>();
+                    return Ok(data);
+                }
+                Err(e) => {
+                    tracing::warn!(collection = %self.def.name, error = %e, "local copy of the base unreadable; reading the object store");
+                }
+            }
+        }
+        // Cold: the block cache, then the object store for what it does not hold.
+        let blocks = self.env.blocks.clone();
+        let paths: Vec<PathBuf> = ranges
+            .iter()
+            .map(|r| block_path(&self.dir, &base.id, r))
+            .collect();
+        let (b, p) = (blocks.clone(), paths.clone());
+        let mut out: Vec<Option<Bytes>> =
+            tokio::task::spawn_blocking(move || p.iter().map(|p| b.get(p)).collect())
+                .await
+                .expect("cache task panicked");
+        report.bytes_local += out.iter().flatten().map(|d| d.len() as u64).sum::<u64>();
+        let missing: Vec<usize> = (0..out.len()).filter(|&i| out[i].is_none()).collect();
+        if !missing.is_empty() {
+            let wanted: Vec<_> = missing.iter().map(|&i| ranges[i].clone()).collect();
+            let fetched = self.get_ranges(base, &wanted, report).await?;
+            let keep: Vec<(PathBuf, Bytes)> = missing
+                .iter()
+                .zip(&fetched)
+                .map(|(&i, d)| (paths[i].clone(), d.clone()))
+                .collect();
+            tokio::task::spawn_blocking(move || {
+                for (path, data) in keep {
+                    blocks.put(&path, &data);
+                }
+            })
+            .await
+            .expect("cache task panicked");
+            for (i, d) in missing.into_iter().zip(fetched) {
+                out[i] = Some(d);
+            }
+        }
+        Ok(out.into_iter().map(|d| d.expect("filled")).collect())
+    }
+
+    async fn get_ranges(
+        &self,
+        base: &BaseRef,
+        ranges: &[std::ops::Range<u64>],
+        report: &mut ReadReport,
+    ) -> Result<Vec<Bytes>, EngineError> {
+        let data = self
+            .uploader()
+            .get_ranges(&ObjectPath::from(base.path.as_str()), ranges)
+            .await
+            .map_err(|e| read_error(&base.path, e))?;
+        report.object_store_gets += data.len() as u64;
+        report.bytes_object_store += data.iter().map(|d| d.len() as u64).sum::<u64>();
+        Ok(data)
+    }
+}
+
+/// Scores the admitted rows of `part` into `top`: live in the base, not overridden by the
+/// tail, matching the filter.
+fn scan(
+    view: &View,
+    req: &SearchRequest,
+    part: &Partition,
+    distance: akidb_core::distance::DistanceFn,
+    top: &mut TopK<Found>,
+) {
+    for row in 0..part.len() {
+        let slot = part.slots[row];
+        if view.header.is_dead(slot) {
+            continue;
+        }
+        let d = distance.eval(&req.vector, part.vector(row));
+        if !top.admits(d, slot) {
+            continue;
+        }
+        let id = part.id(row);
+        if view.overridden.contains(id) {
+            continue;
+        }
+        let metadata = if req.filter.is_some() || req.include_metadata {
+            part.metadata(row)
+        } else {
+            None
+        };
+        if let Some(f) = &req.filter
+            && !f.matches(metadata.as_ref())
+        {
+            continue;
+        }
+        top.push(
+            d,
+            slot,
+            Found {
+                id: id.to_string(),
+                vector: req.include_vector.then(|| part.vector(row).to_vec()),
+                metadata: if req.include_metadata { metadata } else { None },
+            },
+        );
+    }
+}

@@ -1,0 +1,428 @@
+//! The bytes of a partitioned base object (see the module docs of [`super`] for the layout):
+//! encoding and decoding of the header and of one partition, every read checked for length so
+//! that damaged bytes are an error, never a panic.
+
+use std::ops::Range;
+
+use akidb_core::Metric;
+use akidb_core::kmeans::Centroids;
+use bytes::{BufMut, Bytes};
+
+use crate::doc::Metadata;
+
+const MAGIC: &[u8; 4] = b"AKP1";
+/// Bytes of one partition's entry in the header.
+const ENTRY_BYTES: usize = 4 + 8 + 8 + 4 + 8 + 4;
+
+/// Where one partition's rows are and what they must look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionEntry {
+    pub rows: u32,
+    /// Offset of the partition's body in the object; its metadata part follows the body.
+    pub offset: u64,
+    pub body_len: u64,
+    pub body_crc: u32,
+    pub meta_len: u64,
+    pub meta_crc: u32,
+}
+
+impl PartitionEntry {
+    /// The body's bytes, and with `metadata` the metadata part too (one range either way).
+    pub fn range(&self, metadata: bool) -> Range<u64> {
+        let len = self.body_len + if metadata { self.meta_len } else { 0 };
+        self.offset..self.offset + len
+    }
+}
+
+/// What a query reads first: the centroids, where each partition is, and which slots are dead.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Header {
+    pub dim: usize,
+    pub metric: Metric,
+    /// The base holds slots `0..slots`, dead ones included (they are the graph's waypoints).
+    pub slots: u64,
+    pub centroids: Centroids,
+    pub partitions: Vec<PartitionEntry>,
+    /// One bit per slot: set when the slot's document was replaced or deleted.
+    dead: Vec<u64>,
+}
+
+impl Header {
+    pub fn new(
+        dim: usize,
+        metric: Metric,
+        slots: u64,
+        centroids: Centroids,
+        partitions: Vec<PartitionEntry>,
+        dead: Vec<u64>,
+    ) -> Header {
+        Header {
+            dim,
+            metric,
+            slots,
+            centroids,
+            partitions,
+            dead,
+        }
+    }
+
+    pub fn is_dead(&self, slot: u32) -> bool {
+        self.dead
+            .get(slot as usize / 64)
+            .is_some_and(|w| w >> (slot % 64) & 1 == 1)
+    }
+
+    pub fn dead_count(&self) -> u64 {
+        self.dead.iter().map(|w| w.count_ones() as u64).sum()
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let k = self.partitions.len();
+        let mut out = Vec::with_capacity(
+            32 + self.centroids.as_slice().len() * 4 + k * ENTRY_BYTES + self.dead.len() * 8,
+        );
+        out.put_slice(MAGIC);
+        out.put_u32_le(self.dim as u32);
+        out.put_u8(metric_code(self.metric));
+        out.put_u64_le(self.slots);
+        out.put_u32_le(k as u32);
+        for x in self.centroids.as_slice() {
+            out.put_f32_le(*x);
+        }
+        for p in &self.partitions {
+            out.put_u32_le(p.rows);
+            out.put_u64_le(p.offset);
+            out.put_u64_le(p.body_len);
+            out.put_u32_le(p.body_crc);
+            out.put_u64_le(p.meta_len);
+            out.put_u32_le(p.meta_crc);
+        }
+        out.put_u32_le(self.dead.len() as u32);
+        for w in &self.dead {
+            out.put_u64_le(*w);
+        }
+        out
+    }
+
+    pub fn decode(data: &[u8]) -> Result<Header, String> {
+        let mut r = Reader::new(data, "header");
+        if r.take(4)? != MAGIC {
+            return Err("header: not a partitioned base (bad magic)".into());
+        }
+        let dim = r.u32()? as usize;
+        let metric = match r.take(1)?[0] {
+            0 => Metric::Cosine,
+            1 => Metric::L2,
+            2 => Metric::Dot,
+            other => return Err(format!("header: unknown metric {other}")),
+        };
+        let slots = r.u64()?;
+        let k = r.u32()? as usize;
+        if dim == 0 || k == 0 {
+            return Err(format!("header: dimension {dim}, {k} partitions"));
+        }
+        let centroids = r.f32s(k.checked_mul(dim).ok_or("header: too many centroids")?)?;
+        let centroids =
+            Centroids::from_rows(dim, metric, centroids).ok_or("header: malformed centroids")?;
+        let mut partitions = Vec::with_capacity(k.min(r.remaining() / ENTRY_BYTES));
+        for _ in 0..k {
+            partitions.push(PartitionEntry {
+                rows: r.u32()?,
+                offset: r.u64()?,
+                body_len: r.u64()?,
+                body_crc: r.u32()?,
+                meta_len: r.u64()?,
+                meta_crc: r.u32()?,
+            });
+        }
+        let words = r.u32()? as usize;
+        if words as u64 != slots.div_ceil(64) {
+            return Err(format!(
+                "header: {words} words of dead bits for {slots} slots"
+            ));
+        }
+        let mut dead = Vec::with_capacity(words);
+        for _ in 0..words {
+            dead.push(r.u64()?);
+        }
+        r.end()?;
+        let rows: u64 = partitions.iter().map(|p| p.rows as u64).sum();
+        if rows != slots {
+            return Err(format!(
+                "header: partitions hold {rows} rows, the base {slots} slots"
+            ));
+        }
+        Ok(Header {
+            dim,
+            metric,
+            slots,
+            centroids,
+            partitions,
+            dead,
+        })
+    }
+}
+
+fn metric_code(metric: Metric) -> u8 {
+    match metric {
+        Metric::Cosine => 0,
+        Metric::L2 => 1,
+        Metric::Dot => 2,
+    }
+}
+
+/// One partition's rows, decoded: vectors, slots and ids, and metadata when it was read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Partition {
+    pub dim: usize,
+    pub vectors: Vec<f32>,
+    pub slots: Vec<u32>,
+    ids: Strings,
+    metadata: Option<Strings>,
+}
+
+/// Strings stored end to end, with each one's end offset.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Strings {
+    ends: Vec<u32>,
+    bytes: Bytes,
+}
+
+impl Strings {
+    fn get(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.bytes[start..self.ends[i] as usize]
+    }
+
+    fn read(r: &mut Reader<'_>, rows: usize, data: &Bytes) -> Result<Strings, String> {
+        let ends = r.u32s(rows)?;
+        let mut prev = 0;
+        for &e in &ends {
+            if e < prev {
+                return Err(format!("{}: string offsets go backwards", r.what));
+            }
+            prev = e;
+        }
+        let start = r.pos;
+        r.take(prev as usize)?;
+        Ok(Strings {
+            ends,
+            bytes: data.slice(start..start + prev as usize),
+        })
+    }
+}
+
+impl Partition {
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    pub fn vector(&self, row: usize) -> &[f32] {
+        &self.vectors[row * self.dim..(row + 1) * self.dim]
+    }
+
+    pub fn id(&self, row: usize) -> &str {
+        // Checked UTF-8 at decode.
+        std::str::from_utf8(self.ids.get(row)).unwrap_or_default()
+    }
+
+    /// Whether the metadata part was read.
+    pub fn has_metadata(&self) -> bool {
+        self.metadata.is_some()
+    }
+
+    /// The row's metadata (None when it has none, or when the metadata part was not read).
+    pub fn metadata(&self, row: usize) -> Option<Metadata> {
+        let json = self.metadata.as_ref()?.get(row);
+        // The checksum vouches for bytes this server wrote as JSON objects.
+        (!json.is_empty())
+            .then(|| serde_json::from_slice(json).ok())
+            .flatten()
+    }
+
+    /// Decodes a partition from the bytes of [`PartitionEntry::range`], checking both parts'
+    /// checksums.
+    pub fn decode(dim: usize, entry: &PartitionEntry, data: Bytes) -> Result<Partition, String> {
+        let body_len = entry.body_len as usize;
+        if data.len() < body_len {
+            return Err(format!(
+                "partition at {}: {} bytes, the body alone is {body_len}",
+                entry.offset,
+                data.len()
+            ));
+        }
+        let crc = crc32c::crc32c(&data[..body_len]);
+        if crc != entry.body_crc {
+            return Err(format!(
+                "partition at {}: checksum {crc:08x}, the header says {:08x}",
+                entry.offset, entry.body_crc
+            ));
+        }
+        let rows = entry.rows as usize;
+        let body = data.slice(..body_len);
+        let mut r = Reader::new(&body, "partition");
+        let vectors = r.f32s(rows.checked_mul(dim).ok_or("partition: too many rows")?)?;
+        let slots = r.u32s(rows)?;
+        let ids = Strings::read(&mut r, rows, &body)?;
+        r.end()?;
+        for i in 0..rows {
+            std::str::from_utf8(ids.get(i))
+                .map_err(|_| format!("partition at {}: an id is not UTF-8", entry.offset))?;
+        }
+        let metadata = if data.len() > body_len {
+            let meta = data.slice(body_len..);
+            let crc = crc32c::crc32c(&meta);
+            if meta.len() as u64 != entry.meta_len || crc != entry.meta_crc {
+                return Err(format!(
+                    "metadata of the partition at {}: {} bytes with checksum {crc:08x}, the header says {} and {:08x}",
+                    entry.offset,
+                    meta.len(),
+                    entry.meta_len,
+                    entry.meta_crc
+                ));
+            }
+            let mut r = Reader::new(&meta, "metadata");
+            let strings = Strings::read(&mut r, rows, &meta)?;
+            r.end()?;
+            Some(strings)
+        } else {
+            None
+        };
+        Ok(Partition {
+            dim,
+            vectors,
+            slots,
+            ids,
+            metadata,
+        })
+    }
+}
+
+/// Writes one partition's body and metadata part (see [`Partition::decode`]).
+pub struct PartitionWriter {
+    dim: usize,
+    vectors: Vec<u8>,
+    slots: Vec<u8>,
+    id_ends: Vec<u8>,
+    ids: Vec<u8>,
+    meta_ends: Vec<u8>,
+    meta: Vec<u8>,
+    rows: u32,
+}
+
+impl PartitionWriter {
+    pub fn new(dim: usize) -> PartitionWriter {
+        PartitionWriter {
+            dim,
+            vectors: Vec::new(),
+            slots: Vec::new(),
+            id_ends: Vec::new(),
+            ids: Vec::new(),
+            meta_ends: Vec::new(),
+            meta: Vec::new(),
+            rows: 0,
+        }
+    }
+
+    pub fn push(&mut self, slot: u32, id: &str, vector: &[f32], metadata: Option<&Metadata>) {
+        assert_eq!(vector.len(), self.dim, "partition row: dimension mismatch");
+        for x in vector {
+            self.vectors.put_f32_le(*x);
+        }
+        self.slots.put_u32_le(slot);
+        self.ids.put_slice(id.as_bytes());
+        self.id_ends.put_u32_le(self.ids.len() as u32);
+        if let Some(m) = metadata {
+            serde_json::to_writer(&mut self.meta, m).expect("metadata serializes");
+        }
+        self.meta_ends.put_u32_le(self.meta.len() as u32);
+        self.rows += 1;
+    }
+
+    /// Appends the partition to `out` and returns its entry.
+    pub fn finish_into(self, out: &mut Vec<u8>) -> PartitionEntry {
+        let offset = out.len() as u64;
+        for part in [&self.vectors, &self.slots, &self.id_ends, &self.ids] {
+            out.extend_from_slice(part);
+        }
+        let body_len = out.len() as u64 - offset;
+        let body_crc = crc32c::crc32c(&out[offset as usize..]);
+        let meta_start = out.len();
+        out.extend_from_slice(&self.meta_ends);
+        out.extend_from_slice(&self.meta);
+        PartitionEntry {
+            rows: self.rows,
+            offset,
+            body_len,
+            body_crc,
+            meta_len: (out.len() - meta_start) as u64,
+            meta_crc: crc32c::crc32c(&out[meta_start..]),
+        }
+    }
+}
+
+/// Little-endian reads that fail, naming `what`, instead of running past the end.
+struct Reader<'a> {
+    data: &'a [u8],
+    pos: usize,
+    what: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    fn new(data: &'a [u8], what: &'static str) -> Reader<'a> {
+        Reader { data, pos: 0, what }
+    }
+
+    fn remaining(&self) -> usize {
+        self.data.len() - self.pos
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        if n > self.remaining() {
+            return Err(format!(
+                "{}: truncated ({n} bytes wanted at {}, {} left)",
+                self.what,
+                self.pos,
+                self.remaining()
+            ));
+        }
+        let out = &self.data[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(out)
+    }
+
+    fn u32(&mut self) -> Result<u32, String> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4")))
+    }
+
+    fn u64(&mut self) -> Result<u64, String> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8")))
+    }
+
+    fn u32s(&mut self, n: usize) -> Result<Vec<u32>, String> {
+        let bytes = self.take(n.checked_mul(4).ok_or("too many values")?)?;
+        Ok(bytes
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes(b.try_into().expect("4")))
+            .collect())
+    }
+
+    fn f32s(&mut self, n: usize) -> Result<Vec<f32>, String> {
+        let bytes = self.take(n.checked_mul(4).ok_or("too many values")?)?;
+        Ok(bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().expect("4")))
+            .collect())
+    }
+
+    fn end(&self) -> Result<(), String> {
+        match self.remaining() {
+            0 => Ok(()),
+            n => Err(format!("{}: {n} unexpected bytes at the end", self.what)),
+        }
+    }
+}
