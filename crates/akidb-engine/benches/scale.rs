@@ -124,7 +124,7 @@ fn main() {
     let Some(args) = args() else {
         return;
     };
-    let (_, base) = akidb_testkit::read_fvecs(&args.data.join("base.fvecs")).unwrap();
+    let (_, mut base) = akidb_testkit::read_fvecs(&args.data.join("base.fvecs")).unwrap();
     let (_, queries) = akidb_testkit::read_fvecs(&args.data.join("queries.fvecs")).unwrap();
     let (_, truth) = akidb_testkit::read_ivecs(&args.data.join("groundtruth.ivecs")).unwrap();
     let (n, dim) = (base.len(), base[0].len());
@@ -155,7 +155,7 @@ fn main() {
             .await
             .unwrap();
         let started = Instant::now();
-        for (c, chunk) in base.chunks(1000).enumerate() {
+        for (c, chunk) in std::mem::take(&mut base).chunks(1000).enumerate() {
             let docs = chunk
                 .iter()
                 .enumerate()
@@ -168,6 +168,12 @@ fn main() {
             engine.upsert("big", docs).await.unwrap();
         }
         println!("upsert (hot): {:.1} s", started.elapsed().as_secs_f64());
+        // The data set (taken above) has left; its pages go back too, since the bench and the
+        // engine share this process's RSS.
+        // SAFETY: malloc_trim only releases free memory.
+        unsafe {
+            libc::malloc_trim(0);
+        }
         store.set_latency(args.latency);
         let started = Instant::now();
         engine

@@ -288,7 +288,11 @@ async fn a_cold_query_reads_part_of_the_base_and_exact_answers_match_in_every_ti
 
 /// An engine holding collection `p` of `BASE_DOCS` documents, demoted to cold (with a base).
 async fn cold_collection(config: EngineConfig) -> Engine {
-    let engine = Engine::open(config).await.unwrap();
+    filled_and_cold(Engine::open(config).await.unwrap()).await
+}
+
+/// `engine` with collection `p` of `BASE_DOCS` documents, demoted to cold (with a base).
+async fn filled_and_cold(engine: Engine) -> Engine {
     engine
         .create_collection(CreateCollection::new("p", DIM, Metric::Cosine))
         .await
@@ -400,4 +404,58 @@ async fn the_block_cache_keeps_to_its_budget_and_refetches_damage() {
             .collect::<Vec<_>>()
     };
     assert_eq!(ids(&again), ids(&truth));
+}
+
+/// A promotion to hot loads in the background: searches of the partitioned collection are
+/// answered (cold) while it runs, none fails, a write waits for it and is then visible.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn searches_are_served_while_a_promotion_loads() {
+    let data = tempfile::tempdir().unwrap();
+    let store = Arc::new(FaultyStore::new(
+        open_store("memory://", &S3Options::default()).unwrap(),
+    ));
+    let engine = Engine::open_with_store(config(data.path()), store.clone())
+        .await
+        .unwrap();
+    let engine = filled_and_cold(engine).await;
+    // Warm the header and tail so that searches during the load are one round each.
+    engine
+        .search("p", SearchQuery::new(vector(1), 10))
+        .await
+        .unwrap();
+    store.set_latency(Duration::from_millis(300));
+    let promotion = {
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            engine
+                .tier_action("p", TierAction::Promote, Some(Tier::Hot))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut during = 0;
+    for q in 0..20 {
+        let finished = promotion.is_finished();
+        let (hits, report) = engine
+            .search_with_report("p", SearchQuery::new(vector(q + 100), 10))
+            .await
+            .unwrap();
+        assert_eq!(hits.len(), 10);
+        if finished || report.tier == Some(Tier::Hot) {
+            assert_eq!(report.tier, Some(Tier::Hot));
+            break;
+        }
+        assert_eq!(report.tier, Some(Tier::Cold));
+        during += 1;
+    }
+    assert!(
+        during > 0,
+        "no search was answered while the promotion loaded"
+    );
+    let write = engine.upsert("p", vec![doc("late".into(), 99)]);
+    write.await.unwrap();
+    promotion.await.unwrap().unwrap();
+    assert_eq!(engine.tier_info("p").unwrap().tier, Tier::Hot);
+    let hit = engine.search("p", exact(99, None)).await.unwrap();
+    assert!(hit.iter().any(|h| h.id == "late"));
 }

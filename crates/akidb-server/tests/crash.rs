@@ -96,6 +96,39 @@ async fn writer_loop(url: String, writer: usize, state: Arc<Mutex<WriterState>>,
 }
 
 /// Reads each id's current state from the server.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return vec![];
+    };
+    entries
+        .flatten()
+        .flat_map(|e| {
+            let p = e.path();
+            if p.is_dir() { walk(&p) } else { vec![p] }
+        })
+        .collect()
+}
+
+/// Demotes the collection to cold and promotes it back until the server dies.
+async fn mover_loop(url: String) {
+    let http = client();
+    for i in 0.. {
+        let body = if i % 2 == 0 {
+            json!({"action": "demote", "target": "cold"})
+        } else {
+            json!({"action": "promote"})
+        };
+        let sent = http
+            .post(format!("{url}/api/v1/collections/crash/tier"))
+            .json(&body)
+            .send()
+            .await;
+        if sent.is_err() {
+            return; // the server was killed
+        }
+    }
+}
+
 async fn observe(url: &str, ids: impl Iterator<Item = String>) -> HashMap<String, Expected> {
     let http = client();
     let mut out = HashMap::new();
@@ -128,10 +161,37 @@ async fn observe(url: &str, ids: impl Iterator<Item = String>) -> HashMap<String
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_sigkill() {
-    let dir = tempfile::tempdir().unwrap();
     // Small flush threshold, so kills also land during segment flushes and WAL truncation.
     let args = ["--flush-max-docs", "40", "--flush-idle-secs", "1"];
-    let server = Server::start(dir.path(), &args);
+    kill_rounds(&args, ROUNDS, false).await;
+}
+
+/// The same with a partitioned base rebuilt on every 50 ms tiering tick (every sealed row
+/// counts: 50 are enough, a tail of 10% is due), and a mover demoting the collection to cold
+/// and promoting it back, so that kills also land during base builds, uploads and commits, and
+/// during background promotions; reads after each restart load the collection from its base.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_sigkill_during_base_builds_and_promotions() {
+    let args = [
+        "--flush-max-docs",
+        "40",
+        "--flush-idle-secs",
+        "1",
+        "--partition-min-rows",
+        "50",
+        "--tier-interval",
+        "50ms",
+        "--tier-promote-accesses",
+        "1000000",
+    ];
+    kill_rounds(&args, 20, true).await;
+}
+
+/// `rounds` times: writers (and with `move_tiers` a task moving the collection down and up)
+/// against the server, a SIGKILL at a random point, a restart, and every writer's ids checked.
+async fn kill_rounds(args: &[&str], rounds: usize, move_tiers: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), args);
     let resp = client()
         .post(format!("{}/api/v1/collections", server.url))
         .json(&json!({"name": "crash", "dimension": DIM, "metric": "l2"}))
@@ -145,7 +205,7 @@ async fn acknowledged_writes_survive_sigkill() {
     let mut rng = Rng(0x5eed_cafe);
     let mut in_flight_seen_applied = 0;
     let mut in_flight_seen_absent = 0;
-    for round in 0..ROUNDS {
+    for round in 0..rounds {
         let live = server.take().unwrap();
         let tasks: Vec<_> = (0..WRITERS)
             .map(|w| {
@@ -157,13 +217,17 @@ async fn acknowledged_writes_survive_sigkill() {
                 ))
             })
             .collect();
+        let mover = move_tiers.then(|| tokio::spawn(mover_loop(live.url.clone())));
         tokio::time::sleep(Duration::from_millis(20 + rng.below(250))).await;
         live.kill();
         for t in tasks {
             t.await.unwrap();
         }
+        if let Some(m) = mover {
+            m.await.unwrap();
+        }
 
-        let restarted = Server::start(dir.path(), &args);
+        let restarted = Server::start(dir.path(), args);
         for (w, state) in states.iter().enumerate() {
             let mut s = state.lock().await;
             let ids = (0..IDS_PER_WRITER).map(|i| format!("w{w}-{i}"));
@@ -216,10 +280,17 @@ async fn acknowledged_writes_survive_sigkill() {
         n
     };
     eprintln!(
-        "{ROUNDS} kills, {total_acked} requests; in-flight batches found applied: {in_flight_seen_applied}, absent: {in_flight_seen_absent}"
+        "{rounds} kills, {total_acked} requests; in-flight batches found applied: {in_flight_seen_applied}, absent: {in_flight_seen_absent}"
     );
+    if move_tiers {
+        let bases = walk(&dir.path().join("objects"))
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "akp"))
+            .count();
+        assert!(bases > 0, "no partitioned base was ever built");
+    }
     assert!(
-        total_acked > ROUNDS * WRITERS,
+        total_acked > rounds * WRITERS,
         "writers barely wrote anything: the test would prove nothing"
     );
 }

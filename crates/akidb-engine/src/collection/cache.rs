@@ -11,12 +11,13 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
+use tokio::io::AsyncWriteExt;
 
 use super::Collection;
 use super::state::State;
 use crate::doc::Operation;
 use crate::error::EngineError;
-use crate::manifest::{Manifest, ObjectRef};
+use crate::manifest::{CollectionDef, Manifest, ObjectRef};
 use crate::segment;
 use crate::upload::retry::RetryError;
 use crate::wal::Record;
@@ -24,6 +25,57 @@ use crate::wal::Record;
 /// How many objects are fetched at once when a collection is loaded. High enough that a
 /// collection's segments come in one parallel round.
 const FETCH_CONCURRENCY: usize = 32;
+
+/// Objects downloaded at once for a move to warm (each streams to disk, so RAM stays small).
+const DOWNLOAD_CONCURRENCY: usize = 8;
+
+/// Whether the file at `path` has `bytes` bytes with CRC32C `crc32c` (read in chunks).
+fn local_copy_intact(path: &std::path::Path, bytes: u64, crc32c: Option<u32>) -> bool {
+    use std::io::Read;
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    if file.metadata().map(|m| m.len()).ok() != Some(bytes) {
+        return false;
+    }
+    let Some(expected) = crc32c else {
+        return true;
+    };
+    let (mut crc, mut buf) = (0u32, vec![0u8; 8 << 20]);
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return crc == expected,
+            Ok(n) => crc = crc32c::crc32c_append(crc, &buf[..n]),
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Applies WAL records (those past the manifest) to a loaded state, in order.
+pub(super) fn replay_wal(
+    state: &mut State,
+    def: &CollectionDef,
+    records: &[Record],
+) -> Result<(), EngineError> {
+    for record in records {
+        let op = Operation::decode(&record.payload).map_err(|e| {
+            EngineError::Corrupted(format!("wal record {} of {:?}: {e}", record.seq, def.name))
+        })?;
+        state.apply(record.seq, op);
+    }
+    if !records.is_empty() {
+        tracing::info!(collection = %def.name, replayed = records.len(), "replayed wal records");
+    }
+    Ok(())
+}
+
+/// `m`'s objects (path, size, CRC), owned, so that a stream's closure over them borrows nothing
+/// with a lifetime of its own (the future must be `Send` for any lifetime when spawned).
+fn owned_objects(m: &Manifest) -> Vec<(String, u64, Option<u32>)> {
+    m.objects()
+        .map(|o| (o.path.to_string(), o.bytes, o.crc32c))
+        .collect()
+}
 
 /// A failed read of an object the manifest names: missing is damage (`Corrupted`), anything
 /// else is the store being unavailable.
@@ -131,15 +183,86 @@ impl Collection {
         )))
     }
 
+    /// Makes the local copy of every object `m` names intact (the warm tier), streaming what
+    /// is missing or damaged from the object store to disk: the collection never passes through
+    /// RAM, however large.
+    pub(super) async fn download_all(&self, m: &Manifest) -> Result<(), EngineError> {
+        futures::stream::iter(owned_objects(m))
+            .map(|(path, bytes, crc32c)| async move {
+                self.download(ObjectRef {
+                    path: &path,
+                    bytes,
+                    crc32c,
+                })
+                .await
+            })
+            .buffer_unordered(DOWNLOAD_CONCURRENCY)
+            .try_collect::<()>()
+            .await
+    }
+
+    /// See [`Collection::download_all`]: one object, checked by size and CRC32C as it streams
+    /// (once more if the store's bytes are damaged or the stream breaks).
+    async fn download(&self, object: ObjectRef<'_>) -> Result<(), EngineError> {
+        let local = self.local_path(object.path);
+        let (path, bytes, crc32c) = (local.clone(), object.bytes, object.crc32c);
+        let intact = tokio::task::spawn_blocking(move || local_copy_intact(&path, bytes, crc32c))
+            .await
+            .expect("check task panicked");
+        if intact {
+            return Ok(());
+        }
+        tokio::fs::create_dir_all(local.parent().expect("has a parent")).await?;
+        let tmp = local.with_extension("download");
+        let source = ObjectPath::from(object.path);
+        let mut last = String::new();
+        for _ in 0..2 {
+            let mut stream = self
+                .uploader()
+                .get_stream(&source)
+                .await
+                .map_err(|e| read_error(object.path, e))?;
+            let mut file = tokio::fs::File::create(&tmp).await?;
+            let (mut len, mut crc, mut broken) = (0u64, 0u32, None);
+            while let Some(chunk) = stream.next().await {
+                match chunk {
+                    Ok(chunk) => {
+                        crc = crc32c::crc32c_append(crc, &chunk);
+                        len += chunk.len() as u64;
+                        file.write_all(&chunk).await?;
+                    }
+                    Err(e) => {
+                        broken = Some(e);
+                        break;
+                    }
+                }
+            }
+            file.flush().await?;
+            drop(file);
+            if let Some(e) = broken {
+                last = format!("{}: the download broke off: {e}", object.path);
+            } else if len != object.bytes || object.crc32c.is_some_and(|c| c != crc) {
+                last = format!(
+                    "damaged in the object store: {}: {len} bytes with checksum {crc:08x}, the manifest says {} and {:?}",
+                    object.path, object.bytes, object.crc32c
+                );
+            } else {
+                tokio::fs::rename(&tmp, &local).await?;
+                return Ok(());
+            }
+            tracing::warn!(collection = %self.def.name, why = %last, "download failed; trying once more");
+        }
+        let _ = tokio::fs::remove_file(&tmp).await;
+        Err(if last.starts_with("damaged") {
+            EngineError::Corrupted(last)
+        } else {
+            EngineError::Unavailable(last)
+        })
+    }
+
     /// Every object `m` names, in order, fetched in one parallel round.
     pub(super) async fn fetch_all(&self, m: &Manifest) -> Result<Vec<Bytes>, EngineError> {
-        // Owned, so that the stream's closure borrows nothing with a lifetime of its own (the
-        // future must be `Send` for any lifetime when spawned).
-        let objects: Vec<(String, u64, Option<u32>)> = m
-            .objects()
-            .map(|o| (o.path.to_string(), o.bytes, o.crc32c))
-            .collect();
-        futures::stream::iter(objects)
+        futures::stream::iter(owned_objects(m))
             .map(|(path, bytes, crc32c)| async move {
                 self.fetch(ObjectRef {
                     path: &path,
@@ -183,20 +306,7 @@ impl Collection {
             {
                 tracing::warn!(collection = %def.name, error = %e, "saved graph unusable; rebuilding it");
             }
-            let mut replayed = 0;
-            for record in replay.iter() {
-                let op = Operation::decode(&record.payload).map_err(|e| {
-                    EngineError::Corrupted(format!(
-                        "wal record {} of {:?}: {e}",
-                        record.seq, def.name
-                    ))
-                })?;
-                state.apply(record.seq, op);
-                replayed += 1;
-            }
-            if replayed > 0 {
-                tracing::info!(collection = %def.name, replayed, "replayed wal records");
-            }
+            replay_wal(&mut state, &def, &replay)?;
             Ok(state)
         })
         .await

@@ -7,12 +7,14 @@
 use std::sync::Arc;
 
 use super::Collection;
+use super::cache::replay_wal;
 use super::info::{Hit, SearchRequest};
 use super::partial_read::ReadReport;
 use super::release_free_memory;
 use super::state::State;
 use crate::doc::Operation;
 use crate::error::EngineError;
+use crate::manifest::Manifest;
 use crate::tier::Tier;
 
 /// Keeps the collection in its tier while held (pass it to the end of the blocking work).
@@ -23,9 +25,13 @@ pub(super) fn not_loaded() -> EngineError {
 }
 
 impl Collection {
-    /// Moves the collection to `target`: loads it (hot), frees its RAM after saving it (warm),
-    /// or also removes its local copies (cold). Returns the tier it came from.
+    /// Moves the collection to `target`: loads it (hot, see [`Collection::promote`]), frees its
+    /// RAM after saving it (warm; a cold one is downloaded), or also removes its local copies
+    /// (cold). Returns the tier it came from.
     pub async fn move_to(&self, target: Tier) -> Result<Tier, EngineError> {
+        if target == Tier::Hot {
+            return self.promote().await;
+        }
         let _moving = self.tier_lock.write().await;
         self.check_live()?;
         let from = self.tier();
@@ -43,36 +49,81 @@ impl Collection {
             self.set_tier(Tier::Warm);
         }
         let manifest = self.manifest.lock().await.clone();
-        match target {
-            Tier::Hot => {
-                // The records stay pending until the state that holds them is installed, so
-                // that `has_pending_wal` never reports false while they are not applied.
-                let replay = Arc::new(self.pending_wal.lock().clone());
-                match self.load_state(&manifest, replay).await {
-                    Ok(state) => {
-                        *self.state.write() = Some(state);
-                        self.pending_wal.lock().clear();
-                    }
-                    Err(e) => {
-                        self.refresh_cache_bytes(&manifest);
-                        return Err(e);
-                    }
-                }
-            }
-            Tier::Warm => {
-                self.fetch_all(&manifest).await?;
-            }
-            Tier::Cold => match tokio::fs::remove_dir_all(self.dir.join("segments")).await {
+        if target == Tier::Warm {
+            self.download_all(&manifest).await?;
+        } else {
+            match tokio::fs::remove_dir_all(self.dir.join("segments")).await {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e.into()),
-            },
+            }
         }
-        self.refresh_cache_bytes(&manifest);
-        self.set_tier(target);
+        self.finish_move(&manifest, from, target, started);
+        Ok(from)
+    }
+
+    fn finish_move(&self, m: &Manifest, from: Tier, to: Tier, started: std::time::Instant) {
+        self.refresh_cache_bytes(m);
+        self.set_tier(to);
         let secs = started.elapsed().as_secs_f64();
-        self.env.moves.record(from, target, secs);
-        tracing::info!(collection = %self.def.name, %from, to = %target, secs, "tier move");
+        self.env.moves.record(from, to, secs);
+        tracing::info!(collection = %self.def.name, %from, to = %to, secs, "tier move");
+    }
+
+    /// Loads a warm or cold collection into RAM *in the background of its requests*: the load
+    /// runs with the tier lock held shared, so searches go on meanwhile (a collection with a
+    /// partitioned base answers them from it; others wait for the load instead of loading a
+    /// second copy), and only the install (the WAL records past the manifest replayed, the state
+    /// set) takes it exclusively. One promotion at a time; writes wait for it.
+    async fn promote(&self) -> Result<Tier, EngineError> {
+        let _one = self.promoting.lock().await;
+        let started = std::time::Instant::now();
+        let (manifest, loaded) = {
+            let _shared = self.tier_lock.read().await;
+            self.check_live()?;
+            if self.tier() == Tier::Hot {
+                return Ok(Tier::Hot);
+            }
+            let manifest = self.manifest.lock().await.clone();
+            let loaded = self.load_state(&manifest, Arc::default()).await;
+            (manifest, loaded)
+        };
+        let _moving = self.tier_lock.write().await;
+        self.check_live()?;
+        let from = self.tier();
+        if from == Tier::Hot {
+            return Ok(from); // cannot happen: promotions are one at a time
+        }
+        let mut state = match loaded {
+            Ok(state) => state,
+            Err(e) => {
+                self.refresh_cache_bytes(&manifest);
+                return Err(e);
+            }
+        };
+        // Nothing but a pin commits while a collection is not hot; if its data changed anyway,
+        // load again, now under the lock.
+        let current = self.manifest.lock().await.clone();
+        if (
+            &current.base,
+            &current.segments,
+            &current.graph,
+            current.wal_seq,
+        ) != (
+            &manifest.base,
+            &manifest.segments,
+            &manifest.graph,
+            manifest.wal_seq,
+        ) {
+            state = self.load_state(&current, Arc::default()).await?;
+        }
+        // The records stay pending until the state that holds them is installed, so that
+        // `has_pending_wal` never reports false while they are not applied.
+        let records = self.pending_wal.lock().clone();
+        replay_wal(&mut state, &self.def, &records)?;
+        *self.state.write() = Some(state);
+        self.pending_wal.lock().clear();
+        self.finish_move(&current, from, Tier::Hot, started);
         Ok(from)
     }
 
@@ -97,6 +148,11 @@ impl Collection {
             }
             if promote || self.has_pending_wal() {
                 self.move_to(Tier::Hot).await?;
+                continue;
+            }
+            if self.promoting.try_lock().is_err() {
+                // Loading already: wait for it rather than hold a second copy.
+                drop(self.promoting.lock().await);
                 continue;
             }
             if self.tier() == Tier::Cold {

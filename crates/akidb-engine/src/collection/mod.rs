@@ -136,6 +136,8 @@ pub struct Collection {
     /// One temporary load at a time, so concurrent reads of a warm collection never hold
     /// several copies of it in RAM.
     transient: tokio::sync::Mutex<()>,
+    /// Held by a promotion to hot for its whole load (see `Collection::promote`).
+    promoting: tokio::sync::Mutex<()>,
 }
 
 fn tier_code(t: Tier) -> u8 {
@@ -192,6 +194,7 @@ impl Collection {
             view: Mutex::new(None),
             pending_wal: Mutex::new(pending),
             transient: tokio::sync::Mutex::new(()),
+            promoting: tokio::sync::Mutex::new(()),
             manifest: tokio::sync::Mutex::new(manifest.clone()),
         };
         c.publish(&manifest);

@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{
     GetOptions, ListResult, ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions,
@@ -197,6 +198,26 @@ impl Uploader {
             .await;
         self.count_get(&result);
         result
+    }
+
+    /// An object's bytes as a stream, for copies too large to hold in RAM: the GET is opened
+    /// with the retries and breaker of every call and counted; its bytes are counted as they
+    /// arrive. A stream that breaks part-way is the caller's to open again.
+    pub async fn get_stream(
+        &self,
+        path: &Path,
+    ) -> Result<BoxStream<'_, object_store::Result<Bytes>>, RetryError> {
+        let opened = self.call(|| self.store.get(path)).await?;
+        self.stats.reads.fetch_add(1, Ordering::Relaxed);
+        self.stats.gets.fetch_add(1, Ordering::Relaxed);
+        Ok(opened
+            .into_stream()
+            .inspect_ok(|chunk| {
+                self.stats
+                    .get_bytes
+                    .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            })
+            .boxed())
     }
 
     /// Bytes `range` of an object: one GET with a `Range` header, retried and counted like
