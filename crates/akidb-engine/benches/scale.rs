@@ -9,7 +9,9 @@
 //! ```
 //! Flags: `--latency-ms` (50), `--restarts` (first queries measured, 10), `--queries` (100),
 //! `--nprobe` (a comma list for the recall curve, default 8,16,30,60,120),
-//! `--work DIR` (store and data directories; default a temporary directory).
+//! `--work DIR` (store and data directories; default a temporary directory), `--hot` (also
+//! wait until the HNSW graph holds every vector, and measure the hot tier: index rate, RSS,
+//! recall and QPS per ef).
 //!
 //! Steps: upsert everything (hot), demote to cold (the base is built then: its time and size are
 //! reported), then per restart a new engine with an *empty* data directory over the same store:
@@ -35,6 +37,8 @@ struct Args {
     queries: usize,
     nprobes: Vec<usize>,
     work: Option<std::path::PathBuf>,
+    /// Also wait for the HNSW index and measure the hot tier (ef curve, RSS, index rate).
+    hot: bool,
 }
 
 fn args() -> Option<Args> {
@@ -45,6 +49,7 @@ fn args() -> Option<Args> {
         queries: 100,
         nprobes: vec![8, 16, 30, 60, 120],
         work: None,
+        hot: false,
     };
     let mut data = None;
     let mut it = std::env::args().skip(1);
@@ -59,6 +64,7 @@ fn args() -> Option<Args> {
                 a.nprobes = value().split(',').map(|v| v.parse().unwrap()).collect();
             }
             "--work" => a.work = Some(value().into()),
+            "--hot" => a.hot = true,
             "--bench" => {}
             "--list" => return None, // `cargo test --benches` lists; nothing to run
             other => panic!("unknown flag {other}"),
@@ -70,7 +76,6 @@ fn args() -> Option<Args> {
 
 fn config(dir: &std::path::Path) -> EngineConfig {
     let mut c = EngineConfig::new(dir);
-    c.background_flush = false;
     c.tiering.enabled = false;
     c.tiering.policy.promote_accesses = usize::MAX; // reads never promote here
     c.flush_max_docs = 200_000;
@@ -118,6 +123,55 @@ async fn run(
         reports.push(report);
     }
     (times, found as f64 / (10 * queries.len()) as f64, reports)
+}
+
+/// The hot tier: how fast the graph takes every vector (from the first upsert), then RSS and
+/// recall and QPS per ef.
+async fn hot(engine: &Engine, queries: &[Vec<f32>], truth: &[Vec<i32>], raw: f64) {
+    let started = Instant::now();
+    let mut pending = engine.collection_info("big").await.unwrap().index_pending;
+    let at_start = pending;
+    while pending > 0 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        pending = engine.collection_info("big").await.unwrap().index_pending;
+    }
+    let n = engine.collection_info("big").await.unwrap().count;
+    println!(
+        "hot: {at_start} of {n} vectors still unindexed after the upsert, indexed {:.1} s later",
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "hot RSS: {:.0} MiB ({:.2} x the raw vectors)",
+        rss_mib(),
+        rss_mib() * 1048576.0 / raw
+    );
+    println!("ef | hot p50 ms | recall@10 | QPS (1 client)");
+    for ef in [16, 24, 48, 96] {
+        let (mut times, mut found) = (vec![], 0);
+        let started = Instant::now();
+        for (q, t) in queries.iter().zip(truth) {
+            let at = Instant::now();
+            let hits = engine
+                .search(
+                    "big",
+                    SearchQuery {
+                        ef: Some(ef),
+                        ..SearchQuery::new(q.clone(), 10)
+                    },
+                )
+                .await
+                .unwrap();
+            times.push(at.elapsed().as_secs_f64() * 1e3);
+            let truth: Vec<String> = t.iter().take(10).map(|i| format!("{i}")).collect();
+            found += hits.iter().filter(|h| truth.contains(&h.id)).count();
+        }
+        let qps = queries.len() as f64 / started.elapsed().as_secs_f64();
+        println!(
+            "{ef} | {:.2} | {:.3} | {qps:.0}",
+            pct(times, 0.5),
+            found as f64 / (10 * queries.len()) as f64
+        );
+    }
 }
 
 fn main() {
@@ -173,6 +227,9 @@ fn main() {
         // SAFETY: malloc_trim only releases free memory.
         unsafe {
             libc::malloc_trim(0);
+        }
+        if args.hot {
+            hot(&engine, &queries[..args.queries.min(queries.len())], &truth, raw).await;
         }
         store.set_latency(args.latency);
         let started = Instant::now();
@@ -246,7 +303,9 @@ fn main() {
             rss_mib(),
             100.0 * rss_mib() * 1048576.0 / raw
         );
-        println!("nprobe | cold p50 ms (block cache filling) | recall@10 | warm p50 ms | QPS warm (1 client)");
+        println!(
+            "nprobe | cold p50 ms (block cache filling) | recall@10 | warm p50 ms | QPS warm (1 client)"
+        );
         let mut curve = vec![];
         for &nprobe in &args.nprobes {
             let (times, recall, _) = run(&engine, qs, ts, Some(nprobe)).await;
@@ -256,6 +315,12 @@ fn main() {
             .tier_action("big", TierAction::Promote, Some(Tier::Warm))
             .await
             .unwrap();
+        let (times, recall, _) = run(&engine, qs, ts, None).await;
+        println!(
+            "warm at the default nprobe: p50 {:.1} ms, recall@10 {recall:.3}; RSS {:.0} MiB",
+            pct(times, 0.5),
+            rss_mib()
+        );
         for (nprobe, cold, recall) in curve {
             let started = Instant::now();
             let (times, warm_recall, _) = run(&engine, qs, ts, Some(nprobe)).await;
@@ -266,7 +331,7 @@ fn main() {
                 pct(times, 0.5)
             );
         }
-        println!("RSS warm: {:.0} MiB", rss_mib());
+        println!("RSS after the curve: {:.0} MiB", rss_mib());
         engine.shutdown().await;
     });
 }

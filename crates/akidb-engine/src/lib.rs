@@ -21,6 +21,7 @@
 //! - [`tier`]: hot/warm/cold tiers: the pure policy and the move counters.
 
 pub mod blockcache;
+pub(crate) mod buffers;
 pub(crate) mod catalog;
 pub(crate) mod collection;
 pub mod disk;

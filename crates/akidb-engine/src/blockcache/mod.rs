@@ -26,6 +26,21 @@ pub fn block_path(collection_dir: &Path, base_id: &str, range: &std::ops::Range<
         .join(format!("{base_id}-{}-{}.blk", range.start, range.end))
 }
 
+/// A whole file, read into a pooled buffer (see [`crate::buffers`]).
+fn read_pooled(path: &Path) -> std::io::Result<Bytes> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len() as usize;
+    let mut buf = crate::buffers::take(len);
+    match file.read_exact(&mut buf[..len]) {
+        Ok(()) => Ok(crate::buffers::freeze(buf, len)),
+        Err(e) => {
+            crate::buffers::give_back(buf);
+            Err(e)
+        }
+    }
+}
+
 pub struct BlockCache {
     lru: Mutex<Lru<PathBuf>>,
     pub hits: AtomicU64,
@@ -82,11 +97,11 @@ impl BlockCache {
     /// The block at `path`, if it is kept.
     pub fn get(&self, path: &Path) -> Option<Bytes> {
         let kept = self.lru.lock().touch(&path.to_path_buf());
-        let data = kept.then(|| std::fs::read(path).ok()).flatten();
+        let data = kept.then(|| read_pooled(path).ok()).flatten();
         match data {
             Some(d) => {
                 self.hits.fetch_add(1, Ordering::Relaxed);
-                Some(Bytes::from(d))
+                Some(d)
             }
             None => {
                 if kept {

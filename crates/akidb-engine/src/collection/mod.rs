@@ -422,6 +422,19 @@ impl Collection {
     }
 }
 
+/// Fixes glibc's mmap threshold at 256 KiB. By default glibc raises the threshold each time a
+/// large mapped block is freed (up to 32 MiB), after which the partitions a warm or cold query
+/// reads (a few MiB, freed at once) come from the heap arenas of the blocking threads and stay
+/// there: at 100k vectors RSS grew by 67 MiB over 200 cold queries and reached 508 MiB after
+/// warm ones. A fixed threshold maps every large buffer and unmaps it when freed.
+pub(crate) fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes an allocator parameter; any value is valid for this one.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+    }
+}
+
 /// Returns freed heap pages to the OS after a demotion, so that RSS shows the RAM it freed
 /// (glibc keeps small freed blocks in its arenas otherwise).
 pub(crate) fn release_free_memory() {

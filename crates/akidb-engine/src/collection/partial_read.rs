@@ -17,6 +17,7 @@ use super::Collection;
 use super::cache::read_error;
 use super::info::{Hit, SearchRequest};
 use crate::blockcache::block_path;
+use crate::buffers;
 use crate::doc::{Document, Metadata};
 use crate::error::EngineError;
 use crate::manifest::{BaseRef, Manifest, ObjectRef};
@@ -110,15 +111,18 @@ impl Collection {
                 .read_partitions(&view, &batch, with_metadata, &mut report)
                 .await?;
             report.partitions += parts.len();
-            let (v, r, mut kept) = (view.clone(), req.clone(), top);
-            top = tokio::task::spawn_blocking(move || {
+            let (v, r, k) = (view.clone(), req.clone(), req.k);
+            let scanned = on_all_cores(parts, move |parts| {
+                let mut kept = TopK::new(k);
                 for part in &parts {
                     scan(&v, &r, part, distance, &mut kept);
                 }
                 kept
             })
-            .await
-            .expect("scan task panicked");
+            .await;
+            for kept in scanned {
+                top.merge(kept);
+            }
             // A filter that matched fewer than k rows in the probed partitions: probe as many
             // again, until k match or every partition is read.
             if done == probes && req.filter.is_some() && top.len() < req.k && probes < all {
@@ -269,20 +273,27 @@ impl Collection {
         let local = self.local_path(&base.path);
         let whole = std::fs::metadata(&local).is_ok_and(|m| m.len() == base.bytes);
         if whole {
-            let ranges = ranges.to_vec();
-            let read = tokio::task::spawn_blocking(move || {
-                let file = std::fs::File::open(local)?;
+            let read: std::io::Result<Vec<Bytes>> = on_all_cores(ranges.to_vec(), move |ranges| {
+                let file = std::fs::File::open(&local)?;
                 ranges
                     .iter()
                     .map(|r| {
-                        let mut buf = vec![0; (r.end - r.start) as usize];
-                        file.read_exact_at(&mut buf, r.start)?;
-                        Ok(Bytes::from(buf))
+                        let len = (r.end - r.start) as usize;
+                        let mut buf = buffers::take(len);
+                        if let Err(e) = file.read_exact_at(&mut buf[..len], r.start) {
+                            buffers::give_back(buf);
+                            return Err(e);
+                        }
+                        Ok(buffers::freeze(buf, len))
                     })
                     .collect::<std::io::Result<Vec<Bytes>>>()
             })
             .await
-            .expect("read task panicked");
+            .into_iter()
+            .try_fold(Vec::new(), |mut all, part| {
+                all.extend(part?);
+                Ok(all)
+            });
             match read {
                 Ok(data) => {
                     report.bytes_local += data.iter().map(|d| d.len() as u64).sum::<u64>();
@@ -299,11 +310,14 @@ impl Collection {
             .iter()
             .map(|r| block_path(&self.dir, &base.id, r))
             .collect();
-        let (b, p) = (blocks.clone(), paths.clone());
-        let mut out: Vec<Option<Bytes>> =
-            tokio::task::spawn_blocking(move || p.iter().map(|p| b.get(p)).collect())
-                .await
-                .expect("cache task panicked");
+        let b = blocks.clone();
+        let mut out: Vec<Option<Bytes>> = on_all_cores(paths.clone(), move |paths| {
+            paths.iter().map(|p| b.get(p)).collect::<Vec<_>>()
+        })
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
         report.bytes_local += out.iter().flatten().map(|d| d.len() as u64).sum::<u64>();
         let missing: Vec<usize> = (0..out.len()).filter(|&i| out[i].is_none()).collect();
         if !missing.is_empty() {
@@ -343,6 +357,35 @@ impl Collection {
         report.bytes_object_store += data.iter().map(|d| d.len() as u64).sum::<u64>();
         Ok(data)
     }
+}
+
+/// Runs `f` on `items` split into one contiguous chunk per core, each on a blocking thread, all
+/// at once (reading and scanning partitions use both cores of a small machine); the results
+/// come back in the order of the chunks.
+async fn on_all_cores<I, O, F>(items: Vec<I>, f: F) -> Vec<O>
+where
+    I: Send + 'static,
+    O: Send + 'static,
+    F: Fn(Vec<I>) -> O + Send + Sync + 'static,
+{
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per = items.len().div_ceil(cores).max(1);
+    let f = Arc::new(f);
+    let mut items = items.into_iter();
+    let mut tasks = Vec::new();
+    loop {
+        let chunk: Vec<I> = items.by_ref().take(per).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        let f = f.clone();
+        tasks.push(tokio::task::spawn_blocking(move || f(chunk)));
+    }
+    let mut out = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        out.push(t.await.expect("partition task panicked"));
+    }
+    out
 }
 
 /// Scores the admitted rows of `part` into `top`: live in the base, not overridden by the

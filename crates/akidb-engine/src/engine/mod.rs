@@ -165,6 +165,7 @@ impl Engine {
             blocks: Arc::new(BlockCache::new(config.partitions.cache_disk_budget_bytes)),
             catalog_changes: AtomicU64::new(1),
         });
+        crate::collection::tune_allocator();
         let loaded = crate::catalog::load(&env).await?;
         // The blocks an earlier run kept count against the budget; found off the start path.
         let (blocks, dir) = (env.blocks.clone(), env.collections_dir.clone());

@@ -175,10 +175,41 @@ fn metric_code(metric: Metric) -> u8 {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Partition {
     pub dim: usize,
-    pub vectors: Vec<f32>,
+    vectors: Vectors,
     pub slots: Vec<u32>,
     ids: Strings,
     metadata: Option<Strings>,
+}
+
+/// The vectors of a partition: read in place from the bytes that were read (no copy) when
+/// they are 4-byte aligned in memory, as buffers from `pread` and most GETs are; copied
+/// otherwise.
+#[derive(Debug, Clone, PartialEq)]
+enum Vectors {
+    InPlace(Bytes),
+    Copied(Vec<f32>),
+}
+
+impl Vectors {
+    fn read(bytes: Bytes) -> Vectors {
+        if cfg!(target_endian = "little") && bytemuck::try_cast_slice::<u8, f32>(&bytes).is_ok() {
+            Vectors::InPlace(bytes)
+        } else {
+            Vectors::Copied(
+                bytes
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes(b.try_into().expect("4")))
+                    .collect(),
+            )
+        }
+    }
+
+    fn as_slice(&self) -> &[f32] {
+        match self {
+            Vectors::InPlace(b) => bytemuck::cast_slice(b),
+            Vectors::Copied(v) => v,
+        }
+    }
 }
 
 /// Strings stored end to end, with each one's end offset.
@@ -222,7 +253,7 @@ impl Partition {
     }
 
     pub fn vector(&self, row: usize) -> &[f32] {
-        &self.vectors[row * self.dim..(row + 1) * self.dim]
+        &self.vectors.as_slice()[row * self.dim..(row + 1) * self.dim]
     }
 
     pub fn id(&self, row: usize) -> &str {
@@ -265,7 +296,11 @@ impl Partition {
         let rows = entry.rows as usize;
         let body = data.slice(..body_len);
         let mut r = Reader::new(&body, "partition");
-        let vectors = r.f32s(rows.checked_mul(dim).ok_or("partition: too many rows")?)?;
+        let vector_bytes = rows
+            .checked_mul(dim * 4)
+            .ok_or("partition: too many rows")?;
+        r.take(vector_bytes)?;
+        let vectors = Vectors::read(body.slice(..vector_bytes));
         let slots = r.u32s(rows)?;
         let ids = Strings::read(&mut r, rows, &body)?;
         r.end()?;
@@ -345,6 +380,9 @@ impl PartitionWriter {
 
     /// Appends the partition to `out` and returns its entry.
     pub fn finish_into(self, out: &mut Vec<u8>) -> PartitionEntry {
+        // Partitions start 8-byte aligned in the object, so that vectors sliced out of a whole
+        // object in memory are aligned too (see `Vectors`).
+        out.resize(out.len().next_multiple_of(8), 0);
         let offset = out.len() as u64;
         for part in [&self.vectors, &self.slots, &self.id_ends, &self.ids] {
             out.extend_from_slice(part);

@@ -114,6 +114,15 @@ impl<T> TopK<T> {
         }
     }
 
+    /// Adds every row `other` kept (a scan of other partitions, merged).
+    pub fn merge(&mut self, other: TopK<T>) {
+        for e in other.heap {
+            if self.admits(e.distance, e.slot) {
+                self.push(e.distance, e.slot, e.payload);
+            }
+        }
+    }
+
     /// Best first: (distance, slot, payload).
     pub fn into_sorted(self) -> Vec<(f32, u32, T)> {
         self.heap
@@ -135,12 +144,16 @@ mod tests {
             top.push(d, slot, ());
         }
         assert!(top.admits(0.5, 0) && !top.admits(0.5, 1) && !top.admits(0.6, 0));
+        let mut other = TopK::new(3);
+        other.push(0.2, 7, ());
+        other.push(0.05, 8, ());
+        top.merge(other);
         let got: Vec<(f32, u32)> = top
             .into_sorted()
             .into_iter()
             .map(|(d, s, _)| (d, s))
             .collect();
-        assert_eq!(got, vec![(0.1, 3), (0.1, 4), (0.5, 1)]);
+        assert_eq!(got, vec![(0.05, 8), (0.1, 3), (0.1, 4)]);
     }
 
     #[test]
