@@ -225,6 +225,41 @@ async fn a_cold_query_reads_part_of_the_base_and_exact_answers_match_in_every_ti
         );
         assert!(engine.block_cache().bytes() > 0, "{kind}");
 
+        // Documents by id, cold: the id index and one partition, never the whole base.
+        store.clear_history();
+        let d500 = engine.get_document("p", "d500").await.unwrap();
+        assert_eq!(d500.metadata.unwrap()["i"], 500, "{kind}");
+        assert_eq!(d500.vector.len(), DIM);
+        let d1 = engine.get_document("p", "d1").await.unwrap();
+        assert_eq!(
+            d1.metadata.unwrap()["i"],
+            50_001,
+            "{kind}: replaced in the tail"
+        );
+        assert!(
+            engine.get_document("p", "d200").await.is_err(),
+            "{kind}: deleted"
+        );
+        assert!(engine.get_document("p", "nope").await.is_err(), "{kind}");
+        assert_eq!(
+            engine
+                .get_document("p", "n5")
+                .await
+                .unwrap()
+                .metadata
+                .unwrap()["i"],
+            60_005,
+            "{kind}: added in the tail"
+        );
+        let history = store.history();
+        assert!(
+            history
+                .iter()
+                .all(|c| c.path == base.path && c.range.is_some()),
+            "{kind}: {history:?}"
+        );
+        assert_eq!(engine.tier_info("p").unwrap().tier, Tier::Cold, "{kind}");
+
         assert_eq!(
             exact_answers(&engine).await,
             hot,

@@ -12,7 +12,7 @@ use super::info::{Hit, SearchRequest};
 use super::partial_read::ReadReport;
 use super::release_free_memory;
 use super::state::State;
-use crate::doc::Operation;
+use crate::doc::{Document, Operation};
 use crate::error::EngineError;
 use crate::manifest::Manifest;
 use crate::tier::Tier;
@@ -236,6 +236,28 @@ impl Collection {
             }
             return Ok((hits, report));
         }
+    }
+
+    /// A document by id: from the state when hot (or promoted); from the partitioned base's id
+    /// index and one partition when warm or cold with a base; else from a loaded state.
+    pub(crate) async fn get(
+        self: &Arc<Self>,
+        promote: bool,
+        id: String,
+    ) -> Result<Option<Document>, EngineError> {
+        if !promote && !self.has_pending_wal() {
+            let guard = self.tier_lock.clone().read_owned().await;
+            self.check_live()?;
+            if self.tier() != Tier::Hot {
+                let manifest = self.manifest.lock().await.clone();
+                if manifest.base.is_some() {
+                    let out = self.get_partial(&manifest, &id).await;
+                    drop(guard);
+                    return out;
+                }
+            }
+        }
+        self.read(promote, move |state| state.get(&id)).await
     }
 
     /// Runs `f` (which writes through [`Collection::apply_durably`]) with the collection hot,

@@ -21,6 +21,7 @@ use crate::buffers;
 use crate::doc::{Document, Metadata};
 use crate::error::EngineError;
 use crate::manifest::{BaseRef, Manifest, ObjectRef};
+use crate::partitioned::ids::id_hash;
 use crate::partitioned::{Header, Partition, TopK, default_probes, probe_order};
 use crate::segment::{self, Row};
 use crate::tier::Tier;
@@ -141,6 +142,46 @@ impl Collection {
             .collect();
         report.tier = Some(self.tier());
         Ok((hits, report))
+    }
+
+    /// The document `id` from the base and tail of `manifest` (which must have a base): the
+    /// tail, else the id index's block for its hash and the partition holding it.
+    pub(super) async fn get_partial(
+        &self,
+        manifest: &Manifest,
+        id: &str,
+    ) -> Result<Option<Document>, EngineError> {
+        let mut report = ReadReport::default();
+        let view = self.view(manifest, &mut report).await?;
+        if let Some((_, doc)) = view.tail.iter().find(|(_, d)| d.id == id) {
+            return Ok(Some(doc.clone()));
+        }
+        if view.overridden.contains(id) {
+            return Ok(None); // deleted after the base
+        }
+        let damaged = |e: String| EngineError::Corrupted(format!("{}: {e}", view.base.path));
+        let index = &view.header.ids;
+        let hash = id_hash(id);
+        let blocks: Vec<usize> = index.blocks_for(hash).collect();
+        let ranges: Vec<_> = blocks.iter().map(|&b| index.block_range(b)).collect();
+        let data = self.read_ranges(&view.base, &ranges, &mut report).await?;
+        let mut candidates = Vec::new();
+        for (&b, bytes) in blocks.iter().zip(&data) {
+            candidates.extend(index.find(b, bytes, hash).map_err(damaged)?);
+        }
+        // The same id can be in the base twice (a replaced row, dead, and its live successor).
+        for (p, row) in candidates {
+            let parts = self.read_partitions(&view, &[p], true, &mut report).await?;
+            let (part, row) = (&parts[0], row as usize);
+            if row < part.len() && part.id(row) == id && !view.header.is_dead(part.slots[row]) {
+                return Ok(Some(Document {
+                    id: id.to_string(),
+                    vector: part.vector(row).to_vec(),
+                    metadata: part.metadata(row),
+                }));
+            }
+        }
+        Ok(None)
     }
 
     /// The view of `manifest`: kept from an earlier query of the same version, or read now.

@@ -466,9 +466,8 @@ impl Engine {
     pub async fn get_document(&self, name: &str, id: &str) -> Result<Document, EngineError> {
         let (entry, collection) = self.collection(name).await?;
         let promote = self.touch(&collection);
-        let key = id.to_string();
         collection
-            .read(promote, move |state| state.get(&key))
+            .get(promote, id.to_string())
             .await
             .map_err(|e| self.note_failure(&entry, e))?
             .ok_or_else(|| EngineError::DocumentNotFound {

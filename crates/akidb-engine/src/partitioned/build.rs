@@ -9,6 +9,7 @@ use akidb_core::Metric;
 use akidb_core::kmeans::KMeans;
 
 use super::format::{Header, PartitionWriter};
+use super::ids::IdIndex;
 
 /// Slots whose vectors are copied and assigned at a time.
 const ASSIGN_CHUNK: usize = 16_384;
@@ -100,16 +101,25 @@ pub fn build(
     let mut data = Vec::new();
     let mut entries = Vec::with_capacity(members.len());
     let mut dead_slots = Vec::new();
-    for slots_of in &members {
+    let mut ids = Vec::with_capacity(slots);
+    for (p, slots_of) in members.iter().enumerate() {
         let mut writer = PartitionWriter::new(dim);
         source.rows(slots_of, &mut writer, &mut dead_slots)?;
+        let hashes = writer.take_hashes();
+        ids.extend(
+            hashes
+                .into_iter()
+                .enumerate()
+                .map(|(row, h)| (h, p as u32, row as u32)),
+        );
         entries.push(writer.finish_into(&mut data));
     }
+    let ids = IdIndex::write(ids, &mut data);
     let mut dead = vec![0u64; slots.div_ceil(64)];
     for &s in &dead_slots {
         dead[s as usize / 64] |= 1 << (s % 64);
     }
-    let header = Header::new(dim, metric, slots as u64, centroids, entries, dead);
+    let header = Header::new(dim, metric, slots as u64, centroids, entries, dead, ids);
     let dead = header.dead_count();
     let encoded = header.encode();
     let at = data.len() as u64;

@@ -8,6 +8,7 @@ use akidb_core::Metric;
 use akidb_core::kmeans::Centroids;
 use bytes::{BufMut, Bytes};
 
+use super::ids::{BLOCK_ENTRIES, IdIndex};
 use crate::doc::Metadata;
 
 const MAGIC: &[u8; 4] = b"AKP1";
@@ -45,6 +46,8 @@ pub struct Header {
     pub partitions: Vec<PartitionEntry>,
     /// One bit per slot: set when the slot's document was replaced or deleted.
     dead: Vec<u64>,
+    /// Which partition and row hold each id.
+    pub ids: IdIndex,
 }
 
 impl Header {
@@ -55,6 +58,7 @@ impl Header {
         centroids: Centroids,
         partitions: Vec<PartitionEntry>,
         dead: Vec<u64>,
+        ids: IdIndex,
     ) -> Header {
         Header {
             dim,
@@ -63,6 +67,7 @@ impl Header {
             centroids,
             partitions,
             dead,
+            ids,
         }
     }
 
@@ -100,6 +105,12 @@ impl Header {
         out.put_u32_le(self.dead.len() as u32);
         for w in &self.dead {
             out.put_u64_le(*w);
+        }
+        out.put_u64_le(self.ids.offset);
+        out.put_u64_le(self.ids.entries);
+        for &(first, crc) in &self.ids.blocks {
+            out.put_u32_le(first);
+            out.put_u32_le(crc);
         }
         out
     }
@@ -145,6 +156,20 @@ impl Header {
         for _ in 0..words {
             dead.push(r.u64()?);
         }
+        let (offset, entries) = (r.u64()?, r.u64()?);
+        if entries != slots {
+            return Err(format!("header: {entries} ids for {slots} slots"));
+        }
+        let n = entries.div_ceil(BLOCK_ENTRIES as u64) as usize;
+        let mut blocks = Vec::with_capacity(n.min(r.remaining() / 8));
+        for _ in 0..n {
+            blocks.push((r.u32()?, r.u32()?));
+        }
+        let ids = IdIndex {
+            offset,
+            entries,
+            blocks,
+        };
         r.end()?;
         let rows: u64 = partitions.iter().map(|p| p.rows as u64).sum();
         if rows != slots {
@@ -159,6 +184,7 @@ impl Header {
             centroids,
             partitions,
             dead,
+            ids,
         })
     }
 }
@@ -347,6 +373,8 @@ pub struct PartitionWriter {
     meta_ends: Vec<u8>,
     meta: Vec<u8>,
     rows: u32,
+    /// `id_hash` of each row's id, for the id index.
+    hashes: Vec<u32>,
 }
 
 impl PartitionWriter {
@@ -360,6 +388,7 @@ impl PartitionWriter {
             meta_ends: Vec::new(),
             meta: Vec::new(),
             rows: 0,
+            hashes: Vec::new(),
         }
     }
 
@@ -370,12 +399,18 @@ impl PartitionWriter {
         }
         self.slots.put_u32_le(slot);
         self.ids.put_slice(id.as_bytes());
+        self.hashes.push(super::ids::id_hash(id));
         self.id_ends.put_u32_le(self.ids.len() as u32);
         if let Some(m) = metadata {
             serde_json::to_writer(&mut self.meta, m).expect("metadata serializes");
         }
         self.meta_ends.put_u32_le(self.meta.len() as u32);
         self.rows += 1;
+    }
+
+    /// The id hashes of the rows pushed, in order (taken once, before [`Self::finish_into`]).
+    pub fn take_hashes(&mut self) -> Vec<u32> {
+        std::mem::take(&mut self.hashes)
     }
 
     /// Appends the partition to `out` and returns its entry.

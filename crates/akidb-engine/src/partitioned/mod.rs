@@ -5,12 +5,13 @@
 //! ones too, so that the saved HNSW graph keeps its waypoints and slot numbers never change):
 //!
 //! ```text
-//! partition 0 | partition 1 | ... | header
+//! partition 0 | partition 1 | ... | id index | header
 //! partition p = body:     f32 vectors [rows × dim] | u32 slots [rows] | u32 id ends [rows] | ids
 //!               metadata: u32 ends [rows] | JSON objects end to end (empty: none)
 //! header      = "AKP1" | dim | metric | n | k | f32 centroids [k × dim]
 //!               | per partition: rows, offset, body length and CRC32C, metadata length and CRC32C
-//!               | dead slots, one bit each
+//!               | dead slots, one bit each | id index: offset, count, each block's first hash + CRC
+//! id index    = (crc32c(id), partition, row) sorted, in CRC-checked blocks of 1,024 (12 KiB)
 //! ```
 //!
 //! The manifest names the object with its whole-object size and CRC32C (a hot load or warm
@@ -27,6 +28,7 @@
 
 pub mod build;
 pub mod format;
+pub mod ids;
 pub mod scan;
 
 pub use build::{BuildParams, Built, Source, build};

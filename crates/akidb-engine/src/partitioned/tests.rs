@@ -198,3 +198,31 @@ fn probing_every_partition_finds_the_exact_answer() {
     assert_eq!(got, want);
     assert_eq!(got[0], 17);
 }
+
+#[test]
+fn every_id_is_found_through_the_id_index() {
+    let (_, b) = built(3000);
+    let h = header(&b);
+    let data = Bytes::from(b.data.clone());
+    for s in (0..3000u32).step_by(7) {
+        let id = format!("d{s}");
+        let hash = super::ids::id_hash(&id);
+        let mut rows = vec![];
+        for block in h.ids.blocks_for(hash) {
+            let r = h.ids.block_range(block);
+            rows.extend(
+                h.ids
+                    .find(block, &data[r.start as usize..r.end as usize], hash)
+                    .unwrap(),
+            );
+        }
+        let hit = rows.iter().find(|&&(p, row)| {
+            let e = &h.partitions[p as usize];
+            let r = e.range(false);
+            let part =
+                Partition::decode(8, e, data.slice(r.start as usize..r.end as usize)).unwrap();
+            part.id(row as usize) == id
+        });
+        assert!(hit.is_some(), "{id} not found");
+    }
+}
