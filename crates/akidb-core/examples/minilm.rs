@@ -22,7 +22,8 @@ fn cpu_seconds() -> f64 {
 }
 
 fn main() {
-    // Optional env: EFS=10,20,40 (which ef values), PASSES=3 (timed passes, best kept).
+    // Optional env: EFS=10,20,40 (which ef values), PASSES=3 (timed passes, best kept),
+    // BUILD_THREADS=2 (threads planning insertions; default 1).
     let args: Vec<usize> = std::env::args()
         .skip(1)
         .map(|a| a.parse().unwrap())
@@ -45,6 +46,11 @@ fn main() {
         params.ef_construction
     );
     let mut idx = VectorIndex::new(ds.dim, Metric::Cosine, params);
+    let threads: usize = std::env::var("BUILD_THREADS")
+        .ok()
+        .map_or(1, |t| t.parse().unwrap());
+    idx.set_build_threads(threads);
+    println!("build threads: {threads}");
     let t = Instant::now();
     for i in 0..ds.n_base() {
         idx.push(ds.base_vec(i));

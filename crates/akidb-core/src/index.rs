@@ -153,6 +153,42 @@ impl std::fmt::Debug for SearchOptions<'_> {
     }
 }
 
+/// Most slots planned together in one batch of [`VectorIndex::index_pending`].
+pub const MAX_BATCH: usize = 256;
+
+/// The plans of `slots`, in order, made on up to `threads` threads (each with its own
+/// scratch space).
+fn plan_batch(
+    view: &hnsw::View<'_>,
+    ef_c: usize,
+    slots: std::ops::Range<u32>,
+    threads: usize,
+) -> Vec<hnsw::Plan> {
+    let n = slots.len();
+    if threads <= 1 || n < 2 {
+        return with_scratch(|s| slots.map(|slot| hnsw::plan(view, ef_c, slot, s)).collect());
+    }
+    let per = n.div_ceil(threads);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = (0..n)
+            .step_by(per)
+            .map(|from| {
+                let part = slots.start + from as u32..slots.start + (from + per).min(n) as u32;
+                scope.spawn(move || {
+                    with_scratch(|s| {
+                        part.map(|slot| hnsw::plan(view, ef_c, slot, s))
+                            .collect::<Vec<_>>()
+                    })
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|p| p.join().expect("planning thread"))
+            .collect()
+    })
+}
+
 /// Vectors by slot + HNSW graph over `[0, indexed_len)`. See the module docs.
 pub struct VectorIndex {
     dim: usize,
@@ -166,6 +202,8 @@ pub struct VectorIndex {
     live: usize,
     graph: Graph,
     brute_force_below: usize,
+    /// Threads that plan a batch of insertions (see [`VectorIndex::index_pending`]).
+    build_threads: usize,
 }
 
 impl std::fmt::Debug for VectorIndex {
@@ -196,7 +234,14 @@ impl VectorIndex {
             live: 0,
             graph: Graph::new(params.m),
             brute_force_below: BRUTE_FORCE_THRESHOLD,
+            build_threads: 1,
         }
+    }
+
+    /// Threads that plan insertions in parallel (1 and up; the graph is the same for any
+    /// number: only the batches decide it).
+    pub fn set_build_threads(&mut self, threads: usize) {
+        self.build_threads = threads.max(1);
     }
 
     pub fn dim(&self) -> usize {
@@ -299,6 +344,14 @@ impl VectorIndex {
     /// Inserts up to `max` not-yet-indexed slots into the graph (incrementally, never a
     /// rebuild); returns how many. Deleted slots are inserted too (as waypoints), so the graph
     /// always covers a prefix of the slots.
+    ///
+    /// In batches (ParlayANN's batch insertion, with prefix doubling): each slot of a batch is
+    /// *planned* against the graph as it was before the batch (a search per level, read-only,
+    /// so plans run on `build_threads` threads), then the batch is *applied* in slot order,
+    /// each slot's links chosen from its plan plus the batch's earlier slots (which its search
+    /// could not see). A batch is at most a quarter of the graph and [`MAX_BATCH`] slots, so
+    /// early slots, when the graph is small, go one at a time. The graph depends on the
+    /// batches (so on how `max` splits the work), never on the thread count.
     pub fn index_pending(&mut self, max: usize) -> usize {
         let start = self.graph.len();
         let end = start.saturating_add(max).min(self.len);
@@ -307,6 +360,7 @@ impl VectorIndex {
         }
         self.graph.reserve(end - start);
         let ef_c = self.params.ef_construction;
+        let threads = self.build_threads;
         let VectorIndex {
             graph,
             vectors,
@@ -314,11 +368,25 @@ impl VectorIndex {
             dist,
             ..
         } = self;
-        with_scratch(|s| {
-            for slot in start..end {
-                hnsw::insert(graph, vectors, *dim, *dist, ef_c, slot as u32, s);
-            }
-        });
+        let mut next = start;
+        while next < end {
+            let batch = (graph.len() / 4).clamp(1, MAX_BATCH).min(end - next);
+            let slots = next as u32..(next + batch) as u32;
+            let view = hnsw::View {
+                graph,
+                vectors,
+                dim: *dim,
+                dist: *dist,
+            };
+            let plans = plan_batch(&view, ef_c, slots.clone(), threads);
+            with_scratch(|s| {
+                for (i, plan) in plans.into_iter().enumerate() {
+                    let earlier: Vec<u32> = (slots.start..slots.start + i as u32).collect();
+                    hnsw::apply(graph, vectors, *dim, *dist, plan, &earlier, s);
+                }
+            });
+            next += batch;
+        }
         end - start
     }
 

@@ -10,7 +10,7 @@ use crate::distance::DistanceFn;
 pub(crate) const MAX_LEVEL: usize = 16;
 
 /// Deterministic level for a slot: `floor(-ln(U) * mL)` with `mL = 1 / ln(M)` and `U` from
-/// splitmix64 of the slot number, so the graph does not depend on how inserts are batched.
+/// splitmix64 of the slot number, so a slot's level does not depend on when it is inserted.
 pub(crate) fn random_level(slot: u32, m: usize) -> usize {
     let mut z = (slot as u64) ^ 0x5EED_A4B1_D000_0001;
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -212,17 +212,62 @@ impl<'a> View<'a> {
     }
 }
 
-/// Inserts node `slot` (== `graph.len()`, its vector already stored) into the graph.
-pub(crate) fn insert(
+/// What inserting a slot will link, found on the graph as it was before its batch (read-only,
+/// so the plans of one batch are made in parallel): per level, top-down, the `ef_construction`
+/// nearest nodes, ascending.
+pub(crate) struct Plan {
+    slot: u32,
+    level: usize,
+    per_level: Vec<(usize, Vec<Item>)>,
+}
+
+/// Plans the insertion of `slot` (its vector stored, not yet a node of `view.graph`).
+pub(crate) fn plan(view: &View<'_>, ef_construction: usize, slot: u32, s: &mut Scratch) -> Plan {
+    let level = random_level(slot, view.graph.m);
+    let mut per_level = Vec::new();
+    let Some((_, top)) = view.graph.entry else {
+        return Plan {
+            slot,
+            level,
+            per_level,
+        };
+    };
+    let q = view.vector(slot);
+    let mut cur = view.descend(q, level).expect("graph has an entry point");
+    for l in (0..=level.min(top)).rev() {
+        view.search_layer(q, cur, ef_construction, l, |_| true, usize::MAX, s);
+        s.sorted.clear();
+        s.sorted.extend(s.results.drain());
+        s.sorted.sort_unstable();
+        if let Some(&nearest) = s.sorted.first() {
+            cur = nearest;
+            per_level.push((l, s.sorted.clone()));
+        }
+    }
+    Plan {
+        slot,
+        level,
+        per_level,
+    }
+}
+
+/// Adds a planned slot (== `graph.len()`) to the graph: on each level its links are chosen
+/// (the heuristic) from the planned candidates plus the nodes of its own batch added before it
+/// (`batch`), which the plan could not see; then the reverse links.
+pub(crate) fn apply(
     graph: &mut Graph,
     vectors: &[f32],
     dim: usize,
     dist: DistanceFn,
-    ef_construction: usize,
-    slot: u32,
+    plan: Plan,
+    batch: &[u32],
     s: &mut Scratch,
 ) {
-    let level = random_level(slot, graph.m);
+    let Plan {
+        slot,
+        level,
+        per_level,
+    } = plan;
     let id = graph.add_node(level);
     debug_assert_eq!(id, slot);
     let Some((_, top)) = graph.entry else {
@@ -230,30 +275,38 @@ pub(crate) fn insert(
         return;
     };
     let q = &vectors[slot as usize * dim..(slot as usize + 1) * dim];
-    let view = View {
-        graph,
-        vectors,
-        dim,
-        dist,
-    };
-    let mut cur = view.descend(q, level).expect("graph has an entry point");
-    // Per level (top-down): candidates, selected links (computed on the immutable view).
-    let mut per_level: Vec<(usize, Vec<Item>)> = Vec::with_capacity(level.min(top) + 1);
+    let mut planned = per_level.into_iter().peekable();
+    let mut links: Vec<(usize, Vec<Item>)> = Vec::new();
     for l in (0..=level.min(top)).rev() {
-        view.search_layer(q, cur, ef_construction, l, |_| true, usize::MAX, s);
-        s.sorted.clear();
-        s.sorted.extend(s.results.drain());
-        s.sorted.sort_unstable();
-        // The node itself is not in the graph's links yet, but it is a node; skip it.
-        s.sorted.retain(|it| it.id != slot);
-        if s.sorted.is_empty() {
+        let mut cands = match planned.peek() {
+            Some((pl, _)) if *pl == l => planned.next().expect("peeked").1,
+            _ => Vec::new(),
+        };
+        let before = cands.len();
+        for &b in batch {
+            if graph.level(b) >= l {
+                cands.push(Item {
+                    d: dist.eval(q, &vectors[b as usize * dim..(b as usize + 1) * dim]),
+                    id: b,
+                });
+            }
+        }
+        if cands.len() > before {
+            cands.sort_unstable();
+        }
+        if cands.is_empty() {
             continue;
         }
-        cur = s.sorted[0];
-        view.select_heuristic(&s.sorted, graph.m, &mut s.selected);
-        per_level.push((l, s.selected.clone()));
+        let view = View {
+            graph,
+            vectors,
+            dim,
+            dist,
+        };
+        view.select_heuristic(&cands, graph.m, &mut s.selected);
+        links.push((l, s.selected.clone()));
     }
-    for (l, selected) in per_level {
+    for (l, selected) in links {
         graph.set_neighbors(slot, l, selected.iter().map(|it| it.id));
         for it in &selected {
             connect(graph, vectors, dim, dist, it.id, slot, it.d, l, s);

@@ -288,8 +288,10 @@ impl Collection {
         let base = m.base.clone().map(|b| (b, objects.remove(0)));
         let def = self.def.clone();
         let wal_seq = m.wal_seq;
+        let threads = self.env.index_threads;
         tokio::task::spawn_blocking(move || {
             let mut state = State::new(&def, wal_seq);
+            state.set_build_threads(threads);
             if let Some((base, data)) = base {
                 super::base::load_base(&mut state, def.dimension, &base, data).map_err(|e| {
                     EngineError::Corrupted(format!("partitioned base {}: {e}", base.path))

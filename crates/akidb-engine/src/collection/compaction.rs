@@ -84,6 +84,7 @@ impl Collection {
                 state.as_ref().map(|s| s.live_documents(range))
             };
             let mut fresh = compacted(&c.def, applied_seq, slots, copy)?;
+            fresh.set_build_threads(c.env.index_threads);
             let taken = fresh.take_unflushed();
             let (all, documents) = (0..taken.slots, taken.documents);
             let mut sealer = Sealer::new(c.def.dimension, c.env.segment_rows, all, Vec::new());

@@ -89,6 +89,8 @@ pub(crate) struct Env {
     pub collections_dir: PathBuf,
     /// Rows per segment written by a flush or compaction (`flush_max_docs`).
     pub segment_rows: usize,
+    /// Threads that plan graph insertions (see `VectorIndex::set_build_threads`).
+    pub index_threads: usize,
     /// When a collection gets a partitioned base, and how it is built.
     pub partitions: crate::engine::PartitionConfig,
     /// Ranges of partitioned bases fetched by cold queries, under one disk budget.

@@ -252,6 +252,11 @@ impl State {
         self.index.indexed_len()
     }
 
+    /// Threads that plan graph insertions (see `VectorIndex::set_build_threads`).
+    pub fn set_build_threads(&mut self, threads: usize) {
+        self.index.set_build_threads(threads);
+    }
+
     /// Inserts up to `max` pending vectors into the graph; returns how many.
     pub fn index_some(&mut self, max: usize) -> usize {
         self.index.index_pending(max)

@@ -31,6 +31,9 @@ pub struct EngineConfig {
     pub flush_max_age: Duration,
     /// Vectors the indexer inserts per lock acquisition.
     pub index_chunk: usize,
+    /// Threads that plan graph insertions in parallel (the indexer, compaction). Default: every
+    /// core. The graph is the same for any number.
+    pub index_threads: usize,
     /// HNSW parameters for collections created without their own.
     pub default_index: HnswParams,
     /// Uploads: parallelism, multipart, retries, circuit breaker.
@@ -188,6 +191,10 @@ impl EngineConfig {
                 "flush_max_docs must be at least 1",
             ),
             (self.index_chunk >= 1, "index_chunk must be at least 1"),
+            (
+                (1..=256).contains(&self.index_threads),
+                "index_threads must be between 1 and 256",
+            ),
             ((2..=128).contains(&i.m), "hnsw_m must be between 2 and 128"),
             (
                 (1..=10_000).contains(&i.ef_construction),
@@ -257,6 +264,7 @@ impl EngineConfig {
             flush_idle: DEFAULT_FLUSH_IDLE,
             flush_max_age: DEFAULT_FLUSH_MAX_AGE,
             index_chunk: DEFAULT_INDEX_CHUNK,
+            index_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             default_index: HnswParams::default(),
             upload: UploadConfig::default(),
             wal_budget_bytes: DEFAULT_WAL_BUDGET_BYTES,

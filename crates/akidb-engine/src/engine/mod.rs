@@ -162,6 +162,7 @@ impl Engine {
             collections_dir,
             segment_rows: config.flush_max_docs,
             partitions: config.partitions,
+            index_threads: config.index_threads,
             blocks: Arc::new(BlockCache::new(config.partitions.cache_disk_budget_bytes)),
             catalog_changes: AtomicU64::new(1),
         });

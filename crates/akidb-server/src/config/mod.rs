@@ -88,6 +88,7 @@ impl Config {
         set(&mut e.flush_idle, s.flush.idle.map(|d| d.0));
         set(&mut e.flush_max_age, s.flush.max_age.map(|d| d.0));
         set(&mut e.index_chunk, s.index.chunk);
+        set(&mut e.index_threads, s.index.threads);
         set(&mut e.partitions.min_rows, s.partition.min_rows);
         set(&mut e.partitions.tail_fraction, s.partition.tail_fraction);
         set(&mut e.partitions.threads, s.partition.threads);

@@ -174,6 +174,9 @@ pub struct Index {
     /// Vectors the background indexer inserts per lock hold (smaller: shorter search stalls). Default 32.
     #[arg(long = "index-chunk", env = "AKIDB_INDEX_CHUNK")]
     pub chunk: Option<usize>,
+    /// Threads that plan graph insertions in parallel (indexer, compaction), 1 to 256. Default: the number of cores.
+    #[arg(long = "index-threads", env = "AKIDB_INDEX_THREADS")]
+    pub threads: Option<usize>,
 }
 
 /// `[hnsw]`: graph parameters of collections created without their own.
