@@ -162,13 +162,13 @@ pub async fn prepare<H: ScenarioHooks>(args: &Args, hooks: &mut H) -> Result<Pre
     };
     method_notes(&cfg, dataset.is_some(), &mut notes);
 
-    let preload = PreloadReport {
-        vectors: (loaded * names.len()) as u64,
-        batch: PRELOAD_BATCH,
-        secs: preload_secs,
+    let preload = PreloadReport::new(
+        (loaded * names.len()) as u64,
+        PRELOAD_BATCH,
+        preload_secs,
         index_wait_secs,
-        index_pending_at_start: pending,
-    };
+        pending,
+    );
     let requests = Arc::new(Requests {
         raw,
         choice: hooks.collection_choice(names.len()),
