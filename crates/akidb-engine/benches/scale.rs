@@ -174,6 +174,58 @@ async fn hot(engine: &Engine, queries: &[Vec<f32>], truth: &[Vec<i32>], raw: f64
     }
 }
 
+/// Promotes the collection to hot in the background while one client keeps searching it:
+/// how long the promotion takes, how many searches it answered meanwhile (and from which
+/// tier), and that none failed.
+async fn promote_under_queries(engine: &Engine, queries: &[Vec<f32>]) {
+    let started = Instant::now();
+    let promotion = {
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            engine
+                .tier_action("big", TierAction::Promote, Some(Tier::Hot))
+                .await
+        })
+    };
+    let (mut times, mut failed, mut by_tier) = (vec![], 0, std::collections::BTreeMap::new());
+    let mut i = 0;
+    while !promotion.is_finished() {
+        let q = &queries[i % queries.len()];
+        i += 1;
+        let at = Instant::now();
+        match engine
+            .search_with_report("big", SearchQuery::new(q.clone(), 10))
+            .await
+        {
+            Ok((_, report)) => {
+                times.push(at.elapsed().as_secs_f64() * 1e3);
+                *by_tier.entry(format!("{:?}", report.tier)).or_insert(0) += 1;
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("search failed during the promotion: {e}");
+            }
+        }
+    }
+    promotion.await.unwrap().unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "promotion to hot (from warm) under queries: {secs:.1} s; {} searches answered meanwhile ({by_tier:?}), p50 {:.1} ms, max {:.1} ms; {failed} failed; RSS hot {:.0} MiB",
+        times.len(),
+        if times.is_empty() {
+            0.0
+        } else {
+            pct(times.clone(), 0.5)
+        },
+        if times.is_empty() {
+            0.0
+        } else {
+            pct(times, 1.0)
+        },
+        rss_mib()
+    );
+}
+
 fn main() {
     let Some(args) = args() else {
         return;
@@ -332,6 +384,7 @@ fn main() {
             );
         }
         println!("RSS after the curve: {:.0} MiB", rss_mib());
+        promote_under_queries(&engine, qs).await;
         engine.shutdown().await;
     });
 }
