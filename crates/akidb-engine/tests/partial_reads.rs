@@ -289,8 +289,45 @@ async fn a_cold_query_reads_part_of_the_base_and_exact_answers_match_in_every_ti
         );
 
         if kind != "memory" {
-            // Another machine: an empty data directory, the same store.
+            // Damage in the local copy (header and partitions alike) is read around, from the
+            // store, never reported as the collection's: the copy is a cache.
+            engine.shutdown().await;
             drop(engine);
+            let local = data
+                .path()
+                .join("collections")
+                .join(&id)
+                .join("segments")
+                .join(base.path.rsplit('/').next().unwrap());
+            let mut bytes = std::fs::read(&local).unwrap();
+            let header_mid = (base.header.offset + base.header.len / 2) as usize;
+            bytes[header_mid] ^= 0x20;
+            for at in (0..bytes.len()).step_by(4099) {
+                bytes[at] ^= 0x01;
+            }
+            std::fs::write(&local, bytes).unwrap();
+            let engine = Engine::open_with_store(config(data.path()), store.clone())
+                .await
+                .unwrap();
+            assert_eq!(engine.tier_info("p").unwrap().tier, Tier::Warm, "{kind}");
+            assert_eq!(
+                exact_answers(&engine).await,
+                hot,
+                "{kind}: damaged local copy"
+            );
+            assert_eq!(
+                engine
+                    .get_document("p", "d500")
+                    .await
+                    .unwrap()
+                    .metadata
+                    .unwrap()["i"],
+                500,
+                "{kind}"
+            );
+            engine.shutdown().await;
+            drop(engine);
+            // Another machine: an empty data directory, the same store.
             let data2 = tempfile::tempdir().unwrap();
             let store2 = Arc::new(FaultyStore::new(inner.clone()));
             let engine2 = Engine::open_with_store(config(data2.path()), store2)

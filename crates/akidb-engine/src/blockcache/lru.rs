@@ -68,6 +68,14 @@ impl<K: Clone + Eq + Hash> Lru<K> {
         out
     }
 
+    /// Keeps only the blocks for which `keep` holds.
+    pub fn retain(&mut self, mut keep: impl FnMut(&K) -> bool) {
+        let gone: Vec<K> = self.entries.keys().filter(|k| !keep(k)).cloned().collect();
+        for k in gone {
+            self.remove(&k);
+        }
+    }
+
     /// Forgets `key` (its block is gone).
     pub fn remove(&mut self, key: &K) {
         if let Some((size, last)) = self.entries.remove(key) {
@@ -95,6 +103,10 @@ mod tests {
         assert!(!lru.touch(&"b"));
         lru.remove(&"d");
         assert_eq!((lru.total(), lru.len()), (0, 0));
+        lru.admit("x1", 10);
+        lru.admit("y1", 20);
+        lru.retain(|k| !k.starts_with('x'));
+        assert_eq!((lru.total(), lru.len()), (20, 1));
     }
 
     #[test]

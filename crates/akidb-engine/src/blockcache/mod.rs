@@ -89,6 +89,11 @@ impl BlockCache {
         }
     }
 
+    /// Forgets the blocks under `dir` (a deleted collection's directory, removed with them).
+    pub fn forget_under(&self, dir: &Path) {
+        self.lru.lock().retain(|path| !path.starts_with(dir));
+    }
+
     /// Bytes of the blocks kept.
     pub fn bytes(&self) -> u64 {
         self.lru.lock().total()

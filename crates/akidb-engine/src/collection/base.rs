@@ -17,6 +17,7 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 
 use super::Collection;
+use super::seal::COPY_CHUNK;
 use super::state::State;
 use crate::doc::Document;
 use crate::error::EngineError;
@@ -48,8 +49,12 @@ impl Source for StateSource<'_> {
         out: &mut PartitionWriter,
         dead: &mut Vec<u32>,
     ) -> Option<()> {
-        let state = self.0.state.read();
-        state.as_ref().map(|s| s.copy_base_rows(slots, out, dead))
+        // A partition can be large: a bounded chunk per read lock, so writers never wait long.
+        for chunk in slots.chunks(COPY_CHUNK) {
+            let state = self.0.state.read();
+            state.as_ref()?.copy_base_rows(chunk, out, dead);
+        }
+        Some(())
     }
 }
 
@@ -94,11 +99,16 @@ impl Collection {
             )
         })
         .await
-        .expect("base build task panicked");
+        .expect("base build task panicked")
+        .map_err(|e| {
+            EngineError::Io(std::io::Error::other(format!(
+                "building the partitioned base: {e}"
+            )))
+        })?;
         let Some(built) = built else {
             return Ok(false); // unloaded meanwhile (cannot happen under the tier lock)
         };
-        let data = Bytes::from(built.data);
+        let data = built.data;
         let id = uuid::Uuid::now_v7().simple().to_string();
         let path = base_path(&self.def.id, &id);
         self.store_object(&path, &data).await?;

@@ -63,6 +63,11 @@ impl Collection {
     }
 
     fn finish_move(&self, m: &Manifest, from: Tier, to: Tier, started: std::time::Instant) {
+        if from == Tier::Hot || to == Tier::Hot {
+            // A hot collection reads its state, not a base view; the next demotion brings a new
+            // manifest version anyway.
+            *self.view.lock() = None;
+        }
         self.refresh_cache_bytes(m);
         self.set_tier(to);
         let secs = started.elapsed().as_secs_f64();

@@ -267,9 +267,29 @@ impl Collection {
         }
     }
 
-    /// Removes the (empty) local directory of a cold collection being closed.
+    /// Removes the local directory of a cold collection being closed, but for its block cache
+    /// (what its cold queries fetched: the next open reads it again).
     pub(crate) fn remove_local_dir(&self) {
-        match std::fs::remove_dir_all(&self.dir) {
+        let blocks = self.dir.join(crate::blockcache::DIR);
+        let removed = if blocks.is_dir() {
+            std::fs::read_dir(&self.dir).and_then(|entries| {
+                for e in entries.flatten() {
+                    let path = e.path();
+                    if path == blocks {
+                        continue;
+                    }
+                    if path.is_dir() {
+                        std::fs::remove_dir_all(&path)?;
+                    } else {
+                        std::fs::remove_file(&path)?;
+                    }
+                }
+                Ok(())
+            })
+        } else {
+            std::fs::remove_dir_all(&self.dir)
+        };
+        match removed {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {

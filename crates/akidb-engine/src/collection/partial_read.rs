@@ -124,9 +124,9 @@ impl Collection {
             for kept in scanned {
                 top.merge(kept);
             }
-            // A filter that matched fewer than k rows in the probed partitions: probe as many
-            // again, until k match or every partition is read.
-            if done == probes && req.filter.is_some() && top.len() < req.k && probes < all {
+            // Fewer than k rows found in the probed partitions (a selective filter, or dead and
+            // replaced rows): probe as many again, until k are found or every partition is read.
+            if done == probes && top.len() < req.k && probes < all {
                 probes = (probes * 2).min(all);
             }
         }
@@ -159,16 +159,18 @@ impl Collection {
         if view.overridden.contains(id) {
             return Ok(None); // deleted after the base
         }
-        let damaged = |e: String| EngineError::Corrupted(format!("{}: {e}", view.base.path));
         let index = &view.header.ids;
         let hash = id_hash(id);
         let blocks: Vec<usize> = index.blocks_for(hash).collect();
         let ranges: Vec<_> = blocks.iter().map(|&b| index.block_range(b)).collect();
-        let data = self.read_ranges(&view.base, &ranges, &mut report).await?;
-        let mut candidates = Vec::new();
-        for (&b, bytes) in blocks.iter().zip(&data) {
-            candidates.extend(index.find(b, bytes, hash).map_err(damaged)?);
-        }
+        let candidates: Vec<(u32, u32)> = self
+            .read_checked(&view.base, &ranges, &mut report, |i, bytes| {
+                index.find(blocks[i], &bytes, hash)
+            })
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
         // The same id can be in the base twice (a replaced row, dead, and its live successor).
         for (p, row) in candidates {
             let parts = self.read_partitions(&view, &[p], true, &mut report).await?;
@@ -197,18 +199,21 @@ impl Collection {
         }
         let base = manifest.base.clone().expect("a partial read needs a base");
         let h = base.header;
-        let data = self
-            .read_range(&base, h.offset..h.offset + h.len, report)
-            .await?;
-        let crc = crc32c::crc32c(&data);
-        if crc != h.crc32c {
-            return Err(EngineError::Corrupted(format!(
-                "{}: header checksum {crc:08x}, the manifest says {:08x}",
-                base.path, h.crc32c
-            )));
-        }
-        let header = Header::decode(&data)
-            .map_err(|e| EngineError::Corrupted(format!("{}: {e}", base.path)))?;
+        let range = h.offset..h.offset + h.len;
+        let header = self
+            .read_checked(&base, std::slice::from_ref(&range), report, |_, data| {
+                let crc = crc32c::crc32c(&data);
+                if crc != h.crc32c {
+                    return Err(format!(
+                        "header checksum {crc:08x}, the manifest says {:08x}",
+                        h.crc32c
+                    ));
+                }
+                Header::decode(&data)
+            })
+            .await?
+            .pop()
+            .expect("one range, one header");
         let mut next_slot = base.slots as u32;
         let mut overridden = HashSet::new();
         let mut live: HashMap<String, (u32, Document)> = HashMap::new();
@@ -263,44 +268,50 @@ impl Collection {
             .map(|&p| view.header.partitions[p as usize])
             .collect();
         let ranges: Vec<_> = entries.iter().map(|e| e.range(metadata)).collect();
-        let data = self.read_ranges(&view.base, &ranges, report).await?;
-        let mut out = Vec::with_capacity(entries.len());
-        for (entry, bytes) in entries.iter().zip(data) {
-            match Partition::decode(dim, entry, bytes) {
-                Ok(p) => out.push(p),
+        self.read_checked(&view.base, &ranges, report, |i, bytes| {
+            Partition::decode(dim, &entries[i], bytes)
+        })
+        .await
+    }
+
+    /// `ranges` of the base, each turned into a `T` by `check` (which verifies its checksum).
+    /// A range that fails, read from a local copy or the block cache, is read again from the
+    /// object store (and replaces its block); it is `Corrupted` only if the store's bytes fail
+    /// too. Local copies are caches: their damage must never make a collection unavailable.
+    async fn read_checked<T>(
+        &self,
+        base: &BaseRef,
+        ranges: &[std::ops::Range<u64>],
+        report: &mut ReadReport,
+        check: impl Fn(usize, Bytes) -> Result<T, String>,
+    ) -> Result<Vec<T>, EngineError> {
+        let data = self.read_ranges(base, ranges, report).await?;
+        let mut out = Vec::with_capacity(data.len());
+        for (i, bytes) in data.into_iter().enumerate() {
+            match check(i, bytes) {
+                Ok(v) => out.push(v),
                 Err(why) => {
-                    // A damaged local copy: read the object store's (checked again).
-                    tracing::warn!(collection = %self.def.name, %why, "damaged partition; reading it from the object store");
-                    let range = entry.range(metadata);
+                    tracing::warn!(collection = %self.def.name, %why, "damaged local copy of a base range; reading it from the object store");
+                    let range = &ranges[i];
                     let fresh = self
-                        .get_ranges(&view.base, std::slice::from_ref(&range), report)
-                        .await?;
-                    let bytes = fresh.into_iter().next().expect("one range, one answer");
+                        .get_ranges(base, std::slice::from_ref(range), report)
+                        .await?
+                        .pop()
+                        .expect("one range, one answer");
+                    let v = check(i, fresh.clone())
+                        .map_err(|e| EngineError::Corrupted(format!("{}: {e}", base.path)))?;
                     let (blocks, path) = (
                         self.env.blocks.clone(),
-                        block_path(&self.dir, &view.base.id, &range),
+                        block_path(&self.dir, &base.id, range),
                     );
-                    let copy = bytes.clone();
-                    tokio::task::spawn_blocking(move || blocks.put(&path, &copy))
+                    tokio::task::spawn_blocking(move || blocks.put(&path, &fresh))
                         .await
                         .expect("cache task panicked");
-                    let p = Partition::decode(dim, entry, bytes)
-                        .map_err(|e| EngineError::Corrupted(format!("{}: {e}", view.base.path)))?;
-                    out.push(p);
+                    out.push(v);
                 }
             }
         }
         Ok(out)
-    }
-
-    async fn read_range(
-        &self,
-        base: &BaseRef,
-        range: std::ops::Range<u64>,
-        report: &mut ReadReport,
-    ) -> Result<Bytes, EngineError> {
-        let mut out = self.read_ranges(base, &[range], report).await?;
-        Ok(out.pop().expect("one range, one answer"))
     }
 
     /// `ranges` of the base: from its local copy when there is a whole one, else from the

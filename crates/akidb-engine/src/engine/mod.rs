@@ -387,12 +387,9 @@ impl Engine {
         self.note_change();
         entry.fence_for_delete().await;
         let _ = self.shared.dlq.remove(&id);
-        purge_collection(
-            &self.shared.env.uploader,
-            &self.shared.env.collections_dir.join(&id),
-            &id,
-        )
-        .await?;
+        let dir = self.shared.env.collections_dir.join(&id);
+        purge_collection(&self.shared.env.uploader, &dir, &id).await?;
+        self.shared.env.blocks.forget_under(&dir);
         tracing::info!(collection = %name, id = %id, "deleted collection");
         Ok(())
     }

@@ -8,7 +8,7 @@ use std::ops::Range;
 use akidb_core::Metric;
 use akidb_core::kmeans::KMeans;
 
-use super::format::{Header, PartitionWriter};
+use super::format::{Header, Partition, PartitionWriter};
 use super::ids::IdIndex;
 
 /// Slots whose vectors are copied and assigned at a time.
@@ -50,7 +50,7 @@ pub trait Source {
 
 /// A built base object and what its manifest reference records.
 pub struct Built {
-    pub data: Vec<u8>,
+    pub data: bytes::Bytes,
     pub header: Range<u64>,
     pub header_crc: u32,
     pub partitions: usize,
@@ -58,21 +58,46 @@ pub struct Built {
     pub dead: u64,
 }
 
-/// Builds the base of slots `0..slots`.
+/// Builds the base of slots `0..slots`: None when the source went away, an error when the
+/// data does not fit the format. The built object is decoded again (header and every
+/// partition) before it is returned: once committed it is the only copy of those rows.
 pub fn build(
     dim: usize,
     metric: Metric,
     slots: usize,
     params: BuildParams,
     source: &mut impl Source,
-) -> Option<Built> {
+) -> Result<Option<Built>, String> {
+    let Some(built) = build_unchecked(dim, metric, slots, params, source)? else {
+        return Ok(None);
+    };
+    let header =
+        Header::decode(&built.data[built.header.start as usize..built.header.end as usize])?;
+    let data = built.data.clone();
+    for entry in &header.partitions {
+        let r = entry.range(true);
+        Partition::decode(dim, entry, data.slice(r.start as usize..r.end as usize))
+            .map_err(|e| format!("the built base does not read back: {e}"))?;
+    }
+    Ok(Some(Built { data, ..built }))
+}
+
+fn build_unchecked(
+    dim: usize,
+    metric: Metric,
+    slots: usize,
+    params: BuildParams,
+    source: &mut impl Source,
+) -> Result<Option<Built>, String> {
     let k = params.partitions.min(slots).max(1);
     let sample_rows = (k * params.sample_per_partition).min(slots);
     let sample: Vec<u32> = (0..sample_rows)
         .map(|i| (i as u64 * slots as u64 / sample_rows.max(1) as u64) as u32)
         .collect();
     let mut vectors = Vec::with_capacity(sample.len() * dim);
-    source.vectors(&sample, &mut vectors)?;
+    let Some(()) = source.vectors(&sample, &mut vectors) else {
+        return Ok(None);
+    };
     let kmeans = KMeans {
         k,
         iterations: params.iterations,
@@ -87,7 +112,9 @@ pub fn build(
         let end = (start + ASSIGN_CHUNK).min(slots);
         let chunk: Vec<u32> = (start as u32..end as u32).collect();
         vectors.clear();
-        source.vectors(&chunk, &mut vectors)?;
+        let Some(()) = source.vectors(&chunk, &mut vectors) else {
+            return Ok(None);
+        };
         for (slot, p) in chunk
             .into_iter()
             .zip(centroids.assign(&vectors, params.threads))
@@ -104,7 +131,15 @@ pub fn build(
     let mut ids = Vec::with_capacity(slots);
     for (p, slots_of) in members.iter().enumerate() {
         let mut writer = PartitionWriter::new(dim);
-        source.rows(slots_of, &mut writer, &mut dead_slots)?;
+        let Some(()) = source.rows(slots_of, &mut writer, &mut dead_slots) else {
+            return Ok(None);
+        };
+        if writer.overflowed() {
+            return Err(format!(
+                "partition {p} holds more than 4 GiB of ids or metadata ({} rows)",
+                slots_of.len()
+            ));
+        }
         let hashes = writer.take_hashes();
         ids.extend(
             hashes
@@ -124,12 +159,12 @@ pub fn build(
     let encoded = header.encode();
     let at = data.len() as u64;
     data.extend_from_slice(&encoded);
-    Some(Built {
+    Ok(Some(Built {
         header: at..data.len() as u64,
         header_crc: crc32c::crc32c(&encoded),
         partitions: header.partitions.len(),
         slots: slots as u64,
         dead,
-        data,
-    })
+        data: data.into(),
+    }))
 }

@@ -375,6 +375,8 @@ pub struct PartitionWriter {
     rows: u32,
     /// `id_hash` of each row's id, for the id index.
     hashes: Vec<u32>,
+    /// Set when the ids or the metadata outgrow the 32-bit offsets (4 GiB in one partition).
+    overflowed: bool,
 }
 
 impl PartitionWriter {
@@ -389,6 +391,7 @@ impl PartitionWriter {
             meta: Vec::new(),
             rows: 0,
             hashes: Vec::new(),
+            overflowed: false,
         }
     }
 
@@ -406,6 +409,13 @@ impl PartitionWriter {
         }
         self.meta_ends.put_u32_le(self.meta.len() as u32);
         self.rows += 1;
+        self.overflowed |=
+            u32::try_from(self.ids.len().max(self.meta.len())).is_err() || self.rows == u32::MAX;
+    }
+
+    /// Whether this partition outgrew the format (its offsets would wrap): the build must fail.
+    pub fn overflowed(&self) -> bool {
+        self.overflowed
     }
 
     /// The id hashes of the rows pushed, in order (taken once, before [`Self::finish_into`]).

@@ -75,7 +75,9 @@ impl Source for Rows {
 fn built(n: usize) -> (Rows, Built) {
     let mut rows = Rows::new(n, 8);
     let params = BuildParams::for_slots(n, 2);
-    let built = build(8, Metric::Cosine, n, params, &mut rows).expect("built");
+    let built = build(8, Metric::Cosine, n, params, &mut rows)
+        .expect("valid")
+        .expect("built");
     (rows, built)
 }
 
@@ -93,7 +95,7 @@ fn every_slot_is_in_exactly_one_partition_with_its_row() {
     assert_eq!(h.slots, 500);
     assert_eq!(b.dead, 500u64.div_ceil(7));
     let mut seen = vec![false; 500];
-    let data = Bytes::from(b.data.clone());
+    let data = b.data.clone();
     for entry in &h.partitions {
         let r = entry.range(true);
         let p = Partition::decode(8, entry, data.slice(r.start as usize..r.end as usize))
@@ -125,7 +127,7 @@ fn every_slot_is_in_exactly_one_partition_with_its_row() {
 fn rows_join_the_partition_of_their_nearest_centroid() {
     let (_, b) = built(400);
     let h = header(&b);
-    let data = Bytes::from(b.data.clone());
+    let data = b.data.clone();
     for (i, entry) in h.partitions.iter().enumerate() {
         let r = entry.range(false);
         let p = Partition::decode(8, entry, data.slice(r.start as usize..r.end as usize)).unwrap();
@@ -163,7 +165,7 @@ fn any_flipped_byte_of_the_header_or_a_partition_is_reported() {
 fn probing_every_partition_finds_the_exact_answer() {
     let (rows, b) = built(300);
     let h = header(&b);
-    let data = Bytes::from(b.data.clone());
+    let data = b.data.clone();
     let q = &rows.vectors[8 * 17..8 * 18];
     let dist = kernels().distance_fn(Metric::Cosine);
     let parts: Vec<Partition> = h
@@ -203,7 +205,7 @@ fn probing_every_partition_finds_the_exact_answer() {
 fn every_id_is_found_through_the_id_index() {
     let (_, b) = built(3000);
     let h = header(&b);
-    let data = Bytes::from(b.data.clone());
+    let data = b.data.clone();
     for s in (0..3000u32).step_by(7) {
         let id = format!("d{s}");
         let hash = super::ids::id_hash(&id);
