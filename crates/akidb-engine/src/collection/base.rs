@@ -87,36 +87,69 @@ impl Collection {
         self.rewriting.store(true, Ordering::Release);
         let _rewriting = Rewriting(self);
         let started = std::time::Instant::now();
+        let id = uuid::Uuid::now_v7().simple().to_string();
+        let path = base_path(&self.def.id, &id);
+        // Built into the file that becomes the local copy, so the object is never whole in RAM
+        // (the hot state is, at this moment); mapped to be checked and uploaded.
+        let local = self.local_path(path.as_ref());
+        let building = local.with_extension("building");
         let c = self.clone();
-        let built = tokio::task::spawn_blocking(move || {
+        let file_path = building.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            let fail = |e: String| EngineError::Io(std::io::Error::other(e));
+            std::fs::create_dir_all(file_path.parent().expect("has a parent"))?;
+            let file = std::fs::OpenOptions::new()
+                .read(true) // mapped below
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&file_path)?;
+            let mut out = std::io::BufWriter::with_capacity(8 << 20, file);
             let params = BuildParams::for_slots(slots, c.env.partitions.threads);
-            partitioned::build(
+            let built = partitioned::build(
                 c.def.dimension,
                 c.def.metric,
                 slots,
                 params,
                 &mut StateSource(&c),
+                &mut out,
             )
+            .map_err(|e| fail(format!("building the partitioned base: {e}")))?;
+            let Some(built) = built else {
+                return Ok(None); // unloaded meanwhile (cannot happen under the tier lock)
+            };
+            let file = out.into_inner().map_err(|e| e.into_error())?;
+            // SAFETY: the file was just written by this task and nothing else writes it; it is
+            // only read through this map until it is renamed into place or removed.
+            let map = unsafe { memmap2::Mmap::map(&file)? };
+            let data = Bytes::from_owner(map);
+            partitioned::verify(c.def.dimension, &data, built.header.clone())
+                .map_err(|e| fail(format!("the partitioned base: {e}")))?;
+            let crc = crc32c::crc32c(&data);
+            Ok::<_, EngineError>(Some((built, data, crc)))
         })
         .await
-        .expect("base build task panicked")
-        .map_err(|e| {
-            EngineError::Io(std::io::Error::other(format!(
-                "building the partitioned base: {e}"
-            )))
-        })?;
-        let Some(built) = built else {
-            return Ok(false); // unloaded meanwhile (cannot happen under the tier lock)
+        .expect("base build task panicked");
+        let (built, data, crc) = match written {
+            Ok(Some(w)) => w,
+            other => {
+                let _ = tokio::fs::remove_file(&building).await;
+                return other.map(|_| false);
+            }
         };
-        let data = built.data;
-        let id = uuid::Uuid::now_v7().simple().to_string();
-        let path = base_path(&self.def.id, &id);
-        self.store_object(&path, &data).await?;
+        if let Err(e) = self.uploader().put_object(&path, data.clone()).await {
+            let _ = tokio::fs::remove_file(&building).await;
+            return Err(EngineError::Unavailable(e.to_string()));
+        }
+        drop(data);
+        if let Err(e) = tokio::fs::rename(&building, &local).await {
+            tracing::warn!(path = %local.display(), error = %e, "could not keep the local copy of the base");
+        }
         let base = BaseRef {
             id,
             path: path.to_string(),
-            bytes: data.len() as u64,
-            crc32c: crc32c::crc32c(&data),
+            bytes: built.bytes,
+            crc32c: crc,
             slots: built.slots,
             partitions: built.partitions as u32,
             header: HeaderRef {
@@ -145,7 +178,7 @@ impl Collection {
             slots,
             partitions = built.partitions,
             dead = built.dead,
-            bytes = data.len(),
+            bytes = built.bytes,
             secs = started.elapsed().as_secs_f64(),
             "built the partitioned base"
         );

@@ -8,7 +8,7 @@ use std::ops::Range;
 use akidb_core::Metric;
 use akidb_core::kmeans::KMeans;
 
-use super::format::{Header, Partition, PartitionWriter};
+use super::format::{Header, Partition, PartitionWriter, Sink};
 use super::ids::IdIndex;
 
 /// Slots whose vectors are copied and assigned at a time.
@@ -48,9 +48,10 @@ pub trait Source {
     -> Option<()>;
 }
 
-/// A built base object and what its manifest reference records.
+/// What a build wrote, and what its manifest reference records.
 pub struct Built {
-    pub data: bytes::Bytes,
+    /// Bytes written.
+    pub bytes: u64,
     pub header: Range<u64>,
     pub header_crc: u32,
     pub partitions: usize,
@@ -58,37 +59,19 @@ pub struct Built {
     pub dead: u64,
 }
 
-/// Builds the base of slots `0..slots`: None when the source went away, an error when the
-/// data does not fit the format. The built object is decoded again (header and every
-/// partition) before it is returned: once committed it is the only copy of those rows.
-pub fn build(
+/// Builds the base of slots `0..slots` into `out` (a file: the object is never whole in RAM):
+/// None when the source went away, an error when the data does not fit the format or `out`
+/// fails. Check what was written with [`verify`] before storing it.
+pub fn build<W: std::io::Write>(
     dim: usize,
     metric: Metric,
     slots: usize,
     params: BuildParams,
     source: &mut impl Source,
+    out: &mut W,
 ) -> Result<Option<Built>, String> {
-    let Some(built) = build_unchecked(dim, metric, slots, params, source)? else {
-        return Ok(None);
-    };
-    let header =
-        Header::decode(&built.data[built.header.start as usize..built.header.end as usize])?;
-    let data = built.data.clone();
-    for entry in &header.partitions {
-        let r = entry.range(true);
-        Partition::decode(dim, entry, data.slice(r.start as usize..r.end as usize))
-            .map_err(|e| format!("the built base does not read back: {e}"))?;
-    }
-    Ok(Some(Built { data, ..built }))
-}
-
-fn build_unchecked(
-    dim: usize,
-    metric: Metric,
-    slots: usize,
-    params: BuildParams,
-    source: &mut impl Source,
-) -> Result<Option<Built>, String> {
+    let io = |e: std::io::Error| format!("writing the base: {e}");
+    let mut out = Sink::new(out);
     let k = params.partitions.min(slots).max(1);
     let sample_rows = (k * params.sample_per_partition).min(slots);
     let sample: Vec<u32> = (0..sample_rows)
@@ -125,7 +108,6 @@ fn build_unchecked(
     }
     drop(vectors);
 
-    let mut data = Vec::new();
     let mut entries = Vec::with_capacity(members.len());
     let mut dead_slots = Vec::new();
     let mut ids = Vec::with_capacity(slots);
@@ -147,9 +129,9 @@ fn build_unchecked(
                 .enumerate()
                 .map(|(row, h)| (h, p as u32, row as u32)),
         );
-        entries.push(writer.finish_into(&mut data));
+        entries.push(writer.finish_into(&mut out).map_err(io)?);
     }
-    let ids = IdIndex::write(ids, &mut data);
+    let ids = IdIndex::write(ids, &mut out).map_err(io)?;
     let mut dead = vec![0u64; slots.div_ceil(64)];
     for &s in &dead_slots {
         dead[s as usize / 64] |= 1 << (s % 64);
@@ -157,14 +139,33 @@ fn build_unchecked(
     let header = Header::new(dim, metric, slots as u64, centroids, entries, dead, ids);
     let dead = header.dead_count();
     let encoded = header.encode();
-    let at = data.len() as u64;
-    data.extend_from_slice(&encoded);
+    let at = out.len();
+    out.put(&encoded).map_err(io)?;
+    out.flush().map_err(io)?;
     Ok(Some(Built {
-        header: at..data.len() as u64,
+        bytes: at + encoded.len() as u64,
+        header: at..at + encoded.len() as u64,
         header_crc: crc32c::crc32c(&encoded),
         partitions: header.partitions.len(),
         slots: slots as u64,
         dead,
-        data: data.into(),
     }))
+}
+
+/// Decodes a written base again, header and every partition (checksums included): once
+/// committed it is the only copy of its rows, so it is checked before it is stored.
+pub fn verify(dim: usize, data: &bytes::Bytes, header: Range<u64>) -> Result<(), String> {
+    let h = data
+        .get(header.start as usize..header.end as usize)
+        .ok_or("the header is outside the object")?;
+    let header = Header::decode(h)?;
+    for entry in &header.partitions {
+        let r = entry.range(true);
+        if r.end > data.len() as u64 {
+            return Err("a partition is outside the object".into());
+        }
+        Partition::decode(dim, entry, data.slice(r.start as usize..r.end as usize))
+            .map_err(|e| format!("the built base does not read back: {e}"))?;
+    }
+    Ok(())
 }

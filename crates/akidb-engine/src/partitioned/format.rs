@@ -424,27 +424,71 @@ impl PartitionWriter {
     }
 
     /// Appends the partition to `out` and returns its entry.
-    pub fn finish_into(self, out: &mut Vec<u8>) -> PartitionEntry {
+    pub fn finish_into<W: std::io::Write>(
+        self,
+        out: &mut Sink<W>,
+    ) -> std::io::Result<PartitionEntry> {
         // Partitions start 8-byte aligned in the object, so that vectors sliced out of a whole
         // object in memory are aligned too (see `Vectors`).
-        out.resize(out.len().next_multiple_of(8), 0);
-        let offset = out.len() as u64;
+        out.pad_to(8)?;
+        let offset = out.len();
+        let (mut body_crc, mut meta_crc) = (0, 0);
         for part in [&self.vectors, &self.slots, &self.id_ends, &self.ids] {
-            out.extend_from_slice(part);
+            body_crc = crc32c::crc32c_append(body_crc, part);
+            out.put(part)?;
         }
-        let body_len = out.len() as u64 - offset;
-        let body_crc = crc32c::crc32c(&out[offset as usize..]);
-        let meta_start = out.len();
-        out.extend_from_slice(&self.meta_ends);
-        out.extend_from_slice(&self.meta);
-        PartitionEntry {
+        let body_len = out.len() - offset;
+        for part in [&self.meta_ends, &self.meta] {
+            meta_crc = crc32c::crc32c_append(meta_crc, part);
+            out.put(part)?;
+        }
+        Ok(PartitionEntry {
             rows: self.rows,
             offset,
             body_len,
             body_crc,
-            meta_len: (out.len() - meta_start) as u64,
-            meta_crc: crc32c::crc32c(&out[meta_start..]),
-        }
+            meta_len: out.len() - offset - body_len,
+            meta_crc,
+        })
+    }
+}
+
+/// Where a base is written (a file, or a `Vec` in tests), counting the bytes.
+pub struct Sink<W> {
+    inner: W,
+    len: u64,
+}
+
+impl<W: std::io::Write> Sink<W> {
+    pub fn new(inner: W) -> Sink<W> {
+        Sink { inner, len: 0 }
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.inner.write_all(bytes)?;
+        self.len += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn pad_to(&mut self, align: u64) -> std::io::Result<()> {
+        let pad = self.len.next_multiple_of(align) - self.len;
+        self.put(&[0u8; 8][..pad as usize])
+    }
+
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+
+    pub fn into_inner(self) -> W {
+        self.inner
     }
 }
 

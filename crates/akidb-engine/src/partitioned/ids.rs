@@ -9,6 +9,8 @@ use std::ops::Range;
 
 use bytes::BufMut;
 
+use super::format::Sink;
+
 /// Entries per block (12 KiB).
 pub const BLOCK_ENTRIES: usize = 1024;
 const ENTRY_BYTES: usize = 12;
@@ -28,24 +30,29 @@ pub struct IdIndex {
 
 impl IdIndex {
     /// Sorts `entries` (hash, partition, row) and appends them to `out`.
-    pub fn write(mut entries: Vec<(u32, u32, u32)>, out: &mut Vec<u8>) -> IdIndex {
+    pub fn write<W: std::io::Write>(
+        mut entries: Vec<(u32, u32, u32)>,
+        out: &mut Sink<W>,
+    ) -> std::io::Result<IdIndex> {
         entries.sort_unstable();
-        let offset = out.len() as u64;
+        let offset = out.len();
         let mut blocks = Vec::with_capacity(entries.len().div_ceil(BLOCK_ENTRIES));
+        let mut buf = Vec::with_capacity(BLOCK_ENTRIES * ENTRY_BYTES);
         for block in entries.chunks(BLOCK_ENTRIES) {
-            let start = out.len();
+            buf.clear();
             for &(hash, partition, row) in block {
-                out.put_u32_le(hash);
-                out.put_u32_le(partition);
-                out.put_u32_le(row);
+                buf.put_u32_le(hash);
+                buf.put_u32_le(partition);
+                buf.put_u32_le(row);
             }
-            blocks.push((block[0].0, crc32c::crc32c(&out[start..])));
+            blocks.push((block[0].0, crc32c::crc32c(&buf)));
+            out.put(&buf)?;
         }
-        IdIndex {
+        Ok(IdIndex {
             offset,
             entries: entries.len() as u64,
             blocks,
-        }
+        })
     }
 
     /// The blocks that can hold `hash` (usually one; more when equal hashes span blocks).
@@ -105,8 +112,10 @@ mod tests {
         let entries: Vec<(u32, u32, u32)> = (0..5000u32)
             .map(|i| (i % 7 * 1000 + (i % 3), i / 100, i))
             .collect();
-        let mut out = vec![0u8; 5];
-        let index = IdIndex::write(entries.clone(), &mut out);
+        let mut sink = Sink::new(Vec::new());
+        sink.put(&[0; 5]).unwrap();
+        let index = IdIndex::write(entries.clone(), &mut sink).unwrap();
+        let out = sink.into_inner();
         assert_eq!(index.blocks.len(), 5);
         for &(hash, partition, row) in &entries {
             let found: Vec<(u32, u32)> = index

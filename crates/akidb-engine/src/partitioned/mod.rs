@@ -31,8 +31,8 @@ pub mod format;
 pub mod ids;
 pub mod scan;
 
-pub use build::{BuildParams, Built, Source, build};
-pub use format::{Header, Partition, PartitionEntry, PartitionWriter};
+pub use build::{BuildParams, Built, Source, build, verify};
+pub use format::{Header, Partition, PartitionEntry, PartitionWriter, Sink};
 pub use scan::{TopK, default_probes, probe_order};
 
 #[cfg(test)]

@@ -72,18 +72,28 @@ impl Source for Rows {
     }
 }
 
-fn built(n: usize) -> (Rows, Built) {
-    let mut rows = Rows::new(n, 8);
-    let params = BuildParams::for_slots(n, 2);
-    let built = build(8, Metric::Cosine, n, params, &mut rows)
-        .expect("valid")
-        .expect("built");
-    (rows, built)
+/// A base of `n` rows: what the build reported, and its bytes (checked by `verify`).
+struct Written {
+    built: Built,
+    data: Bytes,
 }
 
-fn header(b: &Built) -> Header {
-    let r = b.header.start as usize..b.header.end as usize;
-    assert_eq!(crc32c::crc32c(&b.data[r.clone()]), b.header_crc);
+fn built(n: usize) -> (Rows, Written) {
+    let mut rows = Rows::new(n, 8);
+    let params = BuildParams::for_slots(n, 2);
+    let mut data = Vec::new();
+    let built = build(8, Metric::Cosine, n, params, &mut rows, &mut data)
+        .expect("valid")
+        .expect("built");
+    let data = Bytes::from(data);
+    assert_eq!(built.bytes, data.len() as u64);
+    super::build::verify(8, &data, built.header.clone()).expect("reads back");
+    (rows, Written { built, data })
+}
+
+fn header(b: &Written) -> Header {
+    let r = b.built.header.start as usize..b.built.header.end as usize;
+    assert_eq!(crc32c::crc32c(&b.data[r.clone()]), b.built.header_crc);
     Header::decode(&b.data[r]).expect("header decodes")
 }
 
@@ -93,7 +103,7 @@ fn every_slot_is_in_exactly_one_partition_with_its_row() {
     let h = header(&b);
     assert_eq!(h.partitions.len(), 22); // √500
     assert_eq!(h.slots, 500);
-    assert_eq!(b.dead, 500u64.div_ceil(7));
+    assert_eq!(b.built.dead, 500u64.div_ceil(7));
     let mut seen = vec![false; 500];
     let data = b.data.clone();
     for entry in &h.partitions {
@@ -141,7 +151,7 @@ fn rows_join_the_partition_of_their_nearest_centroid() {
 fn any_flipped_byte_of_the_header_or_a_partition_is_reported() {
     let (_, b) = built(60);
     let h = header(&b);
-    let r = b.header.start as usize..b.header.end as usize;
+    let r = b.built.header.start as usize..b.built.header.end as usize;
     let encoded = &b.data[r];
     // The header is checked by the manifest's CRC; decode alone must never panic on damage.
     for i in 0..encoded.len() {
