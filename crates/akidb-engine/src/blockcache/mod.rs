@@ -102,6 +102,8 @@ impl BlockCache {
     /// The block at `path`, if it is kept.
     pub fn get(&self, path: &Path) -> Option<Bytes> {
         let kept = self.lru.lock().touch(&path.to_path_buf());
+        // A kept block that cannot be read was evicted meanwhile (or re-put: its entry then
+        // belongs to the new file), so its entry is left to the LRU.
         let data = kept.then(|| read_pooled(path).ok()).flatten();
         match data {
             Some(d) => {
@@ -109,9 +111,6 @@ impl BlockCache {
                 Some(d)
             }
             None => {
-                if kept {
-                    self.lru.lock().remove(&path.to_path_buf());
-                }
                 self.misses.fetch_add(1, Ordering::Relaxed);
                 None
             }
@@ -124,19 +123,31 @@ impl BlockCache {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let tmp = path.with_extension(format!("{n}.tmp"));
         let written = std::fs::create_dir_all(path.parent().expect("has a parent"))
-            .and_then(|()| std::fs::write(&tmp, data))
-            .and_then(|()| std::fs::rename(&tmp, path));
+            .and_then(|()| std::fs::write(&tmp, data));
         if let Err(e) = written {
             let _ = std::fs::remove_file(&tmp);
             tracing::warn!(path = %path.display(), error = %e, "could not keep a block");
             return;
         }
-        self.admit(path.to_path_buf(), data.len() as u64);
+        // Renames, admissions and evictions under the lock: an eviction never unlinks a file
+        // that a concurrent put of the same block has just renamed into place.
+        let mut lru = self.lru.lock();
+        if let Err(e) = std::fs::rename(&tmp, path) {
+            drop(lru);
+            let _ = std::fs::remove_file(&tmp);
+            tracing::warn!(path = %path.display(), error = %e, "could not keep a block");
+            return;
+        }
+        self.admit_locked(&mut lru, path.to_path_buf(), data.len() as u64);
     }
 
     fn admit(&self, path: PathBuf, bytes: u64) {
-        let evicted = self.lru.lock().admit(path, bytes);
-        for old in evicted {
+        let mut lru = self.lru.lock();
+        self.admit_locked(&mut lru, path, bytes);
+    }
+
+    fn admit_locked(&self, lru: &mut Lru<PathBuf>, path: PathBuf, bytes: u64) {
+        for old in lru.admit(path, bytes) {
             let _ = std::fs::remove_file(&old);
             self.evictions.fetch_add(1, Ordering::Relaxed);
         }

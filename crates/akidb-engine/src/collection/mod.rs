@@ -133,6 +133,8 @@ pub struct Collection {
     /// The partitioned base's header and tail, read by the first partial read of a manifest
     /// version and kept for the next ones (see [`partial_read`]).
     view: Mutex<Option<Arc<partial_read::View>>>,
+    /// Held while a view is read, so that concurrent first queries read it once.
+    view_building: tokio::sync::Mutex<()>,
     /// WAL records past the manifest, read at open and replayed by the first load.
     pending_wal: Mutex<Vec<Record>>,
     /// One temporary load at a time, so concurrent reads of a warm collection never hold
@@ -194,6 +196,7 @@ impl Collection {
             base_slots: AtomicU64::new(0),
             sealed_slots: AtomicU64::new(0),
             view: Mutex::new(None),
+            view_building: tokio::sync::Mutex::new(()),
             pending_wal: Mutex::new(pending),
             transient: tokio::sync::Mutex::new(()),
             promoting: tokio::sync::Mutex::new(()),

@@ -197,6 +197,13 @@ impl Collection {
         {
             return Ok(v.clone());
         }
+        // One reader builds it; the others wait and take it.
+        let _building = self.view_building.lock().await;
+        if let Some(v) = self.view.lock().as_ref()
+            && v.version == manifest.version
+        {
+            return Ok(v.clone());
+        }
         let base = manifest.base.clone().expect("a partial read needs a base");
         let h = base.header;
         let range = h.offset..h.offset + h.len;
