@@ -26,8 +26,11 @@ use crate::partitioned::{Header, Partition, TopK, default_probes, probe_order};
 use crate::segment::{self, Row};
 use crate::tier::Tier;
 
-/// Partitions an exact search reads at a time (RAM stays bounded on any size).
-const EXACT_BATCH: usize = 64;
+/// Partitions a search reads at a time, and bytes (the first partition of a batch is read
+/// whatever its size): RAM per query stays bounded however large the base or skewed its
+/// partitions.
+const BATCH_PARTITIONS: usize = 64;
+const BATCH_BYTES: u64 = 128 << 20;
 
 /// What a partial read keeps between queries of one manifest version.
 pub(crate) struct View {
@@ -106,7 +109,16 @@ impl Collection {
         }
         let mut done = 0;
         while done < probes {
-            let batch: Vec<u32> = order[done..probes.min(done + EXACT_BATCH)].to_vec();
+            let mut bytes = 0;
+            let batch: Vec<u32> = order[done..probes.min(done + BATCH_PARTITIONS)]
+                .iter()
+                .copied()
+                .take_while(|&p| {
+                    let r = view.header.partitions[p as usize].range(with_metadata);
+                    bytes += r.end - r.start;
+                    bytes <= BATCH_BYTES || bytes == r.end - r.start
+                })
+                .collect();
             done += batch.len();
             let parts = self
                 .read_partitions(&view, &batch, with_metadata, &mut report)
