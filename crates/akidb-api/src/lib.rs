@@ -102,6 +102,9 @@ pub struct TierStatus {
     pub last_access: String,
     /// Reads and writes within the access-rate window (`tier_promote_window_secs`).
     pub recent_accesses: u64,
+    /// A promotion to hot is loading the collection; requests are answered meanwhile.
+    #[serde(default)]
+    pub promoting: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -130,7 +130,8 @@ pub fn openapi() -> Value {
             "TierStatus": {"type": "object", "properties": {
                 "tier": {"$ref": "#/components/schemas/Tier"}, "pinned": {"type": "boolean"},
                 "bytes_in_ram": {"type": "integer"}, "bytes_on_disk": {"type": "integer"}, "bytes_in_object_store": {"type": "integer"},
-                "last_access": {"type": "string", "format": "date-time"}, "recent_accesses": {"type": "integer"}}},
+                "last_access": {"type": "string", "format": "date-time"}, "recent_accesses": {"type": "integer"},
+                "promoting": {"type": "boolean", "description": "a promotion to hot is loading the collection in the background; requests are answered meanwhile"}}},
             "TierRequest": {"type": "object", "required": ["action"], "additionalProperties": false, "properties": {
                 "action": {"type": "string", "enum": ["promote", "demote", "pin", "unpin"]},
                 "target": {"$ref": "#/components/schemas/Tier"}}},

@@ -172,7 +172,7 @@ impl Centroids {
         for empty in empties {
             let largest = (0..k)
                 .max_by_key(|&i| (counts[i], std::cmp::Reverse(i)))
-                .unwrap();
+                .expect("k is at least 1");
             if counts[largest] < 2 {
                 break;
             }

@@ -504,7 +504,14 @@ async fn searches_are_served_while_a_promotion_loads() {
                 .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Searches start once the promotion is loading (it holds the tier lock shared meanwhile).
+    while !engine.tier_info("p").unwrap().promoting {
+        assert!(
+            !promotion.is_finished(),
+            "the promotion ended before it was seen loading"
+        );
+        tokio::task::yield_now().await;
+    }
     let mut during = 0;
     for q in 0..20 {
         let finished = promotion.is_finished();

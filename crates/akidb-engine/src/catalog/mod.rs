@@ -321,6 +321,7 @@ fn closed_tier(s: &Summary, window_ms: u64) -> TierInfo {
             .iter()
             .filter(|&&t| t > 0 && now.saturating_sub(t) < window_ms)
             .count(),
+        promoting: false,
     }
 }
 

@@ -86,4 +86,6 @@ pub struct TierInfo {
     pub last_access_ms: u64,
     /// Accesses within the access-rate window.
     pub recent_accesses: usize,
+    /// A promotion to hot is loading the collection (in the background of its requests).
+    pub promoting: bool,
 }

@@ -381,6 +381,7 @@ impl Collection {
             bytes_in_object_store: self.object_bytes.load(Ordering::Relaxed),
             last_access_ms: a.last_ms(),
             recent_accesses: a.recent(now, window_ms),
+            promoting: self.promoting.try_lock().is_err(),
         }
     }
 

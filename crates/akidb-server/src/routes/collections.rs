@@ -96,6 +96,7 @@ pub(super) fn tier_status(t: TierInfo) -> api::TierStatus {
         bytes_in_object_store: t.bytes_in_object_store,
         last_access,
         recent_accesses: t.recent_accesses as u64,
+        promoting: t.promoting,
     }
 }
 
