@@ -269,6 +269,30 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    /// Flags whose fields share a name (`threads`, `disk_budget`) each set their own setting.
+    /// clap's `debug_assert` checks for clashing ids only in debug builds, and the suite runs
+    /// in release, where two such flags silently set both fields.
+    #[test]
+    fn flags_with_the_same_field_name_set_their_own_setting() {
+        let c = Config::resolve(parse(&[
+            "--index-threads",
+            "3",
+            "--partition-threads",
+            "5",
+            "--cache-disk-budget",
+            "1GiB",
+            "--tier-disk-budget",
+            "2GiB",
+        ]))
+        .unwrap();
+        assert_eq!(c.engine.index_threads, 3);
+        assert_eq!(c.engine.partitions.threads, 5);
+        assert_eq!(c.engine.partitions.cache_disk_budget_bytes, 1 << 30);
+        assert_eq!(c.engine.tiering.policy.disk_budget_bytes, 2 << 30);
+        let c = Config::resolve(parse(&["--cache-disk-budget", "1GiB"])).unwrap();
+        assert_eq!(c.engine.tiering.policy.disk_budget_bytes, 0);
+    }
+
     #[test]
     fn file_then_flags() {
         let c = with_file(

@@ -175,7 +175,12 @@ pub struct Index {
     #[arg(long = "index-chunk", env = "AKIDB_INDEX_CHUNK")]
     pub chunk: Option<usize>,
     /// Threads that plan graph insertions in parallel (indexer, compaction), 1 to 256. Default: the number of cores.
-    #[arg(long = "index-threads", env = "AKIDB_INDEX_THREADS")]
+    // An explicit id: the field name alone would clash with `[partition] threads`.
+    #[arg(
+        id = "index_threads",
+        long = "index-threads",
+        env = "AKIDB_INDEX_THREADS"
+    )]
     pub threads: Option<usize>,
 }
 
@@ -210,7 +215,11 @@ pub struct Partition {
     )]
     pub tail_fraction: Option<f64>,
     /// Threads a base build uses (k-means), 1 to 256. Default: the number of cores.
-    #[arg(long = "partition-threads", env = "AKIDB_PARTITION_THREADS")]
+    #[arg(
+        id = "partition_threads",
+        long = "partition-threads",
+        env = "AKIDB_PARTITION_THREADS"
+    )]
     pub threads: Option<usize>,
 }
 
@@ -221,6 +230,7 @@ pub struct Partition {
 pub struct Cache {
     /// Disk for the ranges cold queries fetched from partitioned bases, all collections, least recently used out. Default 4GiB.
     #[arg(
+        id = "cache_disk_budget",
         long = "cache-disk-budget",
         visible_alias = "cache-disk-budget-bytes",
         env = "AKIDB_CACHE_DISK_BUDGET_BYTES",
@@ -364,6 +374,7 @@ pub struct Tier {
     pub ram_budget: Option<Size>,
     /// Local disk for hot and warm collections; above it the least recently used go cold (0 = unlimited). Default 0.
     #[arg(
+        id = "tier_disk_budget",
         long = "tier-disk-budget",
         visible_alias = "tier-disk-budget-bytes",
         env = "AKIDB_TIER_DISK_BUDGET_BYTES",
