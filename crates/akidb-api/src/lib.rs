@@ -20,6 +20,27 @@ pub struct CreateCollectionRequest {
     pub metric: Metric,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index: Option<IndexParams>,
+    /// How the hot tier holds the vectors; default `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization: Option<Quantization>,
+}
+
+/// `PATCH /api/v1/collections/{name}`: the settings that can change after creation.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCollectionRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization: Option<Quantization>,
+}
+
+/// How the hot tier holds a collection's vectors: `none` (f32 in RAM) or `sq8` (8-bit codes
+/// in RAM, f32 on local disk for re-ranking: about a quarter of the RAM).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Quantization {
+    #[default]
+    None,
+    Sq8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +80,8 @@ pub struct CollectionInfo {
     /// Live documents.
     pub count: u64,
     pub index: IndexInfo,
+    #[serde(default)]
+    pub quantization: Quantization,
     /// `ready`, or `unavailable` (then `reason` says why).
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -48,7 +48,7 @@ pub const PATHS: &[(&str, &[&str])] = &[
     ("/metrics", &["get"]),
     ("/openapi.json", &["get"]),
     ("/api/v1/collections", &["get", "post"]),
-    ("/api/v1/collections/{name}", &["get", "delete"]),
+    ("/api/v1/collections/{name}", &["get", "patch", "delete"]),
     ("/api/v1/collections/{name}/documents", &["post"]),
     ("/api/v1/collections/{name}/documents/delete", &["post"]),
     (
@@ -84,6 +84,9 @@ pub fn openapi() -> Value {
             "/api/v1/collections/{name}": {
                 "parameters": [name_param()],
                 "get": {"summary": "Describe a collection", "responses": responses(("200", ok("collection", "CollectionInfo")), &[400, 404, 503])},
+                "patch": {"summary": "Change a collection's settings (quantization); durable at once, a hot collection is converted in the background",
+                          "requestBody": body("UpdateCollection"),
+                          "responses": responses(("200", ok("collection", "CollectionInfo")), &[400, 404, 503])},
                 "delete": {"summary": "Delete a collection and all its data", "responses": responses(("200", json!({"description": "deleted"})), &[400, 404])}
             },
             "/api/v1/collections/{name}/documents": {
@@ -143,11 +146,17 @@ pub fn openapi() -> Value {
                 "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"},
                 "dimension": {"type": "integer", "minimum": 1, "maximum": 4096},
                 "metric": {"$ref": "#/components/schemas/Metric"},
-                "index": {"$ref": "#/components/schemas/IndexParams"}}},
+                "index": {"$ref": "#/components/schemas/IndexParams"},
+                "quantization": {"$ref": "#/components/schemas/Quantization"}}},
+            "Quantization": {"type": "string", "enum": ["none", "sq8"], "default": "none",
+                "description": "how the hot tier holds the vectors: none = f32 in RAM; sq8 = 8-bit codes in RAM (a quarter of the bytes) with f32 on local disk for re-ranking"},
+            "UpdateCollection": {"type": "object", "additionalProperties": false, "properties": {
+                "quantization": {"$ref": "#/components/schemas/Quantization"}}},
             "CollectionInfo": {"type": "object", "required": ["name", "id", "dimension", "metric", "count", "index", "status"], "properties": {
                 "name": {"type": "string"}, "id": {"type": "string"}, "dimension": {"type": "integer"},
                 "metric": {"$ref": "#/components/schemas/Metric"}, "count": {"type": "integer"},
                 "index": {"type": "object", "properties": {"m": {"type": "integer"}, "ef_construction": {"type": "integer"}, "ef_search": {"type": "integer"}}},
+                "quantization": {"$ref": "#/components/schemas/Quantization"},
                 "status": {"type": "string", "enum": ["ready", "unavailable"]}, "reason": {"type": "string"},
                 "index_pending": {"type": "integer", "description": "vectors not yet in the HNSW graph (searched exactly meanwhile)"},
                 "segments": {"type": "integer"}, "unflushed": {"type": "integer"}, "bytes_in_ram": {"type": "integer"}}},

@@ -1,5 +1,9 @@
 //! Measures build time, `index_pending` throughput, memory, and recall@10 / QPS per ef on the
 //! debian-minilm-384 set (single thread, best of 3 passes over the 1,000 queries; env `PASSES`, `EFS=10,20`).
+//! `DATA=DIR` reads another texmex folder (an `akidb-synth` one); `QUANTIZE=after` builds the
+//! graph over f32 and then quantizes to 8-bit codes (a hot load), `QUANTIZE=before` quantizes
+//! after the first 1,000 vectors and builds the rest over codes (an ingest); the full vectors
+//! then live in a file read with pread, as the engine keeps them.
 //!
 //! ```text
 //! CARGO_TARGET_DIR=/work/target-core cargo run --release -p akidb-core --example minilm [-- M EF_C]
@@ -10,7 +14,46 @@ mod common;
 
 use std::time::Instant;
 
+use akidb_core::index::FullVectors;
 use akidb_core::{HnswParams, Metric, SearchOptions, VectorIndex};
+
+/// Full vectors in a file, read with pread (the engine's `VectorFile`, minus the cleanup).
+struct FileVectors(std::fs::File, usize);
+
+impl FullVectors for FileVectors {
+    fn append(&mut self, vectors: &[f32]) -> std::io::Result<()> {
+        use std::io::Write;
+        let bytes: Vec<u8> = vectors.iter().flat_map(|x| x.to_le_bytes()).collect();
+        self.0.write_all(&bytes)
+    }
+
+    fn read(&self, slot: u32, out: &mut [f32]) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let mut bytes = vec![0u8; self.1 * 4];
+        self.0
+            .read_exact_at(&mut bytes, slot as u64 * self.1 as u64 * 4)?;
+        for (x, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+            *x = f32::from_le_bytes(b.try_into().unwrap());
+        }
+        Ok(())
+    }
+}
+
+fn vector_file(dim: usize) -> Box<dyn FullVectors> {
+    if std::env::var("IN_RAM").is_ok() {
+        return Box::new(akidb_core::index::VectorsInRam::new(dim));
+    }
+    let path = std::env::temp_dir().join(format!("akidb-minilm-{}.f32", std::process::id()));
+    let file = std::fs::File::options()
+        .read(true)
+        .append(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .unwrap();
+    std::fs::remove_file(&path).unwrap(); // gone when the process ends
+    Box::new(FileVectors(file, dim))
+}
 
 /// On-CPU time of this (main) thread from /proc/self/schedstat, in seconds: unlike wall time
 /// it does not count time the thread was descheduled on a shared machine. NaN if unavailable.
@@ -38,7 +81,11 @@ fn main() {
     if let Some(&efc) = args.get(1) {
         params.ef_construction = efc;
     }
-    let ds = common::load_minilm();
+    let ds = match std::env::var("DATA") {
+        Ok(dir) => common::load_dir(std::path::Path::new(&dir)),
+        Err(_) => common::load_minilm(),
+    };
+    let quantize = std::env::var("QUANTIZE").ok();
     println!(
         "kernel {}; M={} ef_construction={}",
         akidb_core::distance::kernels().name(),
@@ -52,13 +99,27 @@ fn main() {
     idx.set_build_threads(threads);
     println!("build threads: {threads}");
     let t = Instant::now();
-    for i in 0..ds.n_base() {
+    let mut n = 0;
+    if quantize.as_deref() == Some("before") {
+        for i in 0..1_000 {
+            idx.push(ds.base_vec(i));
+        }
+        n += idx.index_pending(usize::MAX);
+        idx.quantize(vector_file(ds.dim)).unwrap();
+    }
+    for i in idx.len()..ds.n_base() {
         idx.push(ds.base_vec(i));
     }
     let push_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let n = idx.index_pending(usize::MAX);
+    n += idx.index_pending(usize::MAX);
     let build_s = t.elapsed().as_secs_f64();
+    if quantize.as_deref() == Some("after") {
+        let t = Instant::now();
+        idx.quantize(vector_file(ds.dim)).unwrap();
+        println!("quantized in {:.2} s", t.elapsed().as_secs_f64());
+    }
+    println!("quantization: {:?}", idx.quantization());
     println!(
         "push {n} vectors: {:.3} s; index_pending: {:.2} s = {:.0} vectors/s",
         push_s,

@@ -60,7 +60,13 @@
 mod flat;
 mod graph;
 mod hnsw;
+mod quantized;
 mod scratch;
+mod space;
+
+use std::borrow::Cow;
+use std::io;
+use std::sync::atomic::Ordering;
 
 use serde::{Deserialize, Serialize};
 
@@ -68,7 +74,50 @@ use crate::distance::{DistanceFn, kernels};
 use crate::metric::Metric;
 use graph::{Graph, reserve_growth};
 use hnsw::View;
+use quantized::Quantized;
+pub use quantized::{FullVectors, TRAINING_SAMPLE, VectorsInRam};
 use scratch::{Scratch, with_scratch};
+use space::{F32Space, Space};
+
+/// How the index holds its vectors in RAM.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Quantization {
+    /// f32 vectors in RAM (4 bytes per coordinate).
+    #[default]
+    None,
+    /// 8-bit codes in RAM (1 byte per coordinate), f32 vectors in a [`FullVectors`] store for
+    /// re-ranking; see [`VectorIndex::quantize`].
+    Sq8,
+}
+
+impl Quantization {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Quantization::None => "none",
+            Quantization::Sq8 => "sq8",
+        }
+    }
+}
+
+impl std::str::FromStr for Quantization {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(Quantization::None),
+            "sq8" => Ok(Quantization::Sq8),
+            other => Err(format!(
+                "unknown quantization {other:?}: expected none or sq8"
+            )),
+        }
+    }
+}
+
+/// The vectors of an index.
+enum Store {
+    F32(Vec<f32>),
+    Sq8(Box<Quantized>),
+}
 
 /// Max links per node on the upper levels (2M on level 0).
 pub const DEFAULT_M: usize = 16;
@@ -158,8 +207,8 @@ pub const MAX_BATCH: usize = 256;
 
 /// The plans of `slots`, in order, made on up to `threads` threads (each with its own
 /// scratch space).
-fn plan_batch(
-    view: &hnsw::View<'_>,
+fn plan_batch<S: Space>(
+    view: &hnsw::View<'_, S>,
     ef_c: usize,
     slots: std::ops::Range<u32>,
     threads: usize,
@@ -195,7 +244,7 @@ pub struct VectorIndex {
     metric: Metric,
     params: HnswParams,
     dist: DistanceFn,
-    vectors: Vec<f32>,
+    store: Store,
     /// Tombstone bitmap, one bit per slot.
     deleted: Vec<u64>,
     len: usize,
@@ -228,7 +277,7 @@ impl VectorIndex {
             metric,
             params,
             dist: kernels().distance_fn(metric),
-            vectors: Vec::new(),
+            store: Store::F32(Vec::new()),
             deleted: Vec::new(),
             len: 0,
             live: 0,
@@ -268,7 +317,10 @@ impl VectorIndex {
 
     /// Reserves room for `additional` more vectors (exactly, avoiding growth slack).
     pub fn reserve(&mut self, additional: usize) {
-        self.vectors.reserve_exact(additional * self.dim);
+        match &mut self.store {
+            Store::F32(v) => v.reserve_exact(additional * self.dim),
+            Store::Sq8(q) => q.codes.reserve_exact(additional * self.dim),
+        }
         self.deleted
             .reserve_exact((self.len + additional).div_ceil(64) - self.deleted.len());
     }
@@ -282,8 +334,13 @@ impl VectorIndex {
         assert_eq!(vector.len(), self.dim, "push: dimension mismatch");
         assert!(self.len < u32::MAX as usize, "push: too many slots");
         let slot = self.len as u32;
-        reserve_growth(&mut self.vectors, self.dim.max(1) * 8);
-        self.vectors.extend_from_slice(vector);
+        match &mut self.store {
+            Store::F32(v) => {
+                reserve_growth(v, self.dim.max(1) * 8);
+                v.extend_from_slice(vector);
+            }
+            Store::Sq8(q) => q.push(vector),
+        }
         if self.len.is_multiple_of(64) {
             reserve_growth(&mut self.deleted, 1);
             self.deleted.push(0);
@@ -293,11 +350,57 @@ impl VectorIndex {
         slot
     }
 
-    /// The stored vector of `slot` (deleted slots included). Panics if out of range.
-    pub fn vector(&self, slot: u32) -> &[f32] {
+    /// The stored full-precision vector of `slot` (deleted slots included): from RAM, or
+    /// read from the [`FullVectors`] store of a quantized index (the only error). Panics if
+    /// out of range.
+    pub fn vector(&self, slot: u32) -> io::Result<Cow<'_, [f32]>> {
         assert!((slot as usize) < self.len, "slot {slot} out of range");
-        let s = slot as usize * self.dim;
-        &self.vectors[s..s + self.dim]
+        match &self.store {
+            Store::F32(v) => {
+                let s = slot as usize * self.dim;
+                Ok(Cow::Borrowed(&v[s..s + self.dim]))
+            }
+            Store::Sq8(q) => q.vector(slot, self.dim),
+        }
+    }
+
+    pub fn quantization(&self) -> Quantization {
+        match self.store {
+            Store::F32(_) => Quantization::None,
+            Store::Sq8(_) => Quantization::Sq8,
+        }
+    }
+
+    /// Turns the index into an 8-bit one: trains the quantizer on the vectors held (a strided
+    /// sample of [`TRAINING_SAMPLE`]), encodes them, writes them to `full` and frees them.
+    /// The graph is kept. Later pushes are encoded with the same quantizer (values outside
+    /// its range are clamped, and the per-vector bound still covers them). On error the index
+    /// is unchanged. A no-op on an index that already is quantized.
+    pub fn quantize(&mut self, full: Box<dyn FullVectors>) -> io::Result<()> {
+        if let Store::F32(v) = &self.store {
+            let q = Quantized::build(v, self.dim, full)?;
+            self.store = Store::Sq8(Box::new(q));
+        }
+        Ok(())
+    }
+
+    /// Reads the full vectors back into RAM and drops the codes (undoes
+    /// [`VectorIndex::quantize`]). On error the index is unchanged.
+    pub fn dequantize(&mut self) -> io::Result<()> {
+        if let Store::Sq8(q) = &self.store {
+            let v = q.full_vectors(self.len, self.dim)?;
+            self.store = Store::F32(v);
+        }
+        Ok(())
+    }
+
+    /// Full vectors of a quantized index that could not be read back during searches (the
+    /// 8-bit estimate was used for them).
+    pub fn full_read_errors(&self) -> u64 {
+        match &self.store {
+            Store::F32(_) => 0,
+            Store::Sq8(q) => q.read_errors.load(Ordering::Relaxed),
+        }
     }
 
     /// All slots, deleted included.
@@ -361,31 +464,24 @@ impl VectorIndex {
         self.graph.reserve(end - start);
         let ef_c = self.params.ef_construction;
         let threads = self.build_threads;
-        let VectorIndex {
-            graph,
-            vectors,
-            dim,
-            dist,
-            ..
-        } = self;
-        let mut next = start;
-        while next < end {
-            let batch = (graph.len() / 4).clamp(1, MAX_BATCH).min(end - next);
-            let slots = next as u32..(next + batch) as u32;
-            let view = hnsw::View {
-                graph,
-                vectors,
-                dim: *dim,
-                dist: *dist,
-            };
-            let plans = plan_batch(&view, ef_c, slots.clone(), threads);
-            with_scratch(|s| {
-                for (i, plan) in plans.into_iter().enumerate() {
-                    let earlier: Vec<u32> = (slots.start..slots.start + i as u32).collect();
-                    hnsw::apply(graph, vectors, *dim, *dist, plan, &earlier, s);
-                }
-            });
-            next += batch;
+        let (dim, dist, metric) = (self.dim, self.dist, self.metric);
+        match &mut self.store {
+            Store::F32(vectors) => {
+                let space = F32Space { vectors, dim, dist };
+                insert_batches(&mut self.graph, space, ef_c, threads, start..end);
+            }
+            Store::Sq8(q) => {
+                insert_batches(
+                    &mut self.graph,
+                    q.space(metric, dim, dist),
+                    ef_c,
+                    threads,
+                    start..end,
+                );
+                // The inserted slots' f32 vectors go to the full-vector store (failing only
+                // keeps them in RAM until the next call).
+                let _ = q.write_pending(dim, end);
+            }
         }
         end - start
     }
@@ -417,29 +513,28 @@ impl VectorIndex {
         Ok(())
     }
 
-    /// Bytes held: vectors + graph + bookkeeping (capacities, i.e. including growth slack).
-    /// Excludes the per-thread search scratch (2 bytes per slot per searching thread).
+    /// Bytes held in RAM: vectors (or codes) + graph + bookkeeping (capacities, i.e.
+    /// including growth slack). Excludes the per-thread search scratch (2 bytes per slot per
+    /// searching thread) and a quantized index's full vectors (in its [`FullVectors`] store).
     pub fn memory_bytes(&self) -> usize {
+        let vectors = match &self.store {
+            Store::F32(v) => v.capacity() * 4,
+            Store::Sq8(q) => q.memory_bytes(),
+        };
         std::mem::size_of::<Self>()
-            + self.vectors.capacity() * 4
+            + vectors
             + self.deleted.capacity() * 8
             + self.graph.memory_bytes()
     }
 
     /// Releases growth slack (vectors, bitmap and graph).
     pub fn shrink_to_fit(&mut self) {
-        self.vectors.shrink_to_fit();
+        match &mut self.store {
+            Store::F32(v) => v.shrink_to_fit(),
+            Store::Sq8(q) => q.shrink_to_fit(),
+        }
         self.deleted.shrink_to_fit();
         self.graph.shrink_to_fit();
-    }
-
-    fn view(&self) -> View<'_> {
-        View {
-            graph: &self.graph,
-            vectors: &self.vectors,
-            dim: self.dim,
-            dist: self.dist,
-        }
     }
 
     /// k nearest live slots, best first. See the module docs for when HNSW or brute force is
@@ -474,19 +569,59 @@ impl VectorIndex {
             && k < self.live
             && indexed > 0
             && (all_admitted || !self.too_selective(ef, admit, opts.filter.is_some()));
+        let budget = (8 * ef * self.params.m).max(2048);
         with_scratch(|s| {
-            if use_graph {
-                let budget = (8 * ef * self.params.m).max(2048);
-                let found = self.graph_search(q, k, ef, admit, budget, s);
-                if found < k {
-                    s.results.clear();
-                    self.scan(q, k, 0..self.len, admit, s);
-                } else {
-                    self.scan(q, k, indexed..self.len, admit, s);
+            s.results.clear();
+            match &self.store {
+                Store::F32(vectors) => {
+                    let space = F32Space {
+                        vectors,
+                        dim: self.dim,
+                        dist: self.dist,
+                    };
+                    let mut rest = 0..self.len;
+                    if use_graph {
+                        let view = View {
+                            graph: &self.graph,
+                            space,
+                        };
+                        if graph_search(&view, &q, ef, admit, budget, s) >= k {
+                            truncate(&mut s.results, k);
+                            rest = indexed..self.len;
+                        } else {
+                            s.results.clear();
+                        }
+                    }
+                    flat::scan(space, &q, k, rest, admit, &mut s.results);
                 }
-            } else {
-                s.results.clear();
-                self.scan(q, k, 0..self.len, admit, s);
+                Store::Sq8(quantized) => {
+                    let space = quantized.space(self.metric, self.dim, self.dist);
+                    let sq_query = space.prepare(q);
+                    let mut rest = 0..self.len;
+                    if use_graph {
+                        let view = View {
+                            graph: &self.graph,
+                            space,
+                        };
+                        if graph_search(&view, &sq_query, ef, admit, budget, s) >= k {
+                            // Re-ranked from full precision: all ef candidates, not only
+                            // the k best estimates.
+                            let found: Vec<_> = s.results.drain().collect();
+                            quantized.rerank(
+                                self.dist,
+                                &sq_query,
+                                q,
+                                found.into_iter(),
+                                k,
+                                &mut s.results,
+                            );
+                            rest = indexed..self.len;
+                        } else {
+                            s.results.clear();
+                        }
+                    }
+                    quantized.exact_scan(self.dist, &sq_query, q, k, rest, admit, &mut s.results);
+                }
             }
             s.sorted.clear();
             s.sorted.extend(s.results.drain());
@@ -515,49 +650,53 @@ impl VectorIndex {
         };
         p * p * indexed as f64 <= 2.0 * ef as f64
     }
+}
 
-    /// HNSW search; leaves the best ≤ k admitted graph nodes in `s.results`, returns their
-    /// number.
-    fn graph_search<A: Fn(u32) -> bool>(
-        &self,
-        q: &[f32],
-        k: usize,
-        ef: usize,
-        admit: A,
-        budget: usize,
-        s: &mut Scratch,
-    ) -> usize {
-        let view = self.view();
-        let Some(ep) = view.descend(q, 0) else {
-            s.results.clear();
-            return 0;
-        };
-        view.search_layer(q, ep, ef, 0, admit, budget, s);
-        while s.results.len() > k {
-            s.results.pop();
-        }
-        s.results.len()
+/// Inserts `slots` into the graph in batches (see [`VectorIndex::index_pending`]).
+fn insert_batches<S: Space>(
+    graph: &mut Graph,
+    space: S,
+    ef_c: usize,
+    threads: usize,
+    slots: std::ops::Range<usize>,
+) {
+    let mut next = slots.start;
+    while next < slots.end {
+        let batch = (graph.len() / 4).clamp(1, MAX_BATCH).min(slots.end - next);
+        let ids = next as u32..(next + batch) as u32;
+        let plans = plan_batch(&View { graph, space }, ef_c, ids.clone(), threads);
+        with_scratch(|s| {
+            for (i, plan) in plans.into_iter().enumerate() {
+                let earlier: Vec<u32> = (ids.start..ids.start + i as u32).collect();
+                hnsw::apply(graph, space, plan, &earlier, s);
+            }
+        });
+        next += batch;
     }
+}
 
-    /// Exact scan of `range` into `s.results` (kept at ≤ k, merged with what is there).
-    fn scan<A: Fn(u32) -> bool>(
-        &self,
-        q: &[f32],
-        k: usize,
-        range: std::ops::Range<usize>,
-        admit: A,
-        s: &mut Scratch,
-    ) {
-        flat::scan(
-            &self.vectors,
-            self.dim,
-            self.dist,
-            q,
-            k,
-            range,
-            admit,
-            &mut s.results,
-        );
+/// HNSW search; leaves the best ≤ ef admitted graph nodes in `s.results`, returns their
+/// number.
+fn graph_search<S: Space, A: Fn(u32) -> bool>(
+    view: &View<'_, S>,
+    q: &S::Query<'_>,
+    ef: usize,
+    admit: A,
+    budget: usize,
+    s: &mut Scratch,
+) -> usize {
+    let Some(ep) = view.descend(q, 0) else {
+        s.results.clear();
+        return 0;
+    };
+    view.search_layer(q, ep, ef, 0, admit, budget, s);
+    s.results.len()
+}
+
+/// Drops the worst items of a max-heap until it holds `k`.
+fn truncate(heap: &mut std::collections::BinaryHeap<scratch::Item>, k: usize) {
+    while heap.len() > k {
+        heap.pop();
     }
 }
 

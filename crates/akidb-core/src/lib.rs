@@ -13,5 +13,5 @@ pub mod metric;
 pub mod sq8;
 pub mod types;
 
-pub use index::{HnswParams, Neighbor, SearchOptions, VectorIndex};
+pub use index::{HnswParams, Neighbor, Quantization, SearchOptions, VectorIndex};
 pub use metric::Metric;

@@ -6,8 +6,10 @@
 //! step[i])`, clamped to `0..=255`, and read back as `x̂[i] = lo[i] + step[i]·c[i]`.
 //!
 //! **Scores from codes.** For a query `q`, [`Sq8::query`] precomputes `w[i] = q[i]·step[i]` and
-//! `bias = q·lo`, so `q·x̂ = bias + Σ w[i]·c[i]`: one f32 × u8 dot per candidate, a quarter of
-//! the memory traffic of the f32 vectors. L2 uses `‖q − x‖² = ‖q‖² + ‖x‖² − 2 q·x` with `‖x‖²`
+//! `bias = q·lo`, so `q·x̂ = bias + Σ w[i]·c[i]`: one dot per candidate over a quarter of the
+//! memory traffic of the f32 vectors. `w` is held as 16-bit integers times one scale, so the
+//! dot is integer (`vpmaddwd`, 16 codes per instruction) and exact; the rounding of `w` (at
+//! most half a unit per coordinate, summed in `w_err`) joins the bound below. L2 uses `‖q − x‖² = ‖q‖² + ‖x‖² − 2 q·x` with `‖x‖²`
 //! kept exactly per vector ([`Sq8Meta`]).
 //!
 //! **The bound.** Each vector also keeps `r = ‖x − x̂‖₂`, computed exactly at encoding (so it
@@ -39,7 +41,12 @@ pub struct Sq8Query {
     metric: Metric,
     /// The code kernel for this CPU, chosen once per query.
     kernel: DotU8,
-    w: Vec<f32>,
+    /// `w[i] = q[i]·step[i]` as 16-bit integers times `w_scale` (an integer dot with the codes
+    /// is twice as fast as widening them to f32), and what the rounding can change in a dot:
+    /// `w_err = 255 · Σ|w[i] − w_scale·wi[i]|`.
+    wi: Vec<i16>,
+    w_scale: f64,
+    w_err: f32,
     bias: f32,
     norm: f32,
     norm_sq: f32,
@@ -110,13 +117,31 @@ impl Sq8 {
     /// normalised, as the index stores vectors).
     pub fn query(&self, metric: Metric, q: &[f32]) -> Sq8Query {
         assert_eq!(q.len(), self.dim(), "sq8: query of the wrong dimension");
-        let w = q.iter().zip(&self.step).map(|(q, s)| q * s).collect();
+        let w: Vec<f64> = q
+            .iter()
+            .zip(&self.step)
+            .map(|(q, s)| *q as f64 * *s as f64)
+            .collect();
+        let max = w.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        let w_scale = if max > 0.0 {
+            max / i16::MAX as f64
+        } else {
+            1.0
+        };
+        let wi: Vec<i16> = w.iter().map(|x| (x / w_scale).round() as i16).collect();
+        let w_err = 255.0
+            * w.iter()
+                .zip(&wi)
+                .map(|(x, i)| (x - w_scale * *i as f64).abs())
+                .sum::<f64>();
         let bias = q.iter().zip(&self.lo).map(|(q, l)| q * l).sum();
         let norm_sq: f32 = q.iter().map(|x| x * x).sum();
         Sq8Query {
             metric,
             kernel: DotU8::detect(),
-            w,
+            wi,
+            w_scale,
+            w_err: w_err as f32,
             bias,
             norm: norm_sq.sqrt(),
             norm_sq,
@@ -125,12 +150,24 @@ impl Sq8 {
 }
 
 impl Sq8Query {
+    /// The estimated distance alone (what a graph walk compares; see [`Sq8Query::distance`]).
+    #[inline]
+    pub fn estimate(&self, code: &[u8], meta: Sq8Meta) -> f32 {
+        let dot = self.dot(code);
+        match self.metric {
+            Metric::Cosine => 1.0 - dot,
+            Metric::Dot => -dot,
+            Metric::L2 => self.norm_sq + meta.norm_sq - 2.0 * dot,
+        }
+    }
+
     /// The estimated distance (the index's convention: cosine `1 − q·x`, dot `−q·x`, L2
     /// squared) and a bound `b` such that the true distance lies in `estimate ± b`.
     pub fn distance(&self, code: &[u8], meta: Sq8Meta) -> (f32, f32) {
-        let dot = self.bias + self.kernel.dot(&self.w, code);
-        // |q·x − q·x̂| ≤ ‖q‖·r, widened by a relative margin for the float sums themselves.
-        let err = self.norm * meta.residual;
+        let dot = self.dot(code);
+        // |q·x − q·x̂| ≤ ‖q‖·r, plus what rounding w to integers can change, widened by a
+        // relative margin for the float sums themselves.
+        let err = self.norm * meta.residual + self.w_err;
         let slack = 1e-5 * (self.norm * meta.norm_sq.sqrt() + self.bias.abs());
         match self.metric {
             Metric::Cosine => (1.0 - dot, err + slack),
@@ -140,6 +177,14 @@ impl Sq8Query {
                 2.0 * (err + slack) + 1e-5 * (self.norm_sq + meta.norm_sq),
             ),
         }
+    }
+}
+
+impl Sq8Query {
+    /// `q·x̂` from the integer kernel.
+    #[inline(always)]
+    fn dot(&self, code: &[u8]) -> f32 {
+        self.bias + (self.kernel.dot_i16(&self.wi, code) as f64 * self.w_scale) as f32
     }
 }
 
@@ -180,6 +225,18 @@ impl DotU8 {
         self.name
     }
 
+    /// `Σ w[i]·c[i]` in integers, exact for any length.
+    #[inline]
+    pub fn dot_i16(&self, w: &[i16], c: &[u8]) -> i64 {
+        assert_eq!(w.len(), c.len(), "dot_i16: length mismatch");
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: `avx2` is only set when the CPU has AVX2.
+            return unsafe { dot_i16_avx2(w, c) };
+        }
+        dot_i16_portable(w, c)
+    }
+
     #[inline]
     pub fn dot(&self, w: &[f32], c: &[u8]) -> f32 {
         assert_eq!(w.len(), c.len(), "dot_u8: length mismatch");
@@ -205,6 +262,67 @@ fn dot_u8_portable(w: &[f32], c: &[u8]) -> f32 {
     }
     let tail: f32 = wt.iter().zip(ct).map(|(w, c)| w * *c as f32).sum();
     acc.iter().sum::<f32>() + tail
+}
+
+/// In i32 blocks of 256 (|w·c| ≤ 32,768 · 255 per product, 256 of them < 2³¹), summed in i64.
+fn dot_i16_portable(w: &[i16], c: &[u8]) -> i64 {
+    w.chunks(256)
+        .zip(c.chunks(256))
+        .map(|(w, c)| {
+            w.iter()
+                .zip(c)
+                .map(|(w, c)| *w as i32 * *c as i32)
+                .sum::<i32>() as i64
+        })
+        .sum()
+}
+
+/// Sixteen codes at a time: widened to i16 (`vpmovzxbw`) and multiplied into pairs summed as
+/// i32 (`vpmaddwd`), two accumulators; each lane takes at most 32 products of pairs per block
+/// of 1,024 codes (2 · 32,767 · 255 · 32 < 2³¹), then the block is summed into an i64.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn dot_i16_avx2(w: &[i16], c: &[u8]) -> i64 {
+    use std::arch::x86_64::*;
+    let n = w.len().min(c.len());
+    let (pw, pc) = (w.as_ptr(), c.as_ptr());
+    let mut total = 0i64;
+    let mut i = 0;
+    // SAFETY: every load reads 16 i16 or 16 bytes at offsets below n (the loops stop 16
+    // short); the caller guarantees AVX2.
+    unsafe {
+        let step = |i: usize, acc: __m256i| {
+            let codes = _mm256_cvtepu8_epi16(_mm_loadu_si128(pc.add(i) as *const __m128i));
+            let ws = _mm256_loadu_si256(pw.add(i) as *const __m256i);
+            _mm256_add_epi32(acc, _mm256_madd_epi16(codes, ws))
+        };
+        while i + 16 <= n {
+            let end = (i + 1024).min(n);
+            let (mut a, mut b) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+            while i + 32 <= end {
+                a = step(i, a);
+                b = step(i + 16, b);
+                i += 32;
+            }
+            if i + 16 <= end {
+                a = step(i, a);
+                i += 16;
+            }
+            let sum = _mm256_add_epi32(a, b);
+            let half = _mm_add_epi32(
+                _mm256_castsi256_si128(sum),
+                _mm256_extracti128_si256::<1>(sum),
+            );
+            let mut lanes = [0i32; 4];
+            _mm_storeu_si128(lanes.as_mut_ptr() as *mut __m128i, half);
+            total += lanes.iter().map(|&l| l as i64).sum::<i64>();
+        }
+        while i < n {
+            total += *pw.add(i) as i64 * *pc.add(i) as i64;
+            i += 1;
+        }
+    }
+    total
 }
 
 /// Eight codes at a time: 8 bytes widened to eight i32 (`vpmovzxbd`), converted to f32, and
@@ -332,6 +450,33 @@ mod tests {
                     "{} n={n}: {got} vs {exact}",
                     k.name()
                 );
+            }
+        }
+    }
+
+    /// The integer kernels are exact, at the extremes too (no lane overflows).
+    #[test]
+    fn every_integer_code_kernel_is_exact() {
+        let kernels: Vec<DotU8> = [Some(DotU8::portable()), DotU8::avx2()]
+            .into_iter()
+            .flatten()
+            .collect();
+        for n in [0, 1, 15, 16, 17, 31, 32, 33, 100, 384, 1024, 1040, 4096] {
+            let cases: [(Vec<i16>, Vec<u8>); 3] = [
+                (
+                    (0..n)
+                        .map(|i| (i as i32 * 7919 % 65_536 - 32_768) as i16)
+                        .collect(),
+                    (0..n).map(|i| (i * 89 % 256) as u8).collect(),
+                ),
+                (vec![i16::MAX; n], vec![255; n]),
+                (vec![i16::MIN + 1; n], vec![255; n]),
+            ];
+            for (w, c) in cases {
+                let exact: i64 = w.iter().zip(&c).map(|(w, c)| *w as i64 * *c as i64).sum();
+                for k in &kernels {
+                    assert_eq!(k.dot_i16(&w, &c), exact, "{} n={n}", k.name());
+                }
             }
         }
     }

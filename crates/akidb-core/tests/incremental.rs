@@ -15,7 +15,7 @@ const DIM: usize = 16;
 fn brute(idx: &VectorIndex, q: &[f32], k: usize, admit: impl Fn(u32) -> bool) -> Vec<u32> {
     let mut all: Vec<(f32, u32)> = (0..idx.len() as u32)
         .filter(|&s| !idx.is_deleted(s) && admit(s))
-        .map(|s| (distance(idx.metric(), q, idx.vector(s)), s))
+        .map(|s| (distance(idx.metric(), q, &idx.vector(s).unwrap()), s))
         .collect();
     all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     all.into_iter().take(k).map(|x| x.1).collect()
@@ -96,7 +96,7 @@ fn interleaved_push_index_delete_search() {
         let s = first + 599;
         assert!(s as usize >= idx.indexed_len());
         if !idx.is_deleted(s) {
-            let q = idx.vector(s).to_vec();
+            let q = idx.vector(s).unwrap().to_vec();
             let res = idx.search(&q, 1, &SearchOptions::default());
             assert_eq!(res[0].slot, s);
             assert_eq!(res[0].distance, 0.0);

@@ -22,7 +22,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use akidb_core::Metric;
+use akidb_core::{Metric, Quantization};
 use akidb_engine::store::faulty::FaultyStore;
 use akidb_engine::tier::Tier;
 use akidb_engine::{
@@ -39,6 +39,10 @@ struct Args {
     work: Option<std::path::PathBuf>,
     /// Also wait for the HNSW index and measure the hot tier (ef curve, RSS, index rate).
     hot: bool,
+    /// Stop after the hot tier (`--hot-only`).
+    hot_only: bool,
+    /// The collection's `quantization` (`--quantization sq8`).
+    quantization: Quantization,
 }
 
 fn args() -> Option<Args> {
@@ -50,6 +54,8 @@ fn args() -> Option<Args> {
         nprobes: vec![8, 16, 30, 60, 120],
         work: None,
         hot: false,
+        hot_only: false,
+        quantization: Quantization::None,
     };
     let mut data = None;
     let mut it = std::env::args().skip(1);
@@ -65,6 +71,8 @@ fn args() -> Option<Args> {
             }
             "--work" => a.work = Some(value().into()),
             "--hot" => a.hot = true,
+            "--hot-only" => (a.hot, a.hot_only) = (true, true),
+            "--quantization" => a.quantization = value().parse().unwrap(),
             "--bench" => {}
             "--list" => return None, // `cargo test --benches` lists; nothing to run
             other => panic!("unknown flag {other}"),
@@ -145,8 +153,14 @@ async fn hot(engine: &Engine, queries: &[Vec<f32>], truth: &[Vec<i32>], raw: f64
         rss_mib(),
         rss_mib() * 1048576.0 / raw
     );
+    let info = engine.collection_info("big").await.unwrap();
+    println!(
+        "hot index: quantization {}, bytes_in_ram {:.0} MiB",
+        info.def.quantization.as_str(),
+        info.bytes_in_ram as f64 / 1048576.0
+    );
     println!("ef | hot p50 ms | recall@10 | QPS (1 client)");
-    for ef in [16, 24, 48, 96] {
+    for ef in [16, 24, 32, 48, 96] {
         let (mut times, mut found) = (vec![], 0);
         let started = Instant::now();
         for (q, t) in queries.iter().zip(truth) {
@@ -257,7 +271,10 @@ fn main() {
             .await
             .unwrap();
         engine
-            .create_collection(CreateCollection::new("big", dim, Metric::Cosine))
+            .create_collection(CreateCollection {
+                quantization: Some(args.quantization),
+                ..CreateCollection::new("big", dim, Metric::Cosine)
+            })
             .await
             .unwrap();
         let started = Instant::now();
@@ -282,6 +299,10 @@ fn main() {
         }
         if args.hot {
             hot(&engine, &queries[..args.queries.min(queries.len())], &truth, raw).await;
+        }
+        if args.hot_only {
+            engine.shutdown().await;
+            return;
         }
         store.set_latency(args.latency);
         let started = Instant::now();

@@ -99,6 +99,7 @@ fn main() {
                 m: None,
                 ef_construction: None,
                 ef_search: None,
+                quantization: None,
             })
             .await
             .unwrap();
@@ -184,6 +185,7 @@ fn main() {
                         m: None,
                         ef_construction: None,
                         ef_search: None,
+                        quantization: None,
                     })
                     .await
                     .unwrap();

@@ -74,6 +74,7 @@ async fn flush_time(
             m: None,
             ef_construction: None,
             ef_search: None,
+            quantization: None,
         })
         .await
         .unwrap();

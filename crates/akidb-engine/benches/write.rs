@@ -54,6 +54,7 @@ fn open_engine(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> Engine {
                 m: None,
                 ef_construction: None,
                 ef_search: None,
+                quantization: None,
             })
             .await
             .unwrap();

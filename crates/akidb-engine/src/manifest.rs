@@ -23,7 +23,7 @@
 
 use std::sync::Arc;
 
-use akidb_core::{HnswParams, Metric};
+use akidb_core::{HnswParams, Metric, Quantization};
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 
@@ -45,6 +45,14 @@ pub struct CollectionDef {
     pub metric: Metric,
     pub index: HnswParams,
     pub created_at_ms: u64,
+    /// How the hot tier holds the vectors (`none`: f32; `sq8`: 8-bit codes in RAM and f32 on
+    /// local disk). Changed by a later manifest version (`Engine::set_quantization`).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub quantization: Quantization,
+}
+
+fn is_default(q: &Quantization) -> bool {
+    *q == Quantization::None
 }
 
 impl CollectionDef {
@@ -58,6 +66,7 @@ impl CollectionDef {
             metric: Metric::Cosine,
             index: HnswParams::default(),
             created_at_ms: 0,
+            quantization: Quantization::None,
         }
     }
 }
@@ -326,6 +335,7 @@ mod tests {
             metric: Metric::Cosine,
             index: HnswParams::default(),
             created_at_ms: 1,
+            quantization: Default::default(),
         });
         m.version = 7;
         m.wal_seq = 12345;

@@ -48,6 +48,7 @@ fn create(name: &str) -> CreateCollection {
         m: None,
         ef_construction: None,
         ef_search: None,
+        quantization: None,
     }
 }
 

@@ -515,6 +515,7 @@ impl Target for EngineTarget {
                     m: None,
                     ef_construction: None,
                     ef_search: None,
+                    quantization: None,
                 })
                 .await
                 .map_err(|e| format!("create_collection: {e}"))?;

@@ -346,3 +346,87 @@ async fn a_document_named_delete_is_a_document_like_any_other() {
         (404, Some("document_not_found"))
     );
 }
+
+/// `quantization: sq8` over HTTP, on real vectors: created, reported, searched (exact answers
+/// identical to an f32 twin, approximate ones nearly), and changed back with `PATCH`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sq8_collection_answers_like_f32_and_changes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_dir();
+    let base = read_fvecs(&data.join("base.fvecs"), 3_000);
+    let queries = read_fvecs(&data.join("queries.fvecs"), 20);
+    let server = Server::start(dir.path(), &[]);
+    let api = Api::new(&server);
+    let created = api
+        .post(
+            "/api/v1/collections",
+            json!({"name": "q", "dimension": 384, "metric": "cosine", "quantization": "sq8"}),
+        )
+        .await;
+    assert_eq!(created["quantization"], "sq8");
+    api.post(
+        "/api/v1/collections",
+        json!({"name": "f", "dimension": 384, "metric": "cosine"}),
+    )
+    .await;
+    for name in ["q", "f"] {
+        for chunk in base.chunks(1_000).enumerate() {
+            let docs: Vec<Value> = chunk
+                .1
+                .iter()
+                .enumerate()
+                .map(|(i, v)| json!({"id": format!("{}", chunk.0 * 1_000 + i), "vector": v}))
+                .collect();
+            api.post(
+                &format!("/api/v1/collections/{name}/documents"),
+                json!({ "documents": docs }),
+            )
+            .await;
+        }
+        api.wait_indexed(name).await;
+    }
+    let ram = |v: &Value| v["bytes_in_ram"].as_u64().unwrap();
+    let plain = ram(&api.get("/api/v1/collections/f").await.1);
+    let mut info = api.get("/api/v1/collections/q").await.1;
+    for _ in 0..600 {
+        if ram(&info) * 10 < plain * 6 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        info = api.get("/api/v1/collections/q").await.1;
+    }
+    assert!(
+        ram(&info) * 10 < plain * 6,
+        "sq8 {} vs f32 {plain}",
+        ram(&info)
+    );
+    assert_eq!(info["quantization"], "sq8");
+    let mut found = 0;
+    for q in &queries {
+        let search = |name: &'static str, exact: bool| {
+            let body = json!({"vector": q, "k": 10, "exact": exact});
+            let api = &api;
+            async move {
+                api.post(&format!("/api/v1/collections/{name}/search"), body)
+                    .await
+            }
+        };
+        let want = search("f", true).await;
+        assert_eq!(search("q", true).await["results"], want["results"]);
+        let got = ids(&search("q", false).await);
+        found += ids(&want).iter().filter(|id| got.contains(id)).count();
+    }
+    assert!(found >= 180, "sq8 found {found} of 200 exact neighbours");
+    let (status, changed) = api
+        .call(
+            reqwest::Method::PATCH,
+            "/api/v1/collections/q",
+            Some(json!({"quantization": "none"})),
+        )
+        .await;
+    assert_eq!((status, &changed["quantization"]), (200, &json!("none")));
+    assert_eq!(
+        api.get("/api/v1/collections/q").await.1["quantization"],
+        "none"
+    );
+}

@@ -259,6 +259,36 @@ async fn hostile_requests_get_4xx_and_change_nothing() {
         case(
             "POST",
             coll,
+            json!({"name": "x", "dimension": 4, "metric": "l2", "quantization": "pq"}),
+            422,
+            "invalid_body",
+        )
+        .field("quantization"),
+        case(
+            "PATCH",
+            "/api/v1/collections/c",
+            json!({"quantization": "int4"}),
+            422,
+            "invalid_body",
+        )
+        .field("quantization"),
+        case(
+            "PATCH",
+            "/api/v1/collections/c",
+            json!({"dimension": 8}),
+            422,
+            "invalid_body",
+        ),
+        case(
+            "PATCH",
+            "/api/v1/collections/nope",
+            json!({"quantization": "sq8"}),
+            404,
+            "collection_not_found",
+        ),
+        case(
+            "POST",
+            coll,
             json!({"name": "x", "dimension": 4, "metric": "manhattan"}),
             422,
             "invalid_body",
@@ -683,7 +713,7 @@ async fn hostile_requests_get_4xx_and_change_nothing() {
         raw("PUT", coll, "{}", 405, "method_not_allowed"),
         raw(
             "PATCH",
-            "/api/v1/collections/c",
+            "/api/v1/collections/c/search",
             "{}",
             405,
             "method_not_allowed",

@@ -4,17 +4,14 @@ use std::collections::BinaryHeap;
 use std::ops::Range;
 
 use super::scratch::Item;
-use crate::distance::DistanceFn;
+use super::space::Space;
 
-/// Exact k nearest over `range`, restricted to slots with `admit(slot)`, into `heap` (a
-/// max-heap kept at size ≤ k). Existing heap contents take part in the selection, so several
+/// Exact k nearest over `range` in `space`, restricted to slots with `admit(slot)`, into `heap`
+/// (a max-heap kept at size ≤ k). Existing heap contents take part in the selection, so several
 /// ranges can be merged by calling this repeatedly.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn scan<A: Fn(u32) -> bool>(
-    vectors: &[f32],
-    dim: usize,
-    dist: DistanceFn,
-    q: &[f32],
+pub(crate) fn scan<S: Space, A: Fn(u32) -> bool>(
+    space: S,
+    q: &S::Query<'_>,
     k: usize,
     range: Range<usize>,
     admit: A,
@@ -28,14 +25,25 @@ pub(crate) fn scan<A: Fn(u32) -> bool>(
         if !admit(id) {
             continue;
         }
-        let d = dist.eval(q, &vectors[slot * dim..(slot + 1) * dim]);
-        let it = Item { d, id };
-        if heap.len() < k {
-            heap.push(it);
-        } else if let Some(mut top) = heap.peek_mut()
-            && it < *top
-        {
-            *top = it;
-        }
+        push_bounded(
+            heap,
+            k,
+            Item {
+                d: space.d(q, id),
+                id,
+            },
+        );
+    }
+}
+
+/// Adds `it` to a max-heap kept at ≤ k items.
+#[inline]
+pub(crate) fn push_bounded(heap: &mut BinaryHeap<Item>, k: usize, it: Item) {
+    if heap.len() < k {
+        heap.push(it);
+    } else if let Some(mut top) = heap.peek_mut()
+        && it < *top
+    {
+        *top = it;
     }
 }

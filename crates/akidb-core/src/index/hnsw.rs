@@ -4,7 +4,7 @@ use std::cmp::Reverse;
 
 use super::graph::Graph;
 use super::scratch::{Item, Scratch};
-use crate::distance::DistanceFn;
+use super::space::{Space, prefetch};
 
 /// Hard cap on a node's level (with M = 16, level 16 has probability 16^-16).
 pub(crate) const MAX_LEVEL: usize = 16;
@@ -23,61 +23,21 @@ pub(crate) fn random_level(slot: u32, m: usize) -> usize {
     ((-u.ln() * ml) as usize).min(MAX_LEVEL)
 }
 
-#[inline(always)]
-fn prefetch<T>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: prefetch is a hint; it never faults, even on an invalid address.
-    unsafe {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        _mm_prefetch::<_MM_HINT_T0>(p as *const i8);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
-
-/// Read-only view over what a graph search needs.
+/// Read-only view over what a graph search needs: the graph and the space its distances are
+/// measured in.
 #[derive(Clone, Copy)]
-pub(crate) struct View<'a> {
+pub(crate) struct View<'a, S: Space> {
     pub graph: &'a Graph,
-    pub vectors: &'a [f32],
-    pub dim: usize,
-    pub dist: DistanceFn,
+    pub space: S,
 }
 
-impl<'a> View<'a> {
-    #[inline(always)]
-    pub fn vector(&self, id: u32) -> &'a [f32] {
-        let s = id as usize * self.dim;
-        &self.vectors[s..s + self.dim]
-    }
-
-    #[inline(always)]
-    fn vector_ptr(&self, id: u32) -> *const f32 {
-        self.vectors.as_ptr().wrapping_add(id as usize * self.dim)
-    }
-
-    /// Prefetches cache lines 1.. of `id`'s vector.
-    #[inline(always)]
-    fn prefetch_rest(&self, id: u32) {
-        let v = self.vector_ptr(id);
-        let mut off = 16;
-        while off < self.dim {
-            prefetch(v.wrapping_add(off));
-            off += 16;
-        }
-    }
-
-    #[inline(always)]
-    pub fn d(&self, q: &[f32], id: u32) -> f32 {
-        self.dist.eval(q, self.vector(id))
-    }
-
+impl<S: Space> View<'_, S> {
     /// Greedy descent on one upper level: move to the closest neighbour until none is closer.
-    pub fn greedy(&self, q: &[f32], mut cur: Item, level: usize) -> Item {
+    pub fn greedy(&self, q: &S::Query<'_>, mut cur: Item, level: usize) -> Item {
         loop {
             let mut changed = false;
             for &n in self.graph.neighbors(cur.id, level) {
-                let d = self.d(q, n);
+                let d = self.space.d(q, n);
                 if d < cur.d {
                     cur = Item { d, id: n };
                     changed = true;
@@ -90,10 +50,10 @@ impl<'a> View<'a> {
     }
 
     /// Entry point descended greedily from the top level down to `level + 1`'s result.
-    pub fn descend(&self, q: &[f32], down_to: usize) -> Option<Item> {
+    pub fn descend(&self, q: &S::Query<'_>, down_to: usize) -> Option<Item> {
         let (ep, top) = self.graph.entry?;
         let mut cur = Item {
-            d: self.d(q, ep),
+            d: self.space.d(q, ep),
             id: ep,
         };
         let mut l = top;
@@ -112,7 +72,7 @@ impl<'a> View<'a> {
     #[allow(clippy::too_many_arguments)]
     pub fn search_layer<A: Fn(u32) -> bool>(
         &self,
-        q: &[f32],
+        q: &S::Query<'_>,
         ep: Item,
         ef: usize,
         level: usize,
@@ -155,19 +115,19 @@ impl<'a> View<'a> {
             batch.clear();
             for &n in links {
                 if visited.insert(n) {
-                    prefetch(self.vector_ptr(n));
+                    prefetch(self.space.location(n).0);
                     batch.push(n);
                 }
             }
             work += batch.len();
             if let Some(&first) = batch.first() {
-                self.prefetch_rest(first);
+                self.space.prefetch_rest(first);
             }
             for (j, &n) in batch.iter().enumerate() {
                 if let Some(&next) = batch.get(j + 1) {
-                    self.prefetch_rest(next);
+                    self.space.prefetch_rest(next);
                 }
-                let d = self.d(q, n);
+                let d = self.space.d(q, n);
                 if results.len() < ef || d < lower {
                     candidates.push(Reverse(Item { d, id: n }));
                     if admit(n) {
@@ -197,16 +157,18 @@ impl<'a> View<'a> {
             out.extend_from_slice(cands);
             return;
         }
+        // Each candidate is decoded once (free in f32), and compared with the kept ones.
+        let dist = self.space.kernel();
+        let mut kept: Vec<S::Decoded<'_>> = Vec::with_capacity(max);
         for &c in cands {
             if out.len() >= max {
                 break;
             }
-            let cv = self.vector(c.id);
-            let good = out
-                .iter()
-                .all(|r| self.dist.eval(cv, self.vector(r.id)) >= c.d);
+            let cv = self.space.decoded(c.id);
+            let good = kept.iter().all(|r| dist.eval(&cv, r) >= c.d);
             if good {
                 out.push(c);
+                kept.push(cv);
             }
         }
     }
@@ -222,7 +184,12 @@ pub(crate) struct Plan {
 }
 
 /// Plans the insertion of `slot` (its vector stored, not yet a node of `view.graph`).
-pub(crate) fn plan(view: &View<'_>, ef_construction: usize, slot: u32, s: &mut Scratch) -> Plan {
+pub(crate) fn plan<S: Space>(
+    view: &View<'_, S>,
+    ef_construction: usize,
+    slot: u32,
+    s: &mut Scratch,
+) -> Plan {
     let level = random_level(slot, view.graph.m);
     let mut per_level = Vec::new();
     let Some((_, top)) = view.graph.entry else {
@@ -232,10 +199,10 @@ pub(crate) fn plan(view: &View<'_>, ef_construction: usize, slot: u32, s: &mut S
             per_level,
         };
     };
-    let q = view.vector(slot);
-    let mut cur = view.descend(q, level).expect("graph has an entry point");
+    let q = view.space.node_query(slot);
+    let mut cur = view.descend(&q, level).expect("graph has an entry point");
     for l in (0..=level.min(top)).rev() {
-        view.search_layer(q, cur, ef_construction, l, |_| true, usize::MAX, s);
+        view.search_layer(&q, cur, ef_construction, l, |_| true, usize::MAX, s);
         s.sorted.clear();
         s.sorted.extend(s.results.drain());
         s.sorted.sort_unstable();
@@ -254,11 +221,9 @@ pub(crate) fn plan(view: &View<'_>, ef_construction: usize, slot: u32, s: &mut S
 /// Adds a planned slot (== `graph.len()`) to the graph: on each level its links are chosen
 /// (the heuristic) from the planned candidates plus the nodes of its own batch added before it
 /// (`batch`), which the plan could not see; then the reverse links.
-pub(crate) fn apply(
+pub(crate) fn apply<S: Space>(
     graph: &mut Graph,
-    vectors: &[f32],
-    dim: usize,
-    dist: DistanceFn,
+    space: S,
     plan: Plan,
     batch: &[u32],
     s: &mut Scratch,
@@ -274,7 +239,7 @@ pub(crate) fn apply(
         graph.entry = Some((slot, level));
         return;
     };
-    let q = &vectors[slot as usize * dim..(slot as usize + 1) * dim];
+    let q = space.node_query(slot);
     let mut planned = per_level.into_iter().peekable();
     let mut links: Vec<(usize, Vec<Item>)> = Vec::new();
     for l in (0..=level.min(top)).rev() {
@@ -286,7 +251,7 @@ pub(crate) fn apply(
         for &b in batch {
             if graph.level(b) >= l {
                 cands.push(Item {
-                    d: dist.eval(q, &vectors[b as usize * dim..(b as usize + 1) * dim]),
+                    d: space.d(&q, b),
                     id: b,
                 });
             }
@@ -297,19 +262,14 @@ pub(crate) fn apply(
         if cands.is_empty() {
             continue;
         }
-        let view = View {
-            graph,
-            vectors,
-            dim,
-            dist,
-        };
+        let view = View { graph, space };
         view.select_heuristic(&cands, graph.m, &mut s.selected);
         links.push((l, s.selected.clone()));
     }
     for (l, selected) in links {
         graph.set_neighbors(slot, l, selected.iter().map(|it| it.id));
         for it in &selected {
-            connect(graph, vectors, dim, dist, it.id, slot, it.d, l, s);
+            connect(graph, space, it.id, slot, it.d, l, s);
         }
     }
     if level > top {
@@ -320,11 +280,9 @@ pub(crate) fn apply(
 /// Adds the reverse link `node -> new` on `level`; if `node`'s list is full, re-selects its
 /// links with the heuristic over the old links plus `new`.
 #[allow(clippy::too_many_arguments)]
-fn connect(
+fn connect<S: Space>(
     graph: &mut Graph,
-    vectors: &[f32],
-    dim: usize,
-    dist: DistanceFn,
+    space: S,
     node: u32,
     new: u32,
     d_new: f32,
@@ -335,18 +293,13 @@ fn connect(
         return;
     }
     let cap = graph.capacity(level);
-    let view = View {
-        graph,
-        vectors,
-        dim,
-        dist,
-    };
-    let nv = view.vector(node);
+    let view = View { graph, space };
+    let nq = space.node_query(node);
     s.prune.clear();
     s.prune.push(Item { d: d_new, id: new });
     for &x in graph.neighbors(node, level) {
         s.prune.push(Item {
-            d: dist.eval(nv, view.vector(x)),
+            d: space.d(&nq, x),
             id: x,
         });
     }

@@ -132,7 +132,18 @@ fn graph_search_budget_falls_back() {
     }
     idx.index_pending(usize::MAX);
     let admit = |id: u32| id.is_multiple_of(10);
-    let found = with_scratch(|s| idx.graph_search(&vs[1], 10, 10, admit, 5, s));
+    let Store::F32(vectors) = &idx.store else {
+        unreachable!("not quantized")
+    };
+    let view = View {
+        graph: &idx.graph,
+        space: F32Space {
+            vectors,
+            dim,
+            dist: idx.dist,
+        },
+    };
+    let found = with_scratch(|s| graph_search(&view, &vs[1].as_slice(), 10, admit, 5, s));
     assert!(
         found < 10,
         "a 5-evaluation budget cannot find 10 of 10% matches"

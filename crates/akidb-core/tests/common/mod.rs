@@ -52,7 +52,11 @@ impl Minilm {
 
 /// Loads the data set; panics with a clear message if it is missing.
 pub fn load_minilm() -> Minilm {
-    let dir = minilm_dir();
+    load_dir(&minilm_dir())
+}
+
+/// Loads a texmex folder (`base.fvecs`, `queries.fvecs`, `groundtruth.ivecs`).
+pub fn load_dir(dir: &Path) -> Minilm {
     assert!(
         dir.is_dir(),
         "data set directory {} is missing: the recall test needs debian-minilm-384 \
@@ -61,6 +65,7 @@ pub fn load_minilm() -> Minilm {
         dir.display()
     );
     let (dim, base) = read_fvecs(&dir.join("base.fvecs"));
+    let dir = dir.to_path_buf();
     let (qd, queries) = read_fvecs(&dir.join("queries.fvecs"));
     assert_eq!(dim, qd);
     let gt = read_ivecs(&dir.join("groundtruth.ivecs"));

@@ -34,13 +34,22 @@ impl Drop for Rewriting<'_> {
     }
 }
 
+/// A build stops (like one whose collection was unloaded) when a quantized collection's
+/// vector file cannot be read.
+fn read_vectors(r: std::io::Result<()>) -> Option<()> {
+    r.inspect_err(
+        |e| tracing::warn!(error = %e, "base build could not read the vectors; not building"),
+    )
+    .ok()
+}
+
 /// The hot state as a build's source: each call under a brief read lock.
 struct StateSource<'a>(&'a Collection);
 
 impl Source for StateSource<'_> {
     fn vectors(&mut self, slots: &[u32], out: &mut Vec<f32>) -> Option<()> {
         let state = self.0.state.read();
-        state.as_ref().map(|s| s.copy_vectors(slots, out))
+        read_vectors(state.as_ref()?.copy_vectors(slots, out))
     }
 
     fn rows(
@@ -52,7 +61,7 @@ impl Source for StateSource<'_> {
         // A partition can be large: a bounded chunk per read lock, so writers never wait long.
         for chunk in slots.chunks(COPY_CHUNK) {
             let state = self.0.state.read();
-            state.as_ref()?.copy_base_rows(chunk, out, dead);
+            read_vectors(state.as_ref()?.copy_base_rows(chunk, out, dead))?;
         }
         Some(())
     }

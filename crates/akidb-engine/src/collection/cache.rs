@@ -277,11 +277,13 @@ impl Collection {
     }
 
     /// Builds the in-memory state from `m`'s objects (one parallel round of fetches) and then
-    /// `replay`.
+    /// `replay`; a state that is to become hot (`to_hot`) is also quantized as the collection
+    /// asks, off the locks (a transient one, read once and dropped, is not).
     pub(super) async fn load_state(
         &self,
         m: &Manifest,
         replay: Arc<Vec<Record>>,
+        to_hot: bool,
     ) -> Result<State, EngineError> {
         let mut objects: Vec<Bytes> = self.fetch_all(m).await?;
         let graph = m.graph.as_ref().and_then(|_| objects.pop());
@@ -289,6 +291,7 @@ impl Collection {
         let def = self.def.clone();
         let wal_seq = m.wal_seq;
         let threads = self.env.index_threads;
+        let (want, dir) = (self.quantization(), self.dir.clone());
         tokio::task::spawn_blocking(move || {
             let mut state = State::new(&def, wal_seq);
             state.set_build_threads(threads);
@@ -309,6 +312,9 @@ impl Collection {
                 tracing::warn!(collection = %def.name, error = %e, "saved graph unusable; rebuilding it");
             }
             replay_wal(&mut state, &def, &replay)?;
+            if to_hot {
+                super::quantize_state(&mut state, want, &def, &dir);
+            }
             Ok(state)
         })
         .await

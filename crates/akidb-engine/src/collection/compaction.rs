@@ -81,7 +81,9 @@ impl Collection {
         let built = tokio::task::spawn_blocking(move || {
             let copy = |range: Range<usize>| {
                 let state = c.state.read();
-                state.as_ref().map(|s| s.live_documents(range))
+                let docs = state.as_ref()?.live_documents(range);
+                docs.inspect_err(|e| tracing::warn!(collection = %c.def.name, error = %e, "compaction could not read the vectors; not compacting"))
+                    .ok()
             };
             let mut fresh = compacted(&c.def, applied_seq, slots, copy)?;
             fresh.set_build_threads(c.env.index_threads);
@@ -89,10 +91,12 @@ impl Collection {
             let (all, documents) = (0..taken.slots, taken.documents);
             let mut sealer = Sealer::new(c.def.dimension, c.env.segment_rows, all, Vec::new());
             while let Some((slots, columns)) = sealer.next_chunk() {
-                fresh.copy_puts(slots, columns);
+                fresh.copy_puts(slots, columns).ok()?;
             }
             let columns = sealer.finish();
             fresh.index_some(usize::MAX);
+            // Off the locks, so that the indexer has nothing to convert under them later.
+            super::quantize_state(&mut fresh, c.quantization(), &c.def, &c.dir);
             let graph = Bytes::from(fresh.encode_graph());
             Some((fresh, columns, documents, graph))
         })
@@ -192,7 +196,7 @@ mod tests {
     }
 
     fn live(s: &State) -> Vec<Document> {
-        let mut docs = s.live_documents(0..s.slot_count());
+        let mut docs = s.live_documents(0..s.slot_count()).unwrap();
         docs.sort_by(|a, b| a.id.cmp(&b.id));
         docs
     }
@@ -239,7 +243,7 @@ mod tests {
                 let seq = s.applied_seq() + 1;
                 s.apply(seq, op);
             }
-            Some(s.live_documents(range))
+            s.live_documents(range).ok()
         })
         .expect("copied");
         let mut source = source.into_inner();

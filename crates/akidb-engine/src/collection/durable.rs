@@ -57,6 +57,19 @@ impl Collection {
         Ok(())
     }
 
+    /// Changes how the hot index holds the vectors, durably (a new manifest version); a hot
+    /// state is converted by the indexer, in the background.
+    pub async fn set_quantization(&self, q: akidb_core::Quantization) -> Result<(), EngineError> {
+        let mut manifest = self.manifest.lock().await;
+        self.check_live()?;
+        if manifest.collection.quantization != q {
+            self.commit(&mut manifest, |next| next.collection.quantization = q)
+                .await
+                .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        }
+        Ok(())
+    }
+
     /// Whether a flush is due (see [`super::state::State::flush_due`]). Never while a
     /// compaction holds the manifest: its flush waits for the compaction's end.
     pub fn flush_due(&self, max_docs: usize, idle: Duration, max_age: Duration) -> bool {
@@ -94,13 +107,20 @@ impl Collection {
         let tombstones = std::mem::take(&mut taken.tombstones);
         let mut sealer = Sealer::new(self.def.dimension, self.env.segment_rows, slots, tombstones);
         while let Some((slots, columns)) = sealer.next_chunk() {
-            {
+            let copied = {
                 let state = self.state.read();
                 // Unloading needs the tier lock and a checkpoint (this lock) first.
                 let state = state
                     .as_ref()
                     .expect("loaded while the manifest lock is held");
-                state.copy_puts(slots, columns);
+                state.copy_puts(slots, columns)
+            };
+            if let Err(e) = copied {
+                // A quantized collection's vector file could not be read.
+                if let Some(state) = self.state.write().as_mut() {
+                    state.restore_unflushed(taken.from_slot, taken.deletes);
+                }
+                return Err(EngineError::from(e).into());
             }
             tokio::task::yield_now().await;
         }

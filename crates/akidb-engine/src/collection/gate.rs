@@ -90,7 +90,7 @@ impl Collection {
                 return Ok(Tier::Hot);
             }
             let manifest = self.manifest.lock().await.clone();
-            let loaded = self.load_state(&manifest, Arc::default()).await;
+            let loaded = self.load_state(&manifest, Arc::default(), true).await;
             (manifest, loaded)
         };
         let _moving = self.tier_lock.write().await;
@@ -120,7 +120,7 @@ impl Collection {
             &manifest.graph,
             manifest.wal_seq,
         ) {
-            state = self.load_state(&current, Arc::default()).await?;
+            state = self.load_state(&current, Arc::default(), true).await?;
         }
         // The records stay pending until the state that holds them is installed, so that
         // `has_pending_wal` never reports false while they are not applied.
@@ -170,7 +170,7 @@ impl Collection {
                 continue; // moved meanwhile
             }
             let manifest = self.manifest.lock().await.clone();
-            let state = self.load_state(&manifest, Arc::default()).await?;
+            let state = self.load_state(&manifest, Arc::default(), false).await?;
             let out = tokio::task::spawn_blocking(move || {
                 let _guard = guard;
                 f(&state)
@@ -199,8 +199,9 @@ impl Collection {
                     let state = c.state.read();
                     state
                         .as_ref()
-                        .map(|s| s.search(metric, &req))
-                        .ok_or_else(not_loaded)
+                        .ok_or_else(not_loaded)?
+                        .search(metric, &req)
+                        .map_err(EngineError::from)
                 })
                 .await
                 .expect("read task panicked")?;
@@ -228,7 +229,7 @@ impl Collection {
             }
             drop(guard);
             let bytes = manifest.object_bytes();
-            let hits = self.read(false, move |s| s.search(metric, &req)).await?;
+            let hits = self.read(false, move |s| s.search(metric, &req)).await??;
             let mut report = ReadReport {
                 tier: Some(tier),
                 ..ReadReport::default()
@@ -262,7 +263,7 @@ impl Collection {
                 }
             }
         }
-        self.read(promote, move |state| state.get(&id)).await
+        Ok(self.read(promote, move |state| state.get(&id)).await??)
     }
 
     /// Runs `f` (which writes through [`Collection::apply_durably`]) with the collection hot,

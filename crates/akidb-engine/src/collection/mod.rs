@@ -55,6 +55,7 @@ mod info;
 mod partial_read;
 mod seal;
 mod state;
+mod vector_file;
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -76,6 +77,7 @@ use crate::tier::{MoveStats, Tier};
 use crate::upload::Uploader;
 use crate::wal::{FilePool, Record, Wal, WalStats};
 use access::Access;
+use akidb_core::Quantization;
 use state::State;
 
 /// What every collection of an engine shares: the object-store gateway, the WAL counters and
@@ -142,6 +144,9 @@ pub struct Collection {
     transient: tokio::sync::Mutex<()>,
     /// Held by a promotion to hot for its whole load (see `Collection::promote`).
     promoting: tokio::sync::Mutex<()>,
+    /// How the hot index should hold the vectors: the newest manifest's (published with it);
+    /// the indexer converts a hot state that differs.
+    quantization: AtomicU8,
 }
 
 fn tier_code(t: Tier) -> u8 {
@@ -200,8 +205,10 @@ impl Collection {
             pending_wal: Mutex::new(pending),
             transient: tokio::sync::Mutex::new(()),
             promoting: tokio::sync::Mutex::new(()),
+            quantization: AtomicU8::new(0),
             manifest: tokio::sync::Mutex::new(manifest.clone()),
         };
+        vector_file::VectorFile::remove_leftovers(&c.dir);
         c.publish(&manifest);
         let all_local = c.refresh_cache_bytes(&manifest);
         c.set_tier(if all_local { Tier::Warm } else { Tier::Cold });
@@ -367,8 +374,48 @@ impl Collection {
         self.base_slots.store(base, Ordering::Relaxed);
         let tail: u64 = m.segments.iter().map(|s| s.rows - s.tombstones).sum();
         self.sealed_slots.store(base + tail, Ordering::Relaxed);
+        let q = match m.collection.quantization {
+            Quantization::None => 0,
+            Quantization::Sq8 => 1,
+        };
+        self.quantization.store(q, Ordering::Relaxed);
     }
 
+    /// How the hot index holds (or is about to hold) the vectors.
+    pub fn quantization(&self) -> Quantization {
+        match self.quantization.load(Ordering::Relaxed) {
+            0 => Quantization::None,
+            _ => Quantization::Sq8,
+        }
+    }
+}
+
+/// Converts a hot state to `want` when due (see `State::quantize`), with the full vectors in a
+/// file under `dir`; a failure is logged and the state keeps its vectors as they are.
+fn quantize_state(
+    state: &mut State,
+    want: Quantization,
+    def: &CollectionDef,
+    dir: &std::path::Path,
+) {
+    if !state.quantization_due(want) {
+        return;
+    }
+    let made = state.quantize(want, || {
+        let file = vector_file::VectorFile::create(dir, def.dimension)?;
+        Ok(Box::new(file) as Box<dyn akidb_core::index::FullVectors>)
+    });
+    match made {
+        Ok(()) => {
+            tracing::info!(collection = %def.name, quantization = want.as_str(), "hot index converted")
+        }
+        Err(e) => {
+            tracing::warn!(collection = %def.name, error = %e, "could not convert the hot index; it keeps its vectors as they are")
+        }
+    }
+}
+
+impl Collection {
     pub fn tier_info(&self, window_ms: u64) -> TierInfo {
         let bytes_in_ram = self.state.read().as_ref().map_or(0, State::bytes_in_ram) as u64;
         let now = now_ms();
@@ -407,7 +454,10 @@ impl Collection {
             None => (self.documents.load(Ordering::Relaxed) as usize, 0, 0),
         };
         CollectionInfo {
-            def: (*self.def).clone(),
+            def: CollectionDef {
+                quantization: self.quantization(),
+                ..(*self.def).clone()
+            },
             count,
             index_pending,
             segments: self.segment_count.load(Ordering::Relaxed) as usize,
@@ -430,12 +480,15 @@ impl Collection {
             // One guard: a second `read()` while a writer waits would deadlock (the lock is fair).
             let state = self.state.read();
             match state.as_ref() {
-                Some(s) if s.index_pending() > 0 => {}
+                Some(s) if s.index_pending() > 0 || s.quantization_due(self.quantization()) => {}
                 _ => return 0,
             }
         }
         let mut guard = self.state.write();
-        let done = guard.as_mut().map_or(0, |s| s.index_some(max));
+        let done = guard.as_mut().map_or(0, |s| {
+            quantize_state(s, self.quantization(), &self.def, &self.dir);
+            s.index_some(max)
+        });
         // Hand the lock to the searches and writes that queued meanwhile, rather than let the
         // indexer's next round barge in ahead of them (it loops while vectors are pending).
         parking_lot::RwLockWriteGuard::unlock_fair(guard);

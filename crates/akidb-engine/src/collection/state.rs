@@ -8,11 +8,13 @@
 //! too, so that loading the segments' rows in order rebuilds exactly these slots.
 
 use std::collections::{HashMap, HashSet};
+use std::io;
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
-use akidb_core::{Metric, Neighbor, SearchOptions, VectorIndex};
+use akidb_core::index::FullVectors;
+use akidb_core::{Metric, Neighbor, Quantization, SearchOptions, VectorIndex};
 use tokio::time::Instant;
 
 use super::info::{Hit, SearchRequest};
@@ -20,6 +22,9 @@ use crate::doc::{Document, Metadata, Operation, heap_block, metadata_heap_bytes}
 use crate::manifest::CollectionDef;
 use crate::partitioned::PartitionWriter;
 use crate::segment::{Columns, Row};
+
+/// Vectors a collection holds before its index is quantized (the quantizer trains on them).
+pub(crate) const QUANTIZE_AFTER: usize = 1_000;
 
 pub(crate) struct State {
     index: VectorIndex,
@@ -156,27 +161,34 @@ impl State {
     }
 
     /// Appends the vectors of `slots` to `out` (building a partitioned base).
-    pub fn copy_vectors(&self, slots: &[u32], out: &mut Vec<f32>) {
+    pub fn copy_vectors(&self, slots: &[u32], out: &mut Vec<f32>) -> io::Result<()> {
         for &slot in slots {
-            out.extend_from_slice(self.index.vector(slot));
+            out.extend_from_slice(&self.index.vector(slot)?);
         }
+        Ok(())
     }
 
     /// Appends the rows of `slots` to `out`, and the dead ones to `dead` (building a
     /// partitioned base: dead slots are stored too, without metadata).
-    pub fn copy_base_rows(&self, slots: &[u32], out: &mut PartitionWriter, dead: &mut Vec<u32>) {
+    pub fn copy_base_rows(
+        &self,
+        slots: &[u32],
+        out: &mut PartitionWriter,
+        dead: &mut Vec<u32>,
+    ) -> io::Result<()> {
         for &slot in slots {
             let i = slot as usize;
             out.push(
                 slot,
                 &self.ids[i],
-                self.index.vector(slot),
+                &self.index.vector(slot)?,
                 self.metadata[i].as_deref(),
             );
             if self.index.is_deleted(slot) {
                 dead.push(slot);
             }
         }
+        Ok(())
     }
 
     /// After loading every stored row: all of it is flushed.
@@ -194,13 +206,15 @@ impl State {
         self.index.encode_graph()
     }
 
-    pub fn get(&self, id: &str) -> Option<Document> {
-        let slot = *self.by_id.get(id)?;
-        Some(Document {
+    pub fn get(&self, id: &str) -> io::Result<Option<Document>> {
+        let Some(&slot) = self.by_id.get(id) else {
+            return Ok(None);
+        };
+        Ok(Some(Document {
             id: id.to_string(),
-            vector: self.index.vector(slot).to_vec(),
+            vector: self.index.vector(slot)?.into_owned(),
             metadata: self.metadata[slot as usize].as_deref().cloned(),
-        })
+        }))
     }
 
     pub fn contains(&self, id: &str) -> bool {
@@ -208,7 +222,7 @@ impl State {
     }
 
     /// The `req.k` nearest live documents, best first (scores in the metric's sense).
-    pub fn search(&self, metric: Metric, req: &SearchRequest) -> Vec<Hit> {
+    pub fn search(&self, metric: Metric, req: &SearchRequest) -> io::Result<Vec<Hit>> {
         let filter_fn;
         let mut opts = SearchOptions {
             ef: req.ef,
@@ -223,19 +237,50 @@ impl State {
         let neighbors: Vec<Neighbor> = self.index.search(&req.vector, req.k, &opts);
         neighbors
             .into_iter()
-            .map(|n| Hit {
-                id: self.ids[n.slot as usize].to_string(),
-                score: metric.score(n.distance),
-                vector: req
-                    .include_vector
-                    .then(|| self.index.vector(n.slot).to_vec()),
-                metadata: if req.include_metadata {
-                    self.metadata[n.slot as usize].as_deref().cloned()
-                } else {
-                    None
-                },
+            .map(|n| {
+                Ok(Hit {
+                    id: self.ids[n.slot as usize].to_string(),
+                    score: metric.score(n.distance),
+                    vector: match req.include_vector {
+                        true => Some(self.index.vector(n.slot)?.into_owned()),
+                        false => None,
+                    },
+                    metadata: if req.include_metadata {
+                        self.metadata[n.slot as usize].as_deref().cloned()
+                    } else {
+                        None
+                    },
+                })
             })
             .collect()
+    }
+
+    /// True when the index should change to `want`: back to f32, or to 8-bit codes once it
+    /// holds [`QUANTIZE_AFTER`] vectors to train on.
+    pub fn quantization_due(&self, want: Quantization) -> bool {
+        match (self.index.quantization(), want) {
+            (Quantization::None, Quantization::Sq8) => self.index.len() >= QUANTIZE_AFTER,
+            (Quantization::Sq8, Quantization::None) => true,
+            _ => false,
+        }
+    }
+
+    /// Changes the index to `want` when [`State::quantization_due`]; `full` makes the store of
+    /// the full-precision vectors. On error the index stays as it was.
+    pub fn quantize(
+        &mut self,
+        want: Quantization,
+        full: impl FnOnce() -> io::Result<Box<dyn FullVectors>>,
+    ) -> io::Result<()> {
+        if !self.quantization_due(want) {
+            return Ok(());
+        }
+        match want {
+            Quantization::Sq8 => self.index.quantize(full()?),
+            Quantization::None => self.index.dequantize(),
+        }?;
+        self.index.shrink_to_fit();
+        Ok(())
     }
 
     /// Live documents.
@@ -319,14 +364,15 @@ impl State {
 
     /// Appends a `Put` row per slot in `slots` to `out`, superseded ones included, so that a
     /// load rebuilds the same slots.
-    pub fn copy_puts(&self, slots: Range<usize>, out: &mut Columns) {
+    pub fn copy_puts(&self, slots: Range<usize>, out: &mut Columns) -> io::Result<()> {
         for slot in slots {
             out.push_put(
                 &self.ids[slot],
-                self.index.vector(slot as u32),
+                &self.index.vector(slot as u32)?,
                 self.metadata[slot].as_deref(),
             );
         }
+        Ok(())
     }
 
     /// Puts back what a failed flush took: it stays unflushed (the WAL still holds it).
@@ -336,12 +382,12 @@ impl State {
         self.dirty_since.get_or_insert_with(Instant::now);
     }
 
-    fn document_at(&self, slot: usize) -> Document {
-        Document {
+    fn document_at(&self, slot: usize) -> io::Result<Document> {
+        Ok(Document {
             id: self.ids[slot].to_string(),
-            vector: self.index.vector(slot as u32).to_vec(),
+            vector: self.index.vector(slot as u32)?.into_owned(),
             metadata: self.metadata[slot].as_deref().cloned(),
-        }
+        })
     }
 
     /// Slots pushed so far (live and dead).
@@ -351,7 +397,7 @@ impl State {
     }
 
     /// The live documents among `slots`, in slot order (what a compaction keeps).
-    pub fn live_documents(&self, slots: Range<usize>) -> Vec<Document> {
+    pub fn live_documents(&self, slots: Range<usize>) -> io::Result<Vec<Document>> {
         slots
             .filter(|&slot| !self.index.is_deleted(slot as u32))
             .map(|slot| self.document_at(slot))
@@ -417,13 +463,15 @@ pub(super) mod tests {
             metric: Metric::L2,
             index: HnswParams::default(),
             created_at_ms: 0,
+            quantization: Default::default(),
         }
     }
 
     /// The rows a flush of `taken` stores, as a load reads them back.
     pub(in crate::collection) fn flushed_rows(s: &State, taken: &Unflushed) -> Vec<Row> {
         let mut columns = Columns::new(s.index.dim(), taken.slots + taken.tombstones.len());
-        s.copy_puts(taken.from_slot..taken.from_slot + taken.slots, &mut columns);
+        s.copy_puts(taken.from_slot..taken.from_slot + taken.slots, &mut columns)
+            .unwrap();
         for id in &taken.tombstones {
             columns.push_tombstone(id);
         }
@@ -468,21 +516,31 @@ pub(super) mod tests {
         s.apply(2, Operation::Upsert(vec![doc("a", 10.0, "y")]));
         assert_eq!(s.count(), 2);
         assert_eq!(s.slots(), (1, 3), "the replaced slot is dead");
-        assert_eq!(s.get("a").unwrap().vector, vec![10.0, 0.0]);
-        assert_eq!(ids(&s.search(Metric::L2, &query(1.0, 2, None))), ["b", "a"]);
+        assert_eq!(s.get("a").unwrap().unwrap().vector, vec![10.0, 0.0]);
         assert_eq!(
-            ids(&s.search(Metric::L2, &query(1.0, 2, Some(json!({"kind": "y"}))))),
+            ids(&s.search(Metric::L2, &query(1.0, 2, None)).unwrap()),
             ["b", "a"]
         );
         assert_eq!(
-            ids(&s.search(Metric::L2, &query(1.0, 2, Some(json!({"kind": "x"}))))),
+            ids(&s
+                .search(Metric::L2, &query(1.0, 2, Some(json!({"kind": "y"}))))
+                .unwrap()),
+            ["b", "a"]
+        );
+        assert_eq!(
+            ids(&s
+                .search(Metric::L2, &query(1.0, 2, Some(json!({"kind": "x"}))))
+                .unwrap()),
             Vec::<&str>::new(),
             "a's old metadata went with its old slot"
         );
         s.apply(3, Operation::Delete(vec!["b".into(), "nope".into()]));
         assert!(!s.contains("b"));
         assert_eq!(s.applied_seq(), 3);
-        assert_eq!(ids(&s.search(Metric::L2, &query(1.0, 5, None))), ["a"]);
+        assert_eq!(
+            ids(&s.search(Metric::L2, &query(1.0, 5, None)).unwrap()),
+            ["a"]
+        );
     }
 
     #[test]
@@ -529,7 +587,7 @@ pub(super) mod tests {
         rows.into_iter().for_each(|r| loaded.load_row(r));
         loaded.mark_all_flushed();
         assert_eq!(loaded.slots(), hot.slots());
-        assert_eq!(loaded.get("a"), hot.get("a"));
+        assert_eq!(loaded.get("a").unwrap(), hot.get("a").unwrap());
         assert_eq!(loaded.unflushed(), 0);
     }
 
@@ -552,6 +610,7 @@ pub(super) mod tests {
         assert!(s.drain_recording().is_empty(), "recording stopped");
         let live: Vec<String> = s
             .live_documents(0..s.slot_count())
+            .unwrap()
             .into_iter()
             .map(|d| d.id)
             .collect();

@@ -258,6 +258,7 @@ impl Engine {
             created_at_ms: SystemTime::now()
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
+            quantization: req.quantization.unwrap_or_default(),
         };
         let manifest = Manifest::new(def.clone());
         self.shared
@@ -367,6 +368,19 @@ impl Engine {
             };
         }
         e
+    }
+
+    /// Changes how a collection's hot index holds its vectors (`quantization` at creation);
+    /// durable at once, a hot collection is converted in the background.
+    pub async fn set_quantization(
+        &self,
+        name: &str,
+        quantization: akidb_core::Quantization,
+    ) -> Result<CollectionInfo, EngineError> {
+        let (_, c) = self.collection(name).await?;
+        c.set_quantization(quantization).await?;
+        self.wake_indexer();
+        Ok(c.info(self.window_ms()))
     }
 
     /// Deletes a collection and all its data, locally and in the object store (see the module

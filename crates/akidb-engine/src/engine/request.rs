@@ -6,7 +6,7 @@ use akidb_core::types::{
     MAX_METADATA_BYTES, ValidationError, prepare_vector, validate_collection_name,
     validate_dimension, validate_doc_id,
 };
-use akidb_core::{HnswParams, Metric};
+use akidb_core::{HnswParams, Metric, Quantization};
 use serde_json::Value;
 
 use crate::collection::SearchRequest;
@@ -32,6 +32,8 @@ pub struct CreateCollection {
     pub m: Option<usize>,
     pub ef_construction: Option<usize>,
     pub ef_search: Option<usize>,
+    /// `None`: [`Quantization::None`], full-precision vectors in RAM.
+    pub quantization: Option<Quantization>,
 }
 
 impl CreateCollection {
@@ -44,6 +46,7 @@ impl CreateCollection {
             m: None,
             ef_construction: None,
             ef_search: None,
+            quantization: None,
         }
     }
 }
@@ -271,6 +274,7 @@ mod tests {
             metric,
             index: HnswParams::default(),
             created_at_ms: 0,
+            quantization: Default::default(),
         }
     }
 
@@ -295,6 +299,7 @@ mod tests {
             m: Some(32),
             ef_construction: None,
             ef_search: None,
+            quantization: None,
         };
         let index = prepare_create(&req, HnswParams::default()).unwrap();
         assert_eq!(index.m, 32);

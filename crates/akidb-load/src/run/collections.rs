@@ -95,6 +95,7 @@ pub async fn ensure_collection(client: &Client, name: &str, dim: usize) -> Resul
         dimension: dim,
         metric: Metric::Cosine,
         index: None,
+        quantization: None,
     };
     match client.create_collection(&req).await {
         Ok(info) if info.dimension == dim => Ok(true),

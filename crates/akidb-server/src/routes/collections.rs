@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use akidb_api as api;
 use akidb_api::ErrorCode;
+use akidb_core::Quantization;
 use akidb_engine::{
     CollectionInfo, CollectionStatus, CreateCollection, EngineError, NewDocument, SearchQuery,
     Tier, TierAction, TierInfo,
@@ -58,6 +59,7 @@ pub(super) fn info_to_api(info: &CollectionInfo) -> api::CollectionInfo {
             ef_construction: def.index.ef_construction,
             ef_search: def.index.ef_search,
         },
+        quantization: quantization_to_api(def.quantization),
         status: "ready".into(),
         reason: None,
         index_pending: info.index_pending as u64,
@@ -162,6 +164,7 @@ pub(super) fn status_to_api(status: &CollectionStatus) -> api::CollectionInfo {
                 ef_construction: def.index.ef_construction,
                 ef_search: def.index.ef_search,
             },
+            quantization: quantization_to_api(def.quantization),
             status: "unavailable".into(),
             reason: Some(reason.clone()),
             index_pending: 0,
@@ -199,6 +202,7 @@ pub(super) async fn create_collection(
             m: index.m,
             ef_construction: index.ef_construction,
             ef_search: index.ef_search,
+            quantization: req.quantization.map(quantization_from_api),
         })
         .await?;
     Ok((StatusCode::CREATED, Json(info_to_api(&info))))
@@ -212,6 +216,38 @@ pub(super) async fn get_collection(
     Ok(Json(info_to_api(
         &state.engine.collection_info(&name).await?,
     )))
+}
+
+pub(super) async fn update_collection(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    ApiJson(req): ApiJson<api::UpdateCollectionRequest>,
+) -> Result<Json<api::CollectionInfo>, ApiError> {
+    let name = collection_name(path)?;
+    let info = match req.quantization {
+        Some(q) => {
+            state
+                .engine
+                .set_quantization(&name, quantization_from_api(q))
+                .await?
+        }
+        None => state.engine.collection_info(&name).await?,
+    };
+    Ok(Json(info_to_api(&info)))
+}
+
+fn quantization_from_api(q: api::Quantization) -> Quantization {
+    match q {
+        api::Quantization::None => Quantization::None,
+        api::Quantization::Sq8 => Quantization::Sq8,
+    }
+}
+
+fn quantization_to_api(q: Quantization) -> api::Quantization {
+    match q {
+        Quantization::None => api::Quantization::None,
+        Quantization::Sq8 => api::Quantization::Sq8,
+    }
 }
 
 pub(super) async fn delete_collection(

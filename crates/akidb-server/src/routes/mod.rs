@@ -50,7 +50,9 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         )
         .route(
             "/api/v1/collections/{name}",
-            get(get_collection).delete(delete_collection),
+            get(get_collection)
+                .patch(update_collection)
+                .delete(delete_collection),
         )
         .route("/api/v1/collections/{name}/documents", post(upsert))
         // `delete` is also a valid document id: GET and DELETE on this path reach the document
