@@ -1,5 +1,6 @@
 //! Fault soak: a long randomized run against the real `akidb` binary checking that ordinary
 //! faults never lose, resurrect or serve wrong an acknowledged document.
+//! Collections `s1` and `s3` are created with `quantization: sq8`.
 //!
 //! The server runs with its data directory on a 256 MiB tmpfs and its object store (`file://`)
 //! outside it, flushing every 200 documents or 1 s idle, with the tiering policy moving idle
@@ -1090,7 +1091,11 @@ impl Soak {
     }
 
     async fn create(&mut self, coll: usize) {
-        let body = json!({"name": COLLECTIONS[coll], "dimension": DIM, "metric": "l2"});
+        // Every other collection holds 8-bit codes when hot (its f32 vectors in a file on the
+        // tmpfs, which the disk faults fill).
+        let quantization = if coll % 2 == 1 { "sq8" } else { "none" };
+        let body = json!({"name": COLLECTIONS[coll], "dimension": DIM, "metric": "l2",
+                          "quantization": quantization});
         let (status, info) = self
             .call(Method::POST, "/api/v1/collections", Some(body))
             .await;

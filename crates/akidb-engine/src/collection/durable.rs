@@ -67,6 +67,8 @@ impl Collection {
                 .await
                 .map_err(|e| EngineError::Unavailable(e.to_string()))?;
         }
+        // A command is tried at once, whatever failed before.
+        self.quantize_retry_at.store(0, Ordering::Relaxed);
         Ok(())
     }
 

@@ -147,6 +147,8 @@ pub struct Collection {
     /// How the hot index should hold the vectors: the newest manifest's (published with it);
     /// the indexer converts a hot state that differs.
     quantization: AtomicU8,
+    /// Unix ms before which the indexer does not try a failed conversion again.
+    quantize_retry_at: AtomicU64,
 }
 
 fn tier_code(t: Tier) -> u8 {
@@ -206,6 +208,7 @@ impl Collection {
             transient: tokio::sync::Mutex::new(()),
             promoting: tokio::sync::Mutex::new(()),
             quantization: AtomicU8::new(0),
+            quantize_retry_at: AtomicU64::new(0),
             manifest: tokio::sync::Mutex::new(manifest.clone()),
         };
         vector_file::VectorFile::remove_leftovers(&c.dir);
@@ -390,16 +393,21 @@ impl Collection {
     }
 }
 
+/// After a failed conversion (a full disk, say), the indexer tries again this much later, not
+/// at every round: each try encodes every vector.
+const QUANTIZE_RETRY_MS: u64 = 30_000;
+
 /// Converts a hot state to `want` when due (see `State::quantize`), with the full vectors in a
-/// file under `dir`; a failure is logged and the state keeps its vectors as they are.
+/// file under `dir`; a failure is logged, the state keeps its vectors as they are, and false
+/// is returned.
 fn quantize_state(
     state: &mut State,
     want: Quantization,
     def: &CollectionDef,
     dir: &std::path::Path,
-) {
+) -> bool {
     if !state.quantization_due(want) {
-        return;
+        return true;
     }
     let made = state.quantize(want, || {
         let file = vector_file::VectorFile::create(dir, def.dimension)?;
@@ -407,10 +415,12 @@ fn quantize_state(
     });
     match made {
         Ok(()) => {
-            tracing::info!(collection = %def.name, quantization = want.as_str(), "hot index converted")
+            tracing::info!(collection = %def.name, quantization = want.as_str(), "hot index converted");
+            true
         }
         Err(e) => {
-            tracing::warn!(collection = %def.name, error = %e, "could not convert the hot index; it keeps its vectors as they are")
+            tracing::warn!(collection = %def.name, error = %e, "could not convert the hot index; it keeps its vectors as they are");
+            false
         }
     }
 }
@@ -474,19 +484,31 @@ impl Collection {
         self.state.read().as_ref().is_some_and(|s| s.contains(id))
     }
 
+    /// Whether the indexer should convert the hot state now (not until a retry time after a
+    /// failure).
+    fn quantization_due(&self, state: &State) -> bool {
+        state.quantization_due(self.quantization())
+            && now_ms() >= self.quantize_retry_at.load(Ordering::Relaxed)
+    }
+
     /// Inserts up to `max` pending vectors into the graph; returns how many were inserted.
     pub fn index_some(&self, max: usize) -> usize {
         {
             // One guard: a second `read()` while a writer waits would deadlock (the lock is fair).
             let state = self.state.read();
             match state.as_ref() {
-                Some(s) if s.index_pending() > 0 || s.quantization_due(self.quantization()) => {}
+                Some(s) if s.index_pending() > 0 || self.quantization_due(s) => {}
                 _ => return 0,
             }
         }
         let mut guard = self.state.write();
         let done = guard.as_mut().map_or(0, |s| {
-            quantize_state(s, self.quantization(), &self.def, &self.dir);
+            if self.quantization_due(s)
+                && !quantize_state(s, self.quantization(), &self.def, &self.dir)
+            {
+                self.quantize_retry_at
+                    .store(now_ms() + QUANTIZE_RETRY_MS, Ordering::Relaxed);
+            }
             s.index_some(max)
         });
         // Hand the lock to the searches and writes that queued meanwhile, rather than let the
