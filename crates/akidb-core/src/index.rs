@@ -394,6 +394,15 @@ impl VectorIndex {
         Ok(())
     }
 
+    /// Bytes of full vectors a quantized index has written to its [`FullVectors`] store (0
+    /// for an f32 index): what it holds outside RAM.
+    pub fn full_vector_bytes(&self) -> u64 {
+        match &self.store {
+            Store::F32(_) => 0,
+            Store::Sq8(q) => (q.written * self.dim * 4) as u64,
+        }
+    }
+
     /// Full vectors of a quantized index that could not be read back during searches (the
     /// 8-bit estimate was used for them).
     pub fn full_read_errors(&self) -> u64 {

@@ -148,6 +148,9 @@ async fn a_quantized_collection_answers_like_f32_through_restart_and_change() {
             std::fs::metadata(&files[0]).unwrap().len(),
             (N * DIM * 4) as u64
         );
+        // The file counts as the collection's local disk (the tiering policy's disk budget).
+        let disk = |name| engine.tier_info(name).unwrap().bytes_on_disk;
+        assert_eq!(disk("sq8"), disk("plain") + (N * DIM * 4) as u64);
         assert_same_answers(&engine, "sq8", "plain").await;
         let doc = engine.get_document("sq8", "doc-7").await.unwrap();
         let want = engine.get_document("plain", "doc-7").await.unwrap();

@@ -78,7 +78,8 @@ pub struct TierInfo {
     pub tier: Tier,
     pub pinned: bool,
     pub bytes_in_ram: u64,
-    /// Local copies of the collection's objects plus its WAL.
+    /// Local copies of the collection's objects, its WAL, and a quantized hot index's vector
+    /// file.
     pub bytes_on_disk: u64,
     /// Objects named by the current manifest.
     pub bytes_in_object_store: u64,

@@ -427,14 +427,19 @@ fn quantize_state(
 
 impl Collection {
     pub fn tier_info(&self, window_ms: u64) -> TierInfo {
-        let bytes_in_ram = self.state.read().as_ref().map_or(0, State::bytes_in_ram) as u64;
+        let (bytes_in_ram, vector_file) = match self.state.read().as_ref() {
+            Some(s) => (s.bytes_in_ram() as u64, s.vector_file_bytes()),
+            None => (0, 0),
+        };
         let now = now_ms();
         let a = self.access.lock();
         TierInfo {
             tier: self.tier(),
             pinned: self.pinned(),
             bytes_in_ram,
-            bytes_on_disk: self.cache_bytes.load(Ordering::Relaxed) + self.wal.disk_bytes(),
+            bytes_on_disk: self.cache_bytes.load(Ordering::Relaxed)
+                + self.wal.disk_bytes()
+                + vector_file,
             bytes_in_object_store: self.object_bytes.load(Ordering::Relaxed),
             last_access_ms: a.last_ms(),
             recent_accesses: a.recent(now, window_ms),

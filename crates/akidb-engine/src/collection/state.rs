@@ -255,6 +255,11 @@ impl State {
             .collect()
     }
 
+    /// Bytes of the vector file of a quantized index (local disk, not RAM).
+    pub fn vector_file_bytes(&self) -> u64 {
+        self.index.full_vector_bytes()
+    }
+
     /// True when the index should change to `want`: back to f32, or to 8-bit codes once it
     /// holds [`QUANTIZE_AFTER`] vectors to train on.
     pub fn quantization_due(&self, want: Quantization) -> bool {
