@@ -372,13 +372,13 @@ impl VectorIndex {
     }
 
     /// Turns the index into an 8-bit one: trains the quantizer on the vectors held (a strided
-    /// sample of [`TRAINING_SAMPLE`]), encodes them, writes them to `full` and frees them.
-    /// The graph is kept. Later pushes are encoded with the same quantizer (values outside
+    /// sample of [`TRAINING_SAMPLE`]), encodes them, writes those in the graph to `full`
+    /// (the others stay in RAM as f32 until inserted) and frees them. The graph is kept. Later pushes are encoded with the same quantizer (values outside
     /// its range are clamped, and the per-vector bound still covers them). On error the index
     /// is unchanged. A no-op on an index that already is quantized.
     pub fn quantize(&mut self, full: Box<dyn FullVectors>) -> io::Result<()> {
         if let Store::F32(v) = &self.store {
-            let q = Quantized::build(v, self.dim, full)?;
+            let q = Quantized::build(v, self.dim, self.graph.len(), full)?;
             self.store = Store::Sq8(Box::new(q));
         }
         Ok(())

@@ -134,8 +134,14 @@ impl Sq8 {
                 .zip(&wi)
                 .map(|(x, i)| (x - w_scale * *i as f64).abs())
                 .sum::<f64>();
-        let bias = q.iter().zip(&self.lo).map(|(q, l)| q * l).sum();
-        let norm_sq: f32 = q.iter().map(|x| x * x).sum();
+        // In f64: summed in f32 over thousands of coordinates with a large common offset, the
+        // rounding of these sums alone can exceed the bound's slack.
+        let bias = q
+            .iter()
+            .zip(&self.lo)
+            .map(|(q, l)| *q as f64 * *l as f64)
+            .sum::<f64>() as f32;
+        let norm_sq = q.iter().map(|x| *x as f64 * *x as f64).sum::<f64>() as f32;
         Sq8Query {
             metric,
             kernel: DotU8::detect(),
@@ -449,6 +455,37 @@ mod tests {
                     (got - exact).abs() <= 1e-4 * (1.0 + exact.abs()),
                     "{} n={n}: {got} vs {exact}",
                     k.name()
+                );
+            }
+        }
+    }
+
+    /// A large offset shared by every coordinate, at a high dimension: the query's sums must
+    /// not lose more than the bound allows (they did when summed in f32).
+    #[test]
+    fn the_bound_holds_with_a_large_common_offset() {
+        let dim = 4096;
+        let mut s = 7u64;
+        let mut next = || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            1000.0 + ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.01
+        };
+        let data: Vec<Vec<f32>> = (0..40)
+            .map(|_| (0..dim).map(|_| next()).collect())
+            .collect();
+        let q8 = Sq8::train(dim, data.iter().map(Vec::as_slice));
+        let mut code = vec![0u8; dim];
+        for metric in [Metric::Dot, Metric::L2] {
+            let prepared = q8.query(metric, &data[0]);
+            for x in &data[1..] {
+                let meta = q8.encode(x, &mut code);
+                let (est, bound) = prepared.distance(&code, meta);
+                let exact = distance::distance(metric, &data[0], x);
+                assert!(
+                    (exact - est).abs() <= bound,
+                    "{metric}: exact {exact}, estimate {est} ± {bound}"
                 );
             }
         }

@@ -84,9 +84,14 @@ pub(crate) struct Quantized {
 }
 
 impl Quantized {
-    /// Trains on up to [`TRAINING_SAMPLE`] of `vectors` (strided), encodes them all and writes
-    /// them to `full`.
-    pub fn build(vectors: &[f32], dim: usize, mut full: Box<dyn FullVectors>) -> io::Result<Self> {
+    /// Trains on up to [`TRAINING_SAMPLE`] of `vectors` (strided), encodes them all, writes the
+    /// first `indexed` (the slots in the graph) to `full` and keeps the others pending.
+    pub fn build(
+        vectors: &[f32],
+        dim: usize,
+        indexed: usize,
+        mut full: Box<dyn FullVectors>,
+    ) -> io::Result<Self> {
         let n = vectors.len() / dim.max(1);
         let step = n.div_ceil(TRAINING_SAMPLE).max(1);
         let sq = Sq8::train(
@@ -104,16 +109,17 @@ impl Quantized {
                 )
             })
             .collect();
-        for chunk in vectors.chunks(dim.max(1) * 65_536) {
+        let indexed = indexed.min(n);
+        for chunk in vectors[..indexed * dim].chunks(dim.max(1) * 65_536) {
             full.append(chunk)?;
         }
         Ok(Quantized {
             sq,
             codes,
             meta,
-            pending: Vec::new(),
-            pending_base: n,
-            written: n,
+            pending: vectors[indexed * dim..].to_vec(),
+            pending_base: indexed,
+            written: indexed,
             full,
             read_errors: AtomicU64::new(0),
         })

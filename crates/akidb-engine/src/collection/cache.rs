@@ -292,7 +292,7 @@ impl Collection {
         let wal_seq = m.wal_seq;
         let threads = self.env.index_threads;
         let (want, dir) = (self.quantization(), self.dir.clone());
-        tokio::task::spawn_blocking(move || {
+        let (state, converted) = tokio::task::spawn_blocking(move || {
             let mut state = State::new(&def, wal_seq);
             state.set_build_threads(threads);
             if let Some((base, data)) = base {
@@ -312,12 +312,14 @@ impl Collection {
                 tracing::warn!(collection = %def.name, error = %e, "saved graph unusable; rebuilding it");
             }
             replay_wal(&mut state, &def, &replay)?;
-            if to_hot {
-                super::quantize_state(&mut state, want, &def, &dir);
-            }
-            Ok(state)
+            let converted = !to_hot || super::quantize_state(&mut state, want, &def, &dir);
+            Ok::<_, EngineError>((state, converted))
         })
         .await
-        .expect("load task panicked")
+        .expect("load task panicked")?;
+        if !converted {
+            self.defer_quantization();
+        }
+        Ok(state)
     }
 }

@@ -96,7 +96,9 @@ impl Collection {
             let columns = sealer.finish();
             fresh.index_some(usize::MAX);
             // Off the locks, so that the indexer has nothing to convert under them later.
-            super::quantize_state(&mut fresh, c.quantization(), &c.def, &c.dir);
+            if !super::quantize_state(&mut fresh, c.quantization(), &c.def, &c.dir) {
+                c.defer_quantization();
+            }
             let graph = Bytes::from(fresh.encode_graph());
             Some((fresh, columns, documents, graph))
         })

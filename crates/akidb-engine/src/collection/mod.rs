@@ -489,6 +489,12 @@ impl Collection {
         self.state.read().as_ref().is_some_and(|s| s.contains(id))
     }
 
+    /// After a failed conversion: the indexer tries again [`QUANTIZE_RETRY_MS`] later.
+    fn defer_quantization(&self) {
+        self.quantize_retry_at
+            .store(now_ms() + QUANTIZE_RETRY_MS, Ordering::Relaxed);
+    }
+
     /// Whether the indexer should convert the hot state now (not until a retry time after a
     /// failure).
     fn quantization_due(&self, state: &State) -> bool {
@@ -511,8 +517,7 @@ impl Collection {
             if self.quantization_due(s)
                 && !quantize_state(s, self.quantization(), &self.def, &self.dir)
             {
-                self.quantize_retry_at
-                    .store(now_ms() + QUANTIZE_RETRY_MS, Ordering::Relaxed);
+                self.defer_quantization();
             }
             s.index_some(max)
         });

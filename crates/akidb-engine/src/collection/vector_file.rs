@@ -7,7 +7,7 @@
 //! and every leftover deleted when the collection opens (after a crash).
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -19,7 +19,8 @@ pub(crate) struct VectorFile {
     file: File,
     path: PathBuf,
     dim: usize,
-    /// Bytes appended so far (a failed append is cut back to it).
+    /// Bytes appended so far: the next append writes at this offset, so a failed one (a
+    /// full disk) is overwritten by the retry, never left in front of it.
     len: u64,
 }
 
@@ -31,7 +32,7 @@ impl VectorFile {
         let path = dir.join(format!("{}.f32", uuid::Uuid::now_v7().simple()));
         let file = File::options()
             .read(true)
-            .append(true)
+            .write(true)
             .create_new(true)
             .open(&path)?;
         Ok(VectorFile {
@@ -51,10 +52,7 @@ impl VectorFile {
 impl FullVectors for VectorFile {
     fn append(&mut self, vectors: &[f32]) -> io::Result<()> {
         let bytes: &[u8] = bytemuck::cast_slice(vectors);
-        if let Err(e) = self.file.write_all(bytes) {
-            let _ = self.file.set_len(self.len);
-            return Err(e);
-        }
+        self.file.write_all_at(bytes, self.len)?;
         self.len += bytes.len() as u64;
         Ok(())
     }
