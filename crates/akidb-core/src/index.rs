@@ -57,6 +57,7 @@
 //! the heaps) lives in a `thread_local!` and is reused, so a search allocates only its result
 //! vector (a filter closure that itself searches on the same thread gets a temporary scratch). Everything is deterministic: levels come from a hash of the slot number.
 
+mod batch;
 mod flat;
 mod graph;
 mod hnsw;
@@ -72,46 +73,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::distance::{DistanceFn, kernels};
 use crate::metric::Metric;
+pub use batch::MAX_BATCH;
+use batch::insert_batches;
 use graph::{Graph, reserve_growth};
-use hnsw::View;
+use hnsw::{View, graph_search, truncate};
 use quantized::Quantized;
-pub use quantized::{FullVectors, TRAINING_SAMPLE, VectorsInRam};
-use scratch::{Scratch, with_scratch};
+pub use quantized::{FullVectors, Quantization, TRAINING_SAMPLE, VectorsInRam};
+use scratch::with_scratch;
 use space::{F32Space, Space};
-
-/// How the index holds its vectors in RAM.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Quantization {
-    /// f32 vectors in RAM (4 bytes per coordinate).
-    #[default]
-    None,
-    /// 8-bit codes in RAM (1 byte per coordinate), f32 vectors in a [`FullVectors`] store for
-    /// re-ranking; see [`VectorIndex::quantize`].
-    Sq8,
-}
-
-impl Quantization {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Quantization::None => "none",
-            Quantization::Sq8 => "sq8",
-        }
-    }
-}
-
-impl std::str::FromStr for Quantization {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "none" => Ok(Quantization::None),
-            "sq8" => Ok(Quantization::Sq8),
-            other => Err(format!(
-                "unknown quantization {other:?}: expected none or sq8"
-            )),
-        }
-    }
-}
 
 /// The vectors of an index.
 enum Store {
@@ -200,42 +169,6 @@ impl std::fmt::Debug for SearchOptions<'_> {
             .field("filter", &self.filter.map(|_| "<fn>"))
             .finish()
     }
-}
-
-/// Most slots planned together in one batch of [`VectorIndex::index_pending`].
-pub const MAX_BATCH: usize = 256;
-
-/// The plans of `slots`, in order, made on up to `threads` threads (each with its own
-/// scratch space).
-fn plan_batch<S: Space>(
-    view: &hnsw::View<'_, S>,
-    ef_c: usize,
-    slots: std::ops::Range<u32>,
-    threads: usize,
-) -> Vec<hnsw::Plan> {
-    let n = slots.len();
-    if threads <= 1 || n < 2 {
-        return with_scratch(|s| slots.map(|slot| hnsw::plan(view, ef_c, slot, s)).collect());
-    }
-    let per = n.div_ceil(threads);
-    std::thread::scope(|scope| {
-        let parts: Vec<_> = (0..n)
-            .step_by(per)
-            .map(|from| {
-                let part = slots.start + from as u32..slots.start + (from + per).min(n) as u32;
-                scope.spawn(move || {
-                    with_scratch(|s| {
-                        part.map(|slot| hnsw::plan(view, ef_c, slot, s))
-                            .collect::<Vec<_>>()
-                    })
-                })
-            })
-            .collect();
-        parts
-            .into_iter()
-            .flat_map(|p| p.join().expect("planning thread"))
-            .collect()
-    })
 }
 
 /// Vectors by slot + HNSW graph over `[0, indexed_len)`. See the module docs.
@@ -658,54 +591,6 @@ impl VectorIndex {
             self.live as f64 / self.len as f64
         };
         p * p * indexed as f64 <= 2.0 * ef as f64
-    }
-}
-
-/// Inserts `slots` into the graph in batches (see [`VectorIndex::index_pending`]).
-fn insert_batches<S: Space>(
-    graph: &mut Graph,
-    space: S,
-    ef_c: usize,
-    threads: usize,
-    slots: std::ops::Range<usize>,
-) {
-    let mut next = slots.start;
-    while next < slots.end {
-        let batch = (graph.len() / 4).clamp(1, MAX_BATCH).min(slots.end - next);
-        let ids = next as u32..(next + batch) as u32;
-        let plans = plan_batch(&View { graph, space }, ef_c, ids.clone(), threads);
-        with_scratch(|s| {
-            for (i, plan) in plans.into_iter().enumerate() {
-                let earlier: Vec<u32> = (ids.start..ids.start + i as u32).collect();
-                hnsw::apply(graph, space, plan, &earlier, s);
-            }
-        });
-        next += batch;
-    }
-}
-
-/// HNSW search; leaves the best ≤ ef admitted graph nodes in `s.results`, returns their
-/// number.
-fn graph_search<S: Space, A: Fn(u32) -> bool>(
-    view: &View<'_, S>,
-    q: &S::Query<'_>,
-    ef: usize,
-    admit: A,
-    budget: usize,
-    s: &mut Scratch,
-) -> usize {
-    let Some(ep) = view.descend(q, 0) else {
-        s.results.clear();
-        return 0;
-    };
-    view.search_layer(q, ep, ef, 0, admit, budget, s);
-    s.results.len()
-}
-
-/// Drops the worst items of a max-heap until it holds `k`.
-fn truncate(heap: &mut std::collections::BinaryHeap<scratch::Item>, k: usize) {
-    while heap.len() > k {
-        heap.pop();
     }
 }
 

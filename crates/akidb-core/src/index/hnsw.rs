@@ -307,3 +307,28 @@ fn connect<S: Space>(
     view.select_heuristic(&s.prune, cap, &mut s.pruned);
     graph.set_neighbors(node, level, s.pruned.iter().map(|it| it.id));
 }
+
+/// HNSW search; leaves the best ≤ ef admitted graph nodes in `s.results`, returns their
+/// number.
+pub(crate) fn graph_search<S: Space, A: Fn(u32) -> bool>(
+    view: &View<'_, S>,
+    q: &S::Query<'_>,
+    ef: usize,
+    admit: A,
+    budget: usize,
+    s: &mut Scratch,
+) -> usize {
+    let Some(ep) = view.descend(q, 0) else {
+        s.results.clear();
+        return 0;
+    };
+    view.search_layer(q, ep, ef, 0, admit, budget, s);
+    s.results.len()
+}
+
+/// Drops the worst items of a max-heap until it holds `k`.
+pub(crate) fn truncate(heap: &mut std::collections::BinaryHeap<Item>, k: usize) {
+    while heap.len() > k {
+        heap.pop();
+    }
+}

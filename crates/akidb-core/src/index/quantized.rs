@@ -6,10 +6,10 @@
 //! ([`Quantized::write_pending`]), the only I/O, so a push never fails.
 //!
 //! **Exact search over codes** ([`Quantized::exact_scan`]) stays exact thanks to the per-vector
-//! bound of [`crate::sq8`]: a first pass keeps the k smallest *upper* bounds (the k-th is a
-//! distance the answer cannot be worse than); a second reads the full vectors only of slots
-//! whose *lower* bound is within it, nearest lower bound first, until the next lower bound is
-//! worse than the k-th exact distance found.
+//! bound of [`crate::sq8`]: one pass over the codes keeps the k smallest *upper* bounds (the
+//! k-th is a distance the answer cannot be worse than) and, as candidates, the slots whose
+//! *lower* bound is within it; then their full vectors are read, nearest lower bound first,
+//! until the next lower bound is worse than the k-th exact distance found.
 
 use std::borrow::Cow;
 use std::collections::BinaryHeap;
@@ -17,12 +17,48 @@ use std::io;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use serde::{Deserialize, Serialize};
+
 use super::flat::push_bounded;
 use super::scratch::Item;
 use super::space::Sq8Space;
 use crate::distance::DistanceFn;
 use crate::metric::Metric;
 use crate::sq8::{Sq8, Sq8Meta, Sq8Query};
+
+/// How the index holds its vectors in RAM.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Quantization {
+    /// f32 vectors in RAM (4 bytes per coordinate).
+    #[default]
+    None,
+    /// 8-bit codes in RAM (1 byte per coordinate), f32 vectors in a [`FullVectors`] store for
+    /// re-ranking; see [`VectorIndex::quantize`].
+    Sq8,
+}
+
+impl Quantization {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Quantization::None => "none",
+            Quantization::Sq8 => "sq8",
+        }
+    }
+}
+
+impl std::str::FromStr for Quantization {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(Quantization::None),
+            "sq8" => Ok(Quantization::Sq8),
+            other => Err(format!(
+                "unknown quantization {other:?}: expected none or sq8"
+            )),
+        }
+    }
+}
 
 /// Vectors sampled (strided over the slots) to train the quantizer.
 pub const TRAINING_SAMPLE: usize = 100_000;
@@ -267,44 +303,39 @@ impl Quantized {
         }
         let dim = q.len();
         let coded_end = range.end.min(self.written);
-        // Pass 1: the k smallest upper bounds (exact distances count as their own bounds).
+        // The k smallest upper bounds so far (exact distances count as their own bounds): the
+        // k-th is a distance the answer cannot be worse than, and it only falls as the scan goes.
         let mut upper: BinaryHeap<Item> = heap.iter().copied().collect();
-        let mut pending_hits = Vec::new();
-        for slot in range.start..coded_end {
-            let id = slot as u32;
-            if admit(id) {
-                let (est, b) =
-                    sq_query.distance(&self.codes[slot * dim..(slot + 1) * dim], self.meta[slot]);
-                push_bounded(&mut upper, k, Item { d: est + b, id });
-            }
-        }
+        let limit = |upper: &BinaryHeap<Item>| match upper.peek() {
+            Some(t) if upper.len() >= k => t.d,
+            _ => f32::INFINITY,
+        };
+        // Pending slots first: exact, and they tighten the limit for the codes.
         for slot in range.start.max(self.written)..range.end {
             let id = slot as u32;
             if admit(id) {
                 let i = slot - self.written;
                 let d = dist.eval(q, &self.unwritten(dim)[i * dim..(i + 1) * dim]);
                 push_bounded(&mut upper, k, Item { d, id });
-                pending_hits.push(Item { d, id });
+                push_bounded(heap, k, Item { d, id });
             }
         }
-        let limit = if upper.len() >= k {
-            upper.peek().map_or(f32::INFINITY, |t| t.d)
-        } else {
-            f32::INFINITY
-        };
-        for it in pending_hits {
-            push_bounded(heap, k, it);
-        }
-        // Pass 2: full vectors of the slots whose lower bound is within the limit, nearest
-        // first, until the next one cannot beat the k-th exact distance.
-        let cands = (range.start..coded_end)
-            .filter(|&slot| admit(slot as u32))
-            .filter_map(|slot| {
+        // One pass over the codes: a slot is a candidate while its lower bound is within the
+        // limit at its turn; those beyond the final limit are dropped before any read.
+        let mut cands = Vec::new();
+        for slot in range.start..coded_end {
+            let id = slot as u32;
+            if admit(id) {
                 let (est, b) =
                     sq_query.distance(&self.codes[slot * dim..(slot + 1) * dim], self.meta[slot]);
-                (est - b <= limit).then_some((slot as u32, est, b))
-            })
-            .collect();
+                push_bounded(&mut upper, k, Item { d: est + b, id });
+                if est - b <= limit(&upper) {
+                    cands.push((id, est, b));
+                }
+            }
+        }
+        let last = limit(&upper);
+        cands.retain(|&(_, est, b)| est - b <= last);
         self.refine(dist, q, cands, k, heap);
     }
 
