@@ -1,6 +1,6 @@
 //! A typed async HTTP client for the AkiDB API (cargo feature `client`).
 //!
-//! Every method maps to one route of [`crate::PATHS`]. A non-2xx answer becomes
+//! Every method maps to one route of [`crate::ROUTES`]. A non-2xx answer becomes
 //! [`ClientError::Api`] carrying the HTTP status and the stable `{"error": {"code"}}` string, so
 //! callers can match on codes (see [`ErrorCode`]) without parsing bodies themselves.
 

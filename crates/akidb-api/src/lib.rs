@@ -1,12 +1,17 @@
 //! AkiDB's HTTP wire format: request and response bodies, stable error codes, and the OpenAPI
 //! document. Clients (the load tool, tests, users' code) can depend on this crate alone.
 
+// The OpenAPI schemas are one `json!` literal, deeper than the default limit allows.
+#![recursion_limit = "256"]
+
 mod openapi;
+mod routes;
 
 #[cfg(feature = "client")]
 pub mod client;
 
-pub use openapi::{PATHS, openapi};
+pub use openapi::openapi;
+pub use routes::{Access, ROUTES, Role, Route, route};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -255,6 +260,92 @@ pub struct SearchRequest {
     /// Add a `report` to the response: which tier answered and what it read.
     #[serde(default)]
     pub report: bool,
+    /// Give up (504 `deadline_exceeded`) after this many milliseconds, 1..=300000; default the
+    /// server's `limits.search_timeout` (10 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+/// `POST /api/v1/admin/keys`: a new API key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKeyRequest {
+    pub role: Role,
+    /// Collection name patterns the key may touch (`*` matches any run of characters, e.g.
+    /// `tenant-a-*`); absent: every collection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collections: Option<Vec<String>>,
+    /// This key's own quotas, each replacing the server's default for it.
+    #[serde(default, skip_serializing_if = "KeyLimits::is_empty")]
+    pub limits: KeyLimits,
+    /// A note for people (who the key is for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// Per-key quotas; an absent one takes the server's `[quota]` default, 0 means unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyLimits {
+    /// Requests per second (a burst of one second's worth is allowed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_second: Option<u32>,
+    /// Requests in flight at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<u32>,
+    /// Collections the key's scope may hold (creates beyond it get 403 `quota_exceeded`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_collections: Option<u64>,
+    /// Live vectors across the collections in the key's scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_vectors: Option<u64>,
+    /// Vector and metadata bytes across the collections in the key's scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<u64>,
+}
+
+impl KeyLimits {
+    pub fn is_empty(&self) -> bool {
+        *self == KeyLimits::default()
+    }
+}
+
+/// A key as listed: never the key itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyInfo {
+    pub id: String,
+    pub role: Role,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collections: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "KeyLimits::is_empty")]
+    pub limits: KeyLimits,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `api` (created through the admin API, revocable there), `config` (the configuration
+    /// file) or `bootstrap` (`--admin-api-key`).
+    pub source: String,
+    /// RFC 3339; absent for keys from the configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+}
+
+/// `POST /api/v1/admin/keys` answers with the key, shown this once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreatedKey {
+    pub id: String,
+    /// Send as `Authorization: Bearer KEY`; the server keeps only its SHA-256.
+    pub key: String,
+    pub role: Role,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collections: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "KeyLimits::is_empty")]
+    pub limits: KeyLimits,
+}
+
+/// `GET /api/v1/admin/keys`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ListKeys {
+    pub keys: Vec<KeyInfo>,
 }
 
 /// Which tier answered a search and what it read (`"report": true`).
@@ -337,17 +428,34 @@ pub enum ErrorCode {
     /// 507: the data directory's disk is full (or below `min_free_disk_bytes`); the write was
     /// refused and changed nothing; retry once space is freed.
     InsufficientStorage,
-    /// 500: a bug or an unexpected storage failure; the message says which.
+    /// 500: a bug or an unexpected storage failure; the server's log has the detail.
     Internal,
+    /// 401: no API key, or one the server does not know (`Authorization: Bearer KEY` or
+    /// `api-key: KEY`).
+    Unauthenticated,
+    /// 403: the key's role or collection scope does not cover this route or collection.
+    PermissionDenied,
+    /// 403: the request would exceed a quota (collections, vectors or bytes); it changed nothing.
+    QuotaExceeded,
+    /// 429: too many requests (per second or in flight) for this key or the server; retry after
+    /// the `Retry-After` header's seconds.
+    RateLimited,
+    /// 408: the client sent the request body too slowly.
+    RequestTimeout,
+    /// 404: no API key has that id.
+    KeyNotFound,
+    /// 504: the search ran past its deadline (`timeout_ms`, or the server's default).
+    DeadlineExceeded,
 }
 
 impl ErrorCode {
     pub fn status(self) -> u16 {
         match self {
             ErrorCode::MalformedJson | ErrorCode::InvalidArgument => 400,
-            ErrorCode::CollectionNotFound | ErrorCode::DocumentNotFound | ErrorCode::NotFound => {
-                404
-            }
+            ErrorCode::CollectionNotFound
+            | ErrorCode::DocumentNotFound
+            | ErrorCode::NotFound
+            | ErrorCode::KeyNotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::CollectionExists => 409,
             ErrorCode::PayloadTooLarge => 413,
@@ -356,10 +464,15 @@ impl ErrorCode {
             ErrorCode::Internal => 500,
             ErrorCode::CollectionUnavailable | ErrorCode::Unavailable => 503,
             ErrorCode::InsufficientStorage => 507,
+            ErrorCode::Unauthenticated => 401,
+            ErrorCode::PermissionDenied | ErrorCode::QuotaExceeded => 403,
+            ErrorCode::RequestTimeout => 408,
+            ErrorCode::RateLimited => 429,
+            ErrorCode::DeadlineExceeded => 504,
         }
     }
 
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::MalformedJson,
         ErrorCode::InvalidBody,
         ErrorCode::InvalidArgument,
@@ -374,6 +487,13 @@ impl ErrorCode {
         ErrorCode::Unavailable,
         ErrorCode::InsufficientStorage,
         ErrorCode::Internal,
+        ErrorCode::Unauthenticated,
+        ErrorCode::PermissionDenied,
+        ErrorCode::QuotaExceeded,
+        ErrorCode::RateLimited,
+        ErrorCode::RequestTimeout,
+        ErrorCode::KeyNotFound,
+        ErrorCode::DeadlineExceeded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -392,6 +512,13 @@ impl ErrorCode {
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::InsufficientStorage => "insufficient_storage",
             ErrorCode::Internal => "internal",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::PermissionDenied => "permission_denied",
+            ErrorCode::QuotaExceeded => "quota_exceeded",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::RequestTimeout => "request_timeout",
+            ErrorCode::KeyNotFound => "key_not_found",
+            ErrorCode::DeadlineExceeded => "deadline_exceeded",
         }
     }
 }

@@ -40,6 +40,7 @@ fn query(v: &[f32]) -> SearchQuery {
         filter: None,
         include_vector: false,
         include_metadata: false,
+        deadline: None,
     }
 }
 

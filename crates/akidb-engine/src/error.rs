@@ -22,6 +22,9 @@ pub enum EngineError {
     CollectionUnavailable { name: String, reason: String },
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// The search ran past its deadline (or its client went away) and was stopped.
+    #[error("search of collection {0:?} stopped at its deadline")]
+    DeadlineExceeded(String),
     /// Unflushed WAL has reached the local budget (typically while the object store is
     /// unreachable): the write is refused, nothing was written; retry after the given time.
     #[error(

@@ -13,8 +13,11 @@ use serde_json::Value;
 
 use crate::doc::Metadata;
 
-/// Largest number of values one `$in` may list.
-pub const MAX_IN_VALUES: usize = 1024;
+/// Largest number of values a filter may list, over all its clauses (a filter is checked
+/// against every candidate document, so its size bounds a search's work).
+pub const MAX_FILTER_VALUES: usize = 1024;
+/// Largest number of clauses (keys) in a filter.
+pub const MAX_FILTER_CLAUSES: usize = 64;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Filter {
@@ -29,7 +32,17 @@ impl Filter {
                 "filter must be a JSON object",
             ));
         };
+        if map.len() > MAX_FILTER_CLAUSES {
+            return Err(ValidationError::new(
+                "filter",
+                format!(
+                    "a filter holds at most {MAX_FILTER_CLAUSES} clauses, got {}",
+                    map.len()
+                ),
+            ));
+        }
         let mut clauses = Vec::with_capacity(map.len());
+        let mut values_total = 0;
         for (key, cond) in map {
             let field = format!("filter.{key}");
             let allowed = match cond {
@@ -50,10 +63,13 @@ impl Filter {
                     let Value::Array(values) = arg else {
                         return Err(ValidationError::new(field, "$in takes an array of values"));
                     };
-                    if values.len() > MAX_IN_VALUES {
+                    values_total += values.len();
+                    if values_total > MAX_FILTER_VALUES {
                         return Err(ValidationError::new(
                             field,
-                            format!("$in lists at most {MAX_IN_VALUES} values"),
+                            format!(
+                                "a filter lists at most {MAX_FILTER_VALUES} values over all its clauses"
+                            ),
                         ));
                     }
                     if values.iter().any(|v| v.is_object() || v.is_array()) {
@@ -129,6 +145,9 @@ mod tests {
             json!({"a": {"$in": [[1]]}}),
             json!({"a": [1, 2]}),
             json!({"a": {"$in": [1], "$eq": 2}}),
+            json!({"a": {"$in": vec![1; 1025]}}),
+            json!({"a": {"$in": vec![1; 600]}, "b": {"$in": vec![1; 600]}}),
+            Value::Object((0..65).map(|i| (format!("k{i}"), json!(1))).collect()),
         ] {
             let err = Filter::parse(&bad).unwrap_err();
             assert!(err.field.starts_with("filter"), "{bad}: {err}");

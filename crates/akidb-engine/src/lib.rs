@@ -18,12 +18,14 @@
 //! - [`manifest`]: manifest versions, the source of truth on the object store;
 //! - [`upload`]: the one door to the object store (retries, breaker, counters, DLQ);
 //! - [`store`]: opening stores by URL, and the fault-injecting store for tests;
-//! - [`tier`]: hot/warm/cold tiers: the pure policy and the move counters.
+//! - [`tier`]: hot/warm/cold tiers: the pure policy and the move counters;
+//! - [`deadline`]: when a search stops (its deadline, or its client gone).
 
 pub mod blockcache;
 pub(crate) mod buffers;
 pub(crate) mod catalog;
 pub(crate) mod collection;
+pub mod deadline;
 pub mod disk;
 pub(crate) mod doc;
 pub(crate) mod engine;
@@ -40,6 +42,7 @@ pub mod upload;
 pub mod wal;
 
 pub use collection::{CollectionInfo, FlushError, Hit, ReadReport, TierInfo};
+pub use deadline::{CancelOnDrop, Deadline};
 pub use doc::{Document, Metadata};
 pub use engine::{
     COMPACT_DEAD_FRACTION, COMPACT_MIN_DEAD, CatalogTotals, CollectionStatus, CreateCollection,

@@ -39,6 +39,7 @@ fn query(v: Vec<f32>, k: usize) -> SearchQuery {
         filter: None,
         include_vector: false,
         include_metadata: true,
+        deadline: None,
     }
 }
 

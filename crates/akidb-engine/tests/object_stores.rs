@@ -281,6 +281,7 @@ async fn engine_recovers_from_the_bucket_alone() {
             filter: None,
             include_vector: true,
             include_metadata: true,
+            deadline: None,
         };
         let before: Vec<_> = engine
             .search("dr", query.clone())

@@ -64,6 +64,7 @@ fn exact(i: u64, filter: Option<serde_json::Value>) -> SearchQuery {
         exact: true,
         filter,
         include_metadata: true,
+        deadline: None,
         ..SearchQuery::new(vector(i), 10)
     }
 }

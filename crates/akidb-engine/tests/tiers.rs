@@ -75,6 +75,7 @@ fn hnsw_query(seed: u64) -> SearchQuery {
         filter: None,
         include_vector: false,
         include_metadata: true,
+        deadline: None,
     }
 }
 

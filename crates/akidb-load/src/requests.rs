@@ -94,6 +94,7 @@ impl Requests {
                     include_vector: false,
                     include_metadata: false,
                     report: false,
+                    timeout_ms: None,
                 };
                 let path = collection_path(name, "/search");
                 match self.raw.post::<_, SearchResponse>(&path, &req).await {

@@ -493,6 +493,7 @@ fn engine_query(v: &[f32], k: usize, ef: usize) -> SearchQuery {
         filter: None,
         include_vector: false,
         include_metadata: false,
+        deadline: None,
     }
 }
 

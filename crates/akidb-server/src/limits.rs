@@ -4,6 +4,9 @@
 //!   server with many collections and connections should not stop at a shell's default of
 //!   1024), and `max_open_files` (WAL files open at once), unless set, becomes half of it, so
 //!   that the other half stays for connections, object-store files and sockets.
+//! - Client connections: `max_connections`, unless set, becomes a quarter of the open-file
+//!   limit (at most [`crate::DEFAULT_MAX_CONNECTIONS`]), so that idle clients cannot take the
+//!   descriptors the WALs and the object store need.
 
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 
@@ -19,6 +22,12 @@ pub fn apply(config: &mut Config) {
         && let Some(limit) = limit
     {
         config.engine.max_open_files = (limit / 2).max(MIN_OPEN_FILES as u64) as usize;
+    }
+    if config.limits.max_connections.is_none()
+        && let Some(limit) = limit
+    {
+        let quarter = usize::try_from(limit / 4).unwrap_or(usize::MAX);
+        config.limits.max_connections = Some(quarter.clamp(16, crate::DEFAULT_MAX_CONNECTIONS));
     }
 }
 

@@ -24,10 +24,23 @@ pub struct RequestLabels {
     pub status: u16,
 }
 
+/// One label, `reason`, whose values are fixed strings in the code.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RequestLabels, Histogram>,
+    auth_failures: Family<ReasonLabel, Counter>,
+    quota_refusals: Family<ReasonLabel, Counter>,
+    /// Connections closed or refused by the listener's bounds.
+    connections_refused: Family<ReasonLabel, Counter>,
+    connections_open: prometheus_client::metrics::gauge::Gauge,
+    /// Searches stopped at their deadline or when their client went away.
+    searches_stopped: Family<ReasonLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -54,11 +67,74 @@ impl Metrics {
             "HTTP request latency by route and status",
             latency.clone(),
         );
+        let auth_failures = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "akidb_auth_failures",
+            "Requests refused by authentication or authorization (unknown_key, role, scope)",
+            auth_failures.clone(),
+        );
+        let quota_refusals = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "akidb_quota_refusals",
+            "Requests refused by a quota (requests_per_second, key_in_flight, server_in_flight, collections, vectors, bytes, body_memory)",
+            quota_refusals.clone(),
+        );
+        let connections_refused = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "akidb_connections_refused",
+            "Connections refused or closed by the listener's bounds (max_connections, tls_handshake)",
+            connections_refused.clone(),
+        );
+        let connections_open = prometheus_client::metrics::gauge::Gauge::default();
+        registry.register(
+            "akidb_connections_open",
+            "Client connections open now",
+            connections_open.clone(),
+        );
+        let searches_stopped = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "akidb_searches_stopped",
+            "Searches stopped before the end (deadline, client_gone)",
+            searches_stopped.clone(),
+        );
         Metrics {
             registry,
             requests,
             latency,
+            auth_failures,
+            quota_refusals,
+            connections_refused,
+            connections_open,
+            searches_stopped,
         }
+    }
+
+    pub fn auth_failure(&self, reason: &'static str) {
+        self.auth_failures
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
+    pub fn quota_refusal(&self, reason: &'static str) {
+        self.quota_refusals
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
+    pub fn connection_refused(&self, reason: &'static str) {
+        self.connections_refused
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
+    pub fn connections_open(&self) -> &prometheus_client::metrics::gauge::Gauge {
+        &self.connections_open
+    }
+
+    pub fn search_stopped(&self, reason: &'static str) {
+        self.searches_stopped
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
     }
 
     pub fn observe(&self, labels: RequestLabels, seconds: f64) {
@@ -376,7 +452,7 @@ impl Metrics {
 
 /// Middleware: counts and times every request under its route template (not its raw path, so
 /// that collection names do not explode the label set).
-/// A request's method as a label: the standard ones by name, any other as `other`, so that
+/// A request's method as a label: the standard ones by name, any other as `unmatched`, so that
 /// made-up methods (each answered 405) cannot add label values without bound.
 fn method_label(method: &axum::http::Method) -> &'static str {
     use axum::http::Method;
@@ -388,7 +464,7 @@ fn method_label(method: &axum::http::Method) -> &'static str {
         Method::DELETE => "DELETE",
         Method::HEAD => "HEAD",
         Method::OPTIONS => "OPTIONS",
-        _ => "other",
+        _ => "unmatched",
     }
 }
 

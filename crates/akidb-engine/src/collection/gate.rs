@@ -197,11 +197,15 @@ impl Collection {
                 let hits = tokio::task::spawn_blocking(move || {
                     let _guard = guard;
                     let state = c.state.read();
-                    state
+                    let hits = state
                         .as_ref()
                         .ok_or_else(not_loaded)?
                         .search(metric, &req)
-                        .map_err(EngineError::from)
+                        .map_err(EngineError::from)?;
+                    if req.deadline.as_ref().is_some_and(|d| d.passed()) {
+                        return Err(EngineError::DeadlineExceeded(c.def.name.clone()));
+                    }
+                    Ok(hits)
                 })
                 .await
                 .expect("read task panicked")?;

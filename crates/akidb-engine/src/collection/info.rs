@@ -55,6 +55,7 @@ pub struct SearchRequest {
     pub filter: Option<Filter>,
     pub include_vector: bool,
     pub include_metadata: bool,
+    pub deadline: Option<crate::Deadline>,
 }
 
 /// A point-in-time summary of a collection.

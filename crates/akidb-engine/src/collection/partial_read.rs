@@ -109,6 +109,9 @@ impl Collection {
         }
         let mut done = 0;
         while done < probes {
+            if req.deadline.as_ref().is_some_and(|d| d.passed()) {
+                return Err(EngineError::DeadlineExceeded(self.def.name.clone()));
+            }
             let mut bytes = 0;
             let batch: Vec<u32> = order[done..probes.min(done + BATCH_PARTITIONS)]
                 .iter()

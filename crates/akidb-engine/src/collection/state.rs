@@ -222,6 +222,9 @@ impl State {
     }
 
     /// The `req.k` nearest live documents, best first (scores in the metric's sense).
+    ///
+    /// With a deadline, a filtered or exact search checks it every 1,024 documents and, once
+    /// it has passed, admits no more (the caller then answers `DeadlineExceeded`).
     pub fn search(&self, metric: Metric, req: &SearchRequest) -> io::Result<Vec<Hit>> {
         let filter_fn;
         let mut opts = SearchOptions {
@@ -229,9 +232,26 @@ impl State {
             exact: req.exact,
             filter: None,
         };
-        if let Some(filter) = &req.filter {
-            let metadata = &self.metadata;
-            filter_fn = move |slot: u32| filter.matches(metadata[slot as usize].as_deref());
+        let checks = std::sync::atomic::AtomicU32::new(0);
+        let stopped = |deadline: &Option<crate::Deadline>| {
+            deadline.as_ref().is_some_and(|d| {
+                checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1024 == 1023
+                    && d.passed()
+            })
+        };
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let live = |slot: u32, filter: Option<&crate::filter::Filter>| {
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                return false;
+            }
+            if stopped(&req.deadline) {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                return false;
+            }
+            filter.is_none_or(|f| f.matches(self.metadata[slot as usize].as_deref()))
+        };
+        if req.filter.is_some() || (req.exact && req.deadline.is_some()) {
+            filter_fn = |slot: u32| live(slot, req.filter.as_ref());
             opts.filter = Some(&filter_fn);
         }
         let neighbors: Vec<Neighbor> = self.index.search(&req.vector, req.k, &opts);

@@ -9,6 +9,7 @@ use akidb_core::types::{
 use akidb_core::{HnswParams, Metric, Quantization};
 use serde_json::Value;
 
+use crate::Deadline;
 use crate::collection::SearchRequest;
 use crate::doc::{Document, Metadata};
 use crate::filter::Filter;
@@ -18,6 +19,9 @@ use crate::manifest::CollectionDef;
 pub const MAX_BATCH: usize = 10_000;
 /// Largest `k` a search may ask for.
 pub const MAX_K: usize = 10_000;
+/// Largest `k` of a search that returns vectors (10,000 vectors of 4,096 floats would be a
+/// 400 MB answer).
+pub const MAX_K_WITH_VECTORS: usize = 1_000;
 /// Largest `ef` a search may ask for.
 pub const MAX_EF: usize = 10_000;
 /// Largest `nprobe` a search may ask for (a base has at most 65,536 partitions).
@@ -72,6 +76,8 @@ pub struct SearchQuery {
     pub filter: Option<Value>,
     pub include_vector: bool,
     pub include_metadata: bool,
+    /// Stop (with `EngineError::DeadlineExceeded`) once this passes; `None`: never.
+    pub deadline: Option<Deadline>,
 }
 
 impl SearchQuery {
@@ -86,6 +92,7 @@ impl SearchQuery {
             filter: None,
             include_vector: false,
             include_metadata: false,
+            deadline: None,
         }
     }
 }
@@ -222,6 +229,14 @@ pub fn prepare_search(
     def: &CollectionDef,
 ) -> Result<SearchRequest, ValidationError> {
     in_range("k", query.k, 1..=MAX_K)?;
+    if query.include_vector && query.k > MAX_K_WITH_VECTORS {
+        return Err(ValidationError::new(
+            "k",
+            format!(
+                "with include_vector, k is at most {MAX_K_WITH_VECTORS} (the answer holds k vectors)"
+            ),
+        ));
+    }
     if let Some(ef) = query.ef {
         in_range("ef", ef, 1..=MAX_EF)?;
     }
@@ -245,6 +260,7 @@ pub fn prepare_search(
         filter,
         include_vector: query.include_vector,
         include_metadata: query.include_metadata,
+        deadline: query.deadline,
     })
 }
 
@@ -385,6 +401,7 @@ mod tests {
             filter,
             include_vector: false,
             include_metadata: true,
+            deadline: None,
         };
         let req = prepare_search(
             query(3, Some(50), Some(json!({"kind": "x"}))),

@@ -10,7 +10,8 @@
 mod settings;
 mod units;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use akidb_engine::EngineConfig;
 use anyhow::Context;
@@ -39,10 +40,85 @@ const SECTIONS: [&str; 11] = [
     "cache",
 ];
 
+/// A secret read from a flag, a variable or a file; never printed.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// `[auth]`, resolved.
+#[derive(Debug, Clone, Default)]
+pub struct AuthConfig {
+    pub admin_api_key: Option<Secret>,
+    pub insecure_no_auth: bool,
+    pub metrics_open: bool,
+    pub keys: Vec<crate::auth::KeyRecord>,
+}
+
+/// `[tls]`, resolved: both files or neither.
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub reload_interval: Duration,
+}
+
+/// `[limits]`, resolved (the in-flight limit is in [`crate::quota::QuotaConfig`]).
+#[derive(Debug, Clone)]
+pub struct ServerLimits {
+    /// `None`: from the open-file limit at start.
+    pub max_connections: Option<usize>,
+    /// Also the idle keep-alive limit.
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub body_memory: usize,
+    pub search_timeout: Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            max_connections: None,
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(60),
+            body_memory: 512 << 20,
+            search_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A secret given directly or as a file (not both); the file's trailing whitespace is dropped.
+fn secret(
+    value: Option<String>,
+    file: Option<&Path>,
+    what: &str,
+) -> anyhow::Result<Option<Secret>> {
+    match (value, file) {
+        (Some(_), Some(_)) => anyhow::bail!("give {what} or {what}_file, not both"),
+        (Some(v), None) => Ok(Some(Secret(v))),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {what}_file {}", path.display()))?;
+            let text = text.trim_end().to_string();
+            anyhow::ensure!(!text.is_empty(), "{what}_file {} is empty", path.display());
+            Ok(Some(Secret(text)))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
 /// The resolved configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: String,
+    pub auth: AuthConfig,
+    pub tls: Option<TlsConfig>,
+    pub limits: ServerLimits,
+    pub quota: crate::quota::QuotaConfig,
     pub max_body_bytes: usize,
     pub log: String,
     /// Async runtime threads (`None`: one per core).
@@ -79,7 +155,12 @@ impl Config {
             endpoint: s.s3.endpoint,
             region: s.s3.region,
             access_key_id: s.s3.access_key_id,
-            secret_access_key: s.s3.secret_access_key,
+            secret_access_key: secret(
+                s.s3.secret_access_key,
+                s.s3.secret_access_key_file.as_deref(),
+                "s3_secret_access_key",
+            )?
+            .map(|s| s.0),
             allow_http: s.s3.allow_http,
         };
         set(&mut e.min_free_disk_bytes, s.min_free_disk.map(Size::bytes));
@@ -154,8 +235,73 @@ impl Config {
             (1..=4096).contains(&max_blocking_threads),
             "max_blocking_threads must be between 1 and 4096"
         );
+        let auth = AuthConfig {
+            admin_api_key: secret(
+                s.auth.admin_api_key,
+                s.auth.admin_api_key_file.as_deref(),
+                "admin_api_key",
+            )?,
+            insecure_no_auth: s.auth.insecure_no_auth.unwrap_or(false),
+            metrics_open: match s.auth.metrics.as_deref() {
+                None | Some("key") => false,
+                Some("open") => true,
+                Some(other) => anyhow::bail!("auth.metrics must be open or key, not {other:?}"),
+            },
+            keys: s.auth.keys,
+        };
+        let tls = match (s.tls.cert, s.tls.key) {
+            (Some(cert), Some(key)) => Some(TlsConfig {
+                cert,
+                key,
+                reload_interval: s
+                    .tls
+                    .reload_interval
+                    .map_or(Duration::from_secs(10), |d| d.0),
+            }),
+            (None, None) => None,
+            _ => anyhow::bail!("tls_cert and tls_key go together: give both or neither"),
+        };
+        let d = ServerLimits::default();
+        let limits = ServerLimits {
+            max_connections: s.limits.max_connections,
+            header_timeout: s.limits.header_timeout.map_or(d.header_timeout, |t| t.0),
+            body_timeout: s.limits.body_timeout.map_or(d.body_timeout, |t| t.0),
+            body_memory: s.limits.body_memory.map_or(d.body_memory, Size::usize),
+            search_timeout: s.limits.search_timeout.map_or(d.search_timeout, |t| t.0),
+        };
+        for (name, t) in [
+            ("header_timeout", limits.header_timeout),
+            ("body_timeout", limits.body_timeout),
+            ("search_timeout", limits.search_timeout),
+        ] {
+            anyhow::ensure!(!t.is_zero(), "limits.{name} must be more than 0");
+        }
+        if let Some(n) = limits.max_connections {
+            anyhow::ensure!(n >= 1, "limits.max_connections must be at least 1");
+        }
+        let mut quota = crate::quota::QuotaConfig::default();
+        set(&mut quota.max_in_flight, s.limits.max_in_flight);
+        let q = &s.quota;
+        let k = &mut quota.key;
+        k.requests_per_second = q.requests_per_second.or(k.requests_per_second);
+        k.max_in_flight = q.max_in_flight.or(k.max_in_flight);
+        k.max_collections = q.max_collections.or(k.max_collections);
+        k.max_vectors = q.max_vectors.or(k.max_vectors);
+        k.max_bytes = q.max_bytes.map(Size::bytes).or(k.max_bytes);
+        set(
+            &mut quota.max_vectors_per_collection,
+            q.max_vectors_per_collection,
+        );
+        set(
+            &mut quota.max_bytes_per_collection,
+            q.max_bytes_per_collection.map(Size::bytes),
+        );
         Ok(Config {
             listen: s.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
+            auth,
+            tls,
+            limits,
+            quota,
             max_body_bytes: s.max_body.map_or(DEFAULT_MAX_BODY_BYTES, Size::usize),
             log: s.log.unwrap_or_else(|| DEFAULT_LOG.to_string()),
             worker_threads: s.worker_threads,

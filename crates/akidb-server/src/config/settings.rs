@@ -110,6 +110,18 @@ pub struct ServeArgs {
     #[command(flatten)]
     #[serde(default)]
     pub tier: Tier,
+    #[command(flatten)]
+    #[serde(default)]
+    pub auth: Auth,
+    #[command(flatten)]
+    #[serde(default)]
+    pub tls: Tls,
+    #[command(flatten)]
+    #[serde(default)]
+    pub limits: Limits,
+    #[command(flatten)]
+    #[serde(default)]
+    pub quota: QuotaSettings,
 }
 
 /// `[s3]`: the S3 client for `s3://` object-store URLs.
@@ -126,13 +138,20 @@ pub struct S3 {
     /// S3 access key id. Default: AWS_ACCESS_KEY_ID.
     #[arg(long = "s3-access-key-id", env = "AKIDB_S3_ACCESS_KEY_ID")]
     pub access_key_id: Option<String>,
-    /// S3 secret access key. Default: AWS_SECRET_ACCESS_KEY.
+    /// S3 secret access key (prefer the variable or the file: flags show in the process list). Default: AWS_SECRET_ACCESS_KEY.
     #[arg(
         long = "s3-secret-access-key",
         env = "AKIDB_S3_SECRET_ACCESS_KEY",
         hide_env_values = true
     )]
     pub secret_access_key: Option<String>,
+    /// A file holding the S3 secret access key (trailing whitespace ignored).
+    #[arg(
+        long = "s3-secret-access-key-file",
+        env = "AKIDB_S3_SECRET_ACCESS_KEY_FILE",
+        value_name = "PATH"
+    )]
+    pub secret_access_key_file: Option<PathBuf>,
     /// Allow a plain-HTTP S3 endpoint. Default: true for an http:// endpoint.
     #[arg(long = "s3-allow-http", env = "AKIDB_S3_ALLOW_HTTP")]
     pub allow_http: Option<bool>,
@@ -382,4 +401,157 @@ pub struct Tier {
     )]
     #[serde(alias = "disk_budget_bytes")]
     pub disk_budget: Option<Size>,
+}
+
+/// `[auth]`: API keys. With none configured, authentication is off (allowed on loopback only,
+/// unless `insecure_no_auth`).
+#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[command(next_help_heading = "Authentication (TOML [auth])")]
+pub struct Auth {
+    /// The bootstrap admin API key (16 characters or more); prefer the variable or the file, since flags show in the process list.
+    #[arg(
+        long = "admin-api-key",
+        env = "AKIDB_ADMIN_API_KEY",
+        hide_env_values = true
+    )]
+    pub admin_api_key: Option<String>,
+    /// A file holding the bootstrap admin API key (trailing whitespace ignored).
+    #[arg(
+        long = "admin-api-key-file",
+        env = "AKIDB_ADMIN_API_KEY_FILE",
+        value_name = "PATH"
+    )]
+    pub admin_api_key_file: Option<PathBuf>,
+    /// Serve without any API key on a non-loopback address (logged as a warning). Default false.
+    #[arg(
+        long = "insecure-no-auth",
+        env = "AKIDB_INSECURE_NO_AUTH",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_name = "BOOL"
+    )]
+    pub insecure_no_auth: Option<bool>,
+    /// `open`: /metrics needs no key; `key`: any valid key. Default key.
+    #[arg(
+        long = "metrics-auth",
+        env = "AKIDB_METRICS_AUTH",
+        value_name = "open|key"
+    )]
+    pub metrics: Option<String>,
+    /// Keys from the file: `[[auth.keys]] id, sha256 (hex SHA-256 of the key), role, collections`.
+    #[arg(skip)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<crate::auth::KeyRecord>,
+}
+
+/// `[tls]`: HTTPS on the listener.
+#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[command(next_help_heading = "TLS (TOML [tls])")]
+pub struct Tls {
+    /// PEM certificate chain; with --tls-key, the listener speaks only TLS.
+    #[arg(long = "tls-cert", env = "AKIDB_TLS_CERT", value_name = "PATH")]
+    pub cert: Option<PathBuf>,
+    /// PEM private key of the certificate.
+    #[arg(long = "tls-key", env = "AKIDB_TLS_KEY", value_name = "PATH")]
+    pub key: Option<PathBuf>,
+    /// How often the certificate files are checked for changes (they are also reloaded on SIGHUP). Default 10s.
+    #[arg(
+        long = "tls-reload-interval",
+        env = "AKIDB_TLS_RELOAD_INTERVAL",
+        value_name = "DURATION"
+    )]
+    pub reload_interval: Option<Secs>,
+}
+
+/// `[limits]`: what one connection or request may hold.
+#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[command(next_help_heading = "Limits (TOML [limits])")]
+pub struct Limits {
+    /// Client connections open at once; more wait in the kernel's backlog. Default: a quarter of the open-file limit, at most 4096.
+    #[arg(long = "max-connections", env = "AKIDB_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// A client must send a request's headers (and a TLS handshake) within this, or the connection is closed; also how long a kept-alive connection may idle between requests. Default 30s.
+    #[arg(
+        long = "header-timeout",
+        env = "AKIDB_HEADER_TIMEOUT",
+        value_name = "DURATION"
+    )]
+    pub header_timeout: Option<Secs>,
+    /// A client must send a request's body within this (408 otherwise). Default 60s.
+    #[arg(
+        long = "body-timeout",
+        env = "AKIDB_BODY_TIMEOUT",
+        value_name = "DURATION"
+    )]
+    pub body_timeout: Option<Secs>,
+    /// Requests in flight across all clients; more get 429. Default 512.
+    #[arg(
+        id = "limits_max_in_flight",
+        long = "max-in-flight",
+        env = "AKIDB_MAX_IN_FLIGHT"
+    )]
+    pub max_in_flight: Option<u32>,
+    /// Memory for request bodies being read at once; a body that does not fit waits up to 5 s, then gets 503. Default 512MiB.
+    #[arg(
+        long = "max-body-memory",
+        env = "AKIDB_MAX_BODY_MEMORY",
+        value_name = "SIZE"
+    )]
+    pub body_memory: Option<Size>,
+    /// A search without `timeout_ms` stops after this (504). Default 10s.
+    #[arg(
+        long = "search-timeout",
+        env = "AKIDB_SEARCH_TIMEOUT",
+        value_name = "DURATION"
+    )]
+    pub search_timeout: Option<Secs>,
+}
+
+/// `[quota]`: defaults for every API key (a key's own limits replace them); 0 = unlimited.
+#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[command(next_help_heading = "Quotas (TOML [quota])")]
+pub struct QuotaSettings {
+    /// Requests per second per key. Default 0.
+    #[arg(
+        long = "quota-requests-per-second",
+        env = "AKIDB_QUOTA_REQUESTS_PER_SECOND"
+    )]
+    pub requests_per_second: Option<u32>,
+    /// Requests in flight per key. Default 64.
+    #[arg(
+        id = "quota_max_in_flight",
+        long = "quota-max-in-flight",
+        env = "AKIDB_QUOTA_MAX_IN_FLIGHT"
+    )]
+    pub max_in_flight: Option<u32>,
+    /// Collections in a key's scope. Default 0.
+    #[arg(long = "quota-max-collections", env = "AKIDB_QUOTA_MAX_COLLECTIONS")]
+    pub max_collections: Option<u64>,
+    /// Live vectors across a key's scope. Default 0.
+    #[arg(long = "quota-max-vectors", env = "AKIDB_QUOTA_MAX_VECTORS")]
+    pub max_vectors: Option<u64>,
+    /// Stored bytes (segments and WAL) across a key's scope. Default 0.
+    #[arg(
+        long = "quota-max-bytes",
+        env = "AKIDB_QUOTA_MAX_BYTES",
+        value_name = "SIZE"
+    )]
+    pub max_bytes: Option<Size>,
+    /// Live vectors in one collection. Default 0.
+    #[arg(
+        long = "quota-max-vectors-per-collection",
+        env = "AKIDB_QUOTA_MAX_VECTORS_PER_COLLECTION"
+    )]
+    pub max_vectors_per_collection: Option<u64>,
+    /// Stored bytes of one collection. Default 0.
+    #[arg(
+        long = "quota-max-bytes-per-collection",
+        env = "AKIDB_QUOTA_MAX_BYTES_PER_COLLECTION",
+        value_name = "SIZE"
+    )]
+    pub max_bytes_per_collection: Option<Size>,
 }

@@ -7,17 +7,19 @@ use akidb_api as api;
 use akidb_api::ErrorCode;
 use akidb_core::Quantization;
 use akidb_engine::{
-    CollectionInfo, CollectionStatus, CreateCollection, EngineError, NewDocument, SearchQuery,
-    Tier, TierAction, TierInfo,
+    CollectionInfo, CollectionStatus, CreateCollection, Deadline, EngineError, NewDocument,
+    SearchQuery, Tier, TierAction, TierInfo,
 };
 use axum::Json;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::{ApiError, ApiJson};
+use crate::auth::Principal;
 
 pub(super) fn collection_name(
     path: Result<Path<String>, PathRejection>,
@@ -176,22 +178,28 @@ pub(super) fn status_to_api(status: &CollectionStatus) -> api::CollectionInfo {
     }
 }
 
+/// Every collection the key's scope covers.
 pub(super) async fn list_collections(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
 ) -> Json<api::ListCollectionsResponse> {
     let collections = state
         .engine
         .list_collections()
         .iter()
         .map(status_to_api)
+        .filter(|c| who.covers(&c.name))
         .collect();
     Json(api::ListCollectionsResponse { collections })
 }
 
 pub(super) async fn create_collection(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     ApiJson(req): ApiJson<api::CreateCollectionRequest>,
 ) -> Result<(StatusCode, Json<api::CollectionInfo>), ApiError> {
+    who.check_collection(&req.name)?;
+    state.quotas.check_create(&state.engine, &who)?;
     let index = req.index.unwrap_or_default();
     let info = state
         .engine
@@ -261,11 +269,24 @@ pub(super) async fn delete_collection(
 
 pub(super) async fn upsert(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     path: Result<Path<String>, PathRejection>,
     body: Result<ApiJson<api::UpsertRequest>, ApiError>,
 ) -> Result<Json<api::UpsertResponse>, ApiError> {
     let name = collection_name(path)?;
     let ApiJson(req) = body?;
+    let bytes = || {
+        let doc = |d: &api::DocumentIn| {
+            let id = d.id.as_ref().map_or(36, String::len);
+            let metadata = d.metadata.as_ref().map_or(0, |m| m.to_string().len());
+            d.vector.len() * 4 + id + metadata
+        };
+        req.documents.iter().map(doc).sum::<usize>() as u64
+    };
+    let n = req.documents.len() as u64;
+    state
+        .quotas
+        .check_upsert(&state.engine, &who, &name, n, bytes)?;
     let docs: Vec<NewDocument> = req
         .documents
         .into_iter()
@@ -373,14 +394,30 @@ pub(super) fn doc_path(
     Ok((name, id))
 }
 
+/// Longest `timeout_ms` a search may ask for: 5 minutes.
+const MAX_TIMEOUT_MS: u64 = 300_000;
+
 pub(super) async fn search(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
     body: Result<ApiJson<api::SearchRequest>, ApiError>,
-) -> Result<Json<api::SearchResponse>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     let started = Instant::now();
     let name = collection_name(path)?;
     let ApiJson(req) = body?;
+    let within = match req.timeout_ms {
+        None => state.limits.search_timeout,
+        Some(ms @ 1..=MAX_TIMEOUT_MS) => std::time::Duration::from_millis(ms),
+        Some(_) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidArgument,
+                format!("timeout_ms must be between 1 and {MAX_TIMEOUT_MS}"),
+            )
+            .field("timeout_ms"));
+        }
+    };
+    // Dropped with this future: a search whose client went away stops early.
+    let (deadline, _cancel_on_drop) = Deadline::after(within);
     let (hits, report) = state
         .engine
         .search_with_report(
@@ -394,9 +431,15 @@ pub(super) async fn search(
                 filter: req.filter,
                 include_vector: req.include_vector,
                 include_metadata: req.include_metadata,
+                deadline: Some(deadline),
             },
         )
-        .await?;
+        .await
+        .inspect_err(|e| {
+            if matches!(e, EngineError::DeadlineExceeded(_)) {
+                state.metrics.search_stopped("deadline");
+            }
+        })?;
     let results = hits
         .into_iter()
         .map(|h| api::SearchHit {
@@ -410,7 +453,7 @@ pub(super) async fn search(
             },
         })
         .collect();
-    Ok(Json(api::SearchResponse {
+    let response = api::SearchResponse {
         results,
         latency_ms: started.elapsed().as_secs_f64() * 1000.0,
         report: req.report.then(|| api::SearchReport {
@@ -420,5 +463,20 @@ pub(super) async fn search(
             object_store_gets: report.object_store_gets,
             partitions: report.partitions,
         }),
-    }))
+    };
+    if !req.include_vector {
+        return Ok(Json(response).into_response());
+    }
+    // Up to 1,000 vectors of 4,096 floats: tens of MB of JSON, written on a blocking thread so
+    // that it cannot hold up the async workers every other request needs.
+    let body = tokio::task::spawn_blocking(move || serde_json::to_vec(&response))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| ApiError::new(ErrorCode::Internal, "writing the search answer failed"))?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response())
 }

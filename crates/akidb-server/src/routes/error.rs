@@ -12,6 +12,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
+use super::AppState;
+
 /// An API error, rendered as the documented JSON body.
 #[derive(Debug)]
 pub struct ApiError {
@@ -23,7 +25,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub(super) fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
             code,
             message: message.into(),
@@ -31,8 +33,12 @@ impl ApiError {
             retry_after: None,
         }
     }
-    pub(super) fn field(mut self, field: impl Into<String>) -> Self {
+    pub(crate) fn field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
+        self
+    }
+    pub(crate) fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
         self
     }
 }
@@ -59,8 +65,10 @@ impl IntoResponse for ApiError {
 }
 
 impl From<EngineError> for ApiError {
+    /// Messages keep the collection and the cause but never a path on the server's disk; a
+    /// failure inside the server answers with its class only, and the log keeps the detail.
     fn from(e: EngineError) -> Self {
-        let message = e.to_string();
+        let message = redact_paths(&e.to_string());
         match e {
             EngineError::Invalid(v) => {
                 ApiError::new(ErrorCode::InvalidArgument, message).field(v.field)
@@ -77,16 +85,11 @@ impl From<EngineError> for ApiError {
             }
             EngineError::Backpressure {
                 retry_after_secs, ..
-            } => {
-                let mut e = ApiError::new(ErrorCode::Unavailable, message);
-                e.retry_after = Some(retry_after_secs);
-                e
-            }
+            } => ApiError::new(ErrorCode::Unavailable, message).retry_after(retry_after_secs),
             EngineError::InsufficientStorage(_) => {
-                let mut e = ApiError::new(ErrorCode::InsufficientStorage, message);
-                e.retry_after = Some(5);
-                e
+                ApiError::new(ErrorCode::InsufficientStorage, message).retry_after(5)
             }
+            EngineError::DeadlineExceeded(_) => ApiError::new(ErrorCode::DeadlineExceeded, message),
             EngineError::ShuttingDown
             | EngineError::Unavailable(_)
             | EngineError::ObjectStore(_) => ApiError::new(ErrorCode::Unavailable, message),
@@ -97,21 +100,70 @@ impl From<EngineError> for ApiError {
             | EngineError::Wal(WalError::Io { .. } | WalError::Corrupted { .. })
             | EngineError::Segment(_)
             | EngineError::Io(_) => {
-                tracing::error!(error = %message, "internal error");
-                ApiError::new(ErrorCode::Internal, message)
+                let class = match &e {
+                    EngineError::Corrupted(_) | EngineError::Wal(WalError::Corrupted { .. }) => {
+                        "corrupted data"
+                    }
+                    EngineError::Wal(_) => "WAL i/o",
+                    EngineError::Segment(_) => "segment codec",
+                    EngineError::Io(_) => "local disk i/o",
+                    _ => "internal state",
+                };
+                tracing::error!(error = %e, "internal error");
+                ApiError::new(
+                    ErrorCode::Internal,
+                    format!(
+                        "the request failed on an internal error ({class}); the server's log has the detail"
+                    ),
+                )
             }
         }
     }
 }
 
+/// Replaces every absolute path in `message` (a `/` starting a word and holding another `/`)
+/// with `<path>`.
+pub(crate) fn redact_paths(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find('/') {
+        let starts_word = rest[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| c.is_whitespace() || "\"'(=:[{".contains(c));
+        let end = rest[at..]
+            .find(|c: char| c.is_whitespace() || "\"'),]}:".contains(c))
+            .map_or(rest.len(), |n| at + n);
+        let word = &rest[at..end];
+        out.push_str(&rest[..at]);
+        if starts_word && word[1..].contains('/') {
+            out.push_str("<path>");
+        } else {
+            out.push_str(word);
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        "the request body is larger than the server's max_body_bytes; send smaller batches",
+    )
+}
+
 /// A JSON body: `application/json` required (415), size bounded by `DefaultBodyLimit` (413),
 /// syntax errors are 400 `malformed_json`, shape errors 422 `invalid_body` naming the JSON path.
+/// Reading it first reserves its size from the server's body memory (503 after 5 s without),
+/// and must finish within `body_timeout` (408).
 pub struct ApiJson<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+impl<T: DeserializeOwned + Send + 'static> FromRequest<AppState> for ApiJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let is_json = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -128,47 +180,114 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 "the request body must be JSON, sent with content-type: application/json",
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+        let limits = &state.limits;
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let max_body = match req.extensions().get::<axum::extract::MatchedPath>() {
+            Some(p) if p.as_str().ends_with("/search") => super::bounds::MAX_SEARCH_BODY,
+            _ => limits.max_body,
+        };
+        if declared.is_some_and(|n| n > max_body) {
+            return Err(too_large());
+        }
+        let _memory = limits
+            .reserve_body(declared.unwrap_or(max_body))
+            .await
+            .inspect_err(|_| state.metrics.quota_refusal("body_memory"))?;
+        let read = tokio::time::timeout(limits.body_timeout, Bytes::from_request(req, state));
+        let Ok(read) = read.await else {
+            return Err(ApiError::new(
+                ErrorCode::RequestTimeout,
+                format!(
+                    "the request body did not arrive within {} s",
+                    limits.body_timeout.as_secs()
+                ),
+            ));
+        };
+        let bytes = read.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    ErrorCode::PayloadTooLarge,
-                    "the request body is larger than the server's max_body_bytes; send smaller batches",
-                )
+                too_large()
             } else {
-                ApiError::new(ErrorCode::MalformedJson, format!("could not read the request body: {rejection}"))
+                ApiError::new(
+                    ErrorCode::MalformedJson,
+                    format!("could not read the request body: {rejection}"),
+                )
             }
         })?;
-        let mut de = serde_json::Deserializer::from_slice(&bytes);
-        let value = serde_path_to_error::deserialize(&mut de);
-        if value.is_ok()
-            && let Err(e) = de.end()
-        {
-            return Err(ApiError::new(
-                ErrorCode::MalformedJson,
-                format!("the body is not valid JSON: {e}"),
-            ));
-        }
-        match value {
-            Ok(v) => Ok(ApiJson(v)),
-            Err(err) => {
-                let path = err.path().to_string();
-                let inner = err.into_inner();
-                if inner.is_syntax() || inner.is_eof() {
+        // A large body is parsed on a blocking thread, so that it cannot hold up the async
+        // workers that every other request needs.
+        if bytes.len() >= PARSE_ON_BLOCKING_THREAD {
+            tokio::task::spawn_blocking(move || parse(&bytes))
+                .await
+                .unwrap_or_else(|_| {
                     Err(ApiError::new(
-                        ErrorCode::MalformedJson,
-                        format!("the body is not valid JSON: {inner}"),
+                        ErrorCode::Internal,
+                        "parsing the body failed",
                     ))
-                } else {
-                    let field = if path == "." { String::new() } else { path };
-                    let message = if field.is_empty() {
-                        format!("the body does not match the expected shape: {inner}")
-                    } else {
-                        format!("{field}: {inner}")
-                    };
-                    let e = ApiError::new(ErrorCode::InvalidBody, message);
-                    Err(if field.is_empty() { e } else { e.field(field) })
-                }
-            }
+                })
+        } else {
+            parse(&bytes)
         }
+        .map(ApiJson)
+    }
+}
+
+/// Bodies at least this large are parsed off the async workers.
+const PARSE_ON_BLOCKING_THREAD: usize = 256 * 1024;
+
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de);
+    if value.is_ok()
+        && let Err(e) = de.end()
+    {
+        return Err(ApiError::new(
+            ErrorCode::MalformedJson,
+            format!("the body is not valid JSON: {e}"),
+        ));
+    }
+    value.map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::new(
+                ErrorCode::MalformedJson,
+                format!("the body is not valid JSON: {inner}"),
+            )
+        } else {
+            let field = if path == "." { String::new() } else { path };
+            let message = if field.is_empty() {
+                format!("the body does not match the expected shape: {inner}")
+            } else {
+                format!("{field}: {inner}")
+            };
+            let e = ApiError::new(ErrorCode::InvalidBody, message);
+            if field.is_empty() { e } else { e.field(field) }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_paths;
+
+    #[test]
+    fn absolute_paths_are_redacted_and_nothing_else() {
+        assert_eq!(
+            redact_paths("wal i/o at /data/collections/abc/wal/1.log: No space left"),
+            "wal i/o at <path>: No space left"
+        );
+        assert_eq!(
+            redact_paths("opening \"/tmp/x/y\" failed (/a/b)"),
+            "opening \"<path>\" failed (<path>)"
+        );
+        assert_eq!(
+            redact_paths("see GET /openapi.json"),
+            "see GET /openapi.json"
+        );
+        assert_eq!(redact_paths("a/b and i/o"), "a/b and i/o");
     }
 }

@@ -1,9 +1,10 @@
 //! HTTP routes. Handlers parse and check the request shape, call the engine, and map its
 //! errors to `{"error": {"code", "message", "field"?}}` with an exhaustive match.
 //!
-//! This file holds the router, the app state, health, readiness, metrics and admin handlers;
-//! [`collections`] the collection, document, search and tier handlers; [`error`] the error type
-//! and the JSON body extractor.
+//! This file holds the router, the app state, health, readiness and metrics handlers;
+//! [`collections`] the collection, document, search and tier handlers; [`admin`] keys, dead
+//! letters and test faults; [`error`] the error type and the JSON body extractor. Who may call
+//! each route is in [`akidb_api::ROUTES`], enforced by [`crate::auth::authorize`].
 
 use std::sync::Arc;
 
@@ -13,15 +14,21 @@ use akidb_engine::Engine;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use crate::auth::Auth;
 use crate::metrics::Metrics;
+use crate::quota::Quotas;
 
+mod admin;
+mod bounds;
 mod collections;
 mod error;
 
+use self::admin::*;
+pub use self::bounds::RequestLimits;
 use self::collections::*;
 pub use self::error::{ApiError, ApiJson};
 
@@ -29,6 +36,9 @@ pub use self::error::{ApiError, ApiJson};
 pub struct AppState {
     pub engine: Engine,
     pub metrics: Arc<Metrics>,
+    pub auth: Arc<Auth>,
+    pub quotas: Arc<Quotas>,
+    pub limits: Arc<RequestLimits>,
 }
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
@@ -67,7 +77,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             "/api/v1/collections/{name}/documents/{id}",
             get(get_document).delete(delete_document),
         )
-        .route("/api/v1/collections/{name}/search", post(search))
+        .route(
+            "/api/v1/collections/{name}/search",
+            post(search).layer(DefaultBodyLimit::max(bounds::MAX_SEARCH_BODY)),
+        )
         .route(
             "/api/v1/collections/{name}/tier",
             get(get_tier).post(post_tier),
@@ -75,6 +88,12 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/api/v1/tiers", get(get_tiers))
         .route("/api/v1/admin/dlq", get(list_dlq))
         .route("/api/v1/admin/dlq/retry", post(retry_dlq))
+        .route("/api/v1/admin/keys", get(list_keys).post(create_key))
+        .route("/api/v1/admin/keys/{key_id}", delete(delete_key))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::authorize,
+        ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
@@ -107,63 +126,6 @@ async fn ready(State(state): State<AppState>) -> Response {
     }
     Json(json!({"status": "ready", "dead_letters": state.engine.dead_letters().len()}))
         .into_response()
-}
-
-async fn list_dlq(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({"dead_letters": state.engine.dead_letters()}))
-}
-
-/// `POST /api/v1/admin/test-faults` (TESTING ONLY): what the fault injector does from now on.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TestFaultsRequest {
-    /// Every call fails with a connection error while true.
-    partitioned: Option<bool>,
-    /// Added before every call.
-    latency_ms: Option<u64>,
-    /// Share of calls failing with 503 SlowDown, 0 to 1.
-    fail_rate: Option<f64>,
-    seed: Option<u64>,
-}
-
-async fn set_test_faults(
-    State(state): State<AppState>,
-    body: Result<ApiJson<TestFaultsRequest>, ApiError>,
-) -> Result<Json<Value>, ApiError> {
-    let ApiJson(req) = body?;
-    let Some(faults) = state.engine.test_faults() else {
-        return Err(ApiError::new(ErrorCode::NotFound, "no such route"));
-    };
-    if let Some(rate) = req.fail_rate
-        && !(0.0..=1.0).contains(&rate)
-    {
-        return Err(
-            ApiError::new(ErrorCode::InvalidArgument, "fail_rate must be in 0..=1")
-                .field("fail_rate"),
-        );
-    }
-    if let Some(p) = req.partitioned {
-        faults.set_partitioned(p);
-    }
-    if let Some(ms) = req.latency_ms {
-        faults.set_latency(std::time::Duration::from_millis(ms));
-    }
-    if let Some(rate) = req.fail_rate {
-        faults.fail_randomly(
-            rate,
-            akidb_engine::Fault::SLOW_DOWN,
-            &[],
-            req.seed.unwrap_or(1),
-        );
-    }
-    tracing::warn!(?req, "TESTING ONLY: object-store faults changed");
-    Ok(Json(json!({"applied": true})))
-}
-
-/// Re-drives every dead-lettered flush now; answers with what succeeded and what still fails.
-async fn retry_dlq(State(state): State<AppState>) -> Json<Value> {
-    let (ok, failed) = state.engine.retry_dead_letters().await;
-    Json(json!({"retried": ok, "still_failing": failed}))
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {

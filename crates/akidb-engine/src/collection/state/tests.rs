@@ -51,6 +51,7 @@ fn query(x: f32, k: usize, filter: Option<serde_json::Value>) -> SearchRequest {
         filter: filter.map(|f| Filter::parse(&f).unwrap()),
         include_vector: false,
         include_metadata: true,
+        deadline: None,
     }
 }
 
