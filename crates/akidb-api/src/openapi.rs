@@ -46,7 +46,8 @@ fn key_param() -> Value {
 
 /// The document, with the access rules of [`crate::ROUTES`] laid over it: every route that
 /// needs a key carries the security requirement and its 401, 403 and 429 answers, every route
-/// with a body its 408 and 503 (body memory), and the search its 504.
+/// with a body the body's errors (400, 408, 413, 415, 422, and 503 for body memory), and the
+/// search its 504.
 pub fn openapi() -> Value {
     let mut doc = document();
     let paths = doc["paths"].as_object_mut().expect("paths");
@@ -73,7 +74,7 @@ pub fn openapi() -> Value {
             _ => extra.extend([401, 403, 429]),
         }
         if op.contains_key("requestBody") {
-            extra.extend([408, 413, 503]);
+            extra.extend([400, 408, 413, 415, 422, 503]);
         }
         if route.path.ends_with("/search") {
             extra.push(504);
