@@ -275,7 +275,64 @@ async fn a_normal_client_keeps_its_latency_while_hostile_clients_attack() {
         closed >= 1900,
         "only {closed} of the stalled connections were closed"
     );
-    // Still serving, and the giant filters were refused by their size.
     let r = client().get(format!("{url}/ready")).send().await.unwrap();
     assert_eq!(r.status(), 200);
+
+    // A search past its deadline stops with 504; one whose client goes away is cancelled.
+    let all: Vec<u32> = (0..100).collect();
+    let slow = |timeout_ms: u64| {
+        json!({"vector": vector(7, DIM), "k": 10, "exact": true,
+               "filter": {"n": {"$in": all}}, "timeout_ms": timeout_ms})
+    };
+    let search = format!("{url}/api/v1/collections/bulk/search");
+    let r = client()
+        .post(&search)
+        .json(&slow(60_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let r = client().post(&search).json(&slow(1)).send().await.unwrap();
+    assert_eq!(r.status(), 504);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "deadline_exceeded");
+    for _ in 0..5 {
+        let _ = client()
+            .post(&search)
+            .timeout(Duration::from_millis(1))
+            .json(&slow(60_000))
+            .send()
+            .await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let metrics = client()
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let stopped = |reason: &str| {
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with(&format!(
+                    "akidb_searches_stopped_total{{reason=\"{reason}\"}}"
+                ))
+            })
+            .and_then(|l| l.split_whitespace().last())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    eprintln!(
+        "searches stopped: deadline {}, client gone {}",
+        stopped("deadline"),
+        stopped("client_gone")
+    );
+    assert!(stopped("deadline") >= 1.0);
+    assert!(
+        stopped("client_gone") >= 1.0,
+        "no search was cancelled by its client leaving"
+    );
 }

@@ -394,6 +394,22 @@ pub(super) fn doc_path(
     Ok((name, id))
 }
 
+/// Counts a search whose handler was dropped before the engine answered (its client went
+/// away), and cancels the engine's work then.
+struct ClientGone<'a> {
+    metrics: &'a crate::metrics::Metrics,
+    _cancel: akidb_engine::CancelOnDrop,
+    answered: bool,
+}
+
+impl Drop for ClientGone<'_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.metrics.search_stopped("client_gone");
+        }
+    }
+}
+
 /// Longest `timeout_ms` a search may ask for: 5 minutes.
 const MAX_TIMEOUT_MS: u64 = 300_000;
 
@@ -417,8 +433,13 @@ pub(super) async fn search(
         }
     };
     // Dropped with this future: a search whose client went away stops early.
-    let (deadline, _cancel_on_drop) = Deadline::after(within);
-    let (hits, report) = state
+    let (deadline, cancel_on_drop) = Deadline::after(within);
+    let mut gone = ClientGone {
+        metrics: &state.metrics,
+        _cancel: cancel_on_drop,
+        answered: false,
+    };
+    let outcome = state
         .engine
         .search_with_report(
             &name,
@@ -434,12 +455,13 @@ pub(super) async fn search(
                 deadline: Some(deadline),
             },
         )
-        .await
-        .inspect_err(|e| {
-            if matches!(e, EngineError::DeadlineExceeded(_)) {
-                state.metrics.search_stopped("deadline");
-            }
-        })?;
+        .await;
+    gone.answered = true;
+    let (hits, report) = outcome.inspect_err(|e| {
+        if matches!(e, EngineError::DeadlineExceeded(_)) {
+            state.metrics.search_stopped("deadline");
+        }
+    })?;
     let results = hits
         .into_iter()
         .map(|h| api::SearchHit {
