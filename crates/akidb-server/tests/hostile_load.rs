@@ -336,3 +336,38 @@ async fn a_normal_client_keeps_its_latency_while_hostile_clients_attack() {
         "no search was cancelled by its client leaving"
     );
 }
+
+/// Connections beyond `max_connections` are closed at once, counted, and served again as soon
+/// as a slot frees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_limit_are_closed_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--max-connections", "4"]);
+    let url = server.url.clone();
+    let held: Vec<TcpStream> = (0..4)
+        .map(|_| TcpStream::connect(&server.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut extra = TcpStream::connect(&server.addr).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = extra.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n");
+    let mut buf = [0u8; 64];
+    let n = extra.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "the fifth connection was served");
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let metrics = client()
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("akidb_connections_refused_total{reason=\"max_connections\"} 1"),
+        "{metrics}"
+    );
+}

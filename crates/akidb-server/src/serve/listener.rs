@@ -26,6 +26,9 @@ use tokio::sync::Semaphore;
 use super::tls::Tls;
 use crate::metrics::Metrics;
 
+/// Refused connections are logged at most this often (each is counted).
+const WARN_EVERY: Duration = Duration::from_secs(10);
+
 /// Largest buffer a connection reads a request head (and body chunks) into.
 const MAX_BUF: usize = 64 * 1024;
 
@@ -50,6 +53,7 @@ pub async fn serve(
         .max_buf_size(MAX_BUF);
     let http = Arc::new(http);
     tokio::pin!(shutdown);
+    let mut last_warning = None;
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -65,7 +69,11 @@ pub async fn serve(
         };
         let Ok(permit) = open.clone().try_acquire_owned() else {
             metrics.connection_refused("max_connections");
-            tracing::debug!(%peer, "connection refused: max_connections reached");
+            if last_warning.is_none_or(|t: std::time::Instant| t.elapsed() >= WARN_EVERY) {
+                last_warning = Some(std::time::Instant::now());
+                tracing::warn!(%peer, max_connections = bounds.max_connections,
+                    "connections refused: max_connections are open (counted in akidb_connections_refused_total; logged at most every 10 s)");
+            }
             drop(stream);
             continue;
         };
