@@ -109,7 +109,10 @@ pub(super) async fn get_tier(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<api::TierStatus>, ApiError> {
     let name = collection_name(path)?;
-    Ok(Json(tier_status(state.engine.tier_info(&name)?)))
+    let info = state.engine.tier_info(&name);
+    Ok(Json(tier_status(
+        info.map_err(|e| ApiError::during(e, "tier status", &name))?,
+    )))
 }
 
 /// Promote, demote, pin or unpin; answers with the tier status after the move.
@@ -129,7 +132,8 @@ pub(super) async fn post_tier(
     let info = state
         .engine
         .tier_action(&name, action, req.target.map(tier_from_api))
-        .await?;
+        .await
+        .map_err(|e| ApiError::during(e, "tier change", &name))?;
     Ok(Json(tier_status(info)))
 }
 
@@ -201,6 +205,7 @@ pub(super) async fn create_collection(
     who.check_collection(&req.name)?;
     state.quotas.check_create(&state.engine, &who)?;
     let index = req.index.unwrap_or_default();
+    let name = req.name.clone();
     let info = state
         .engine
         .create_collection(CreateCollection {
@@ -212,7 +217,8 @@ pub(super) async fn create_collection(
             ef_search: index.ef_search,
             quantization: req.quantization.map(quantization_from_api),
         })
-        .await?;
+        .await
+        .map_err(|e| ApiError::during(e, "create", &name))?;
     Ok((StatusCode::CREATED, Json(info_to_api(&info))))
 }
 
@@ -222,7 +228,11 @@ pub(super) async fn get_collection(
 ) -> Result<Json<api::CollectionInfo>, ApiError> {
     let name = collection_name(path)?;
     Ok(Json(info_to_api(
-        &state.engine.collection_info(&name).await?,
+        &state
+            .engine
+            .collection_info(&name)
+            .await
+            .map_err(|e| ApiError::during(e, "describe", &name))?,
     )))
 }
 
@@ -237,10 +247,11 @@ pub(super) async fn update_collection(
             state
                 .engine
                 .set_quantization(&name, quantization_from_api(q))
-                .await?
+                .await
         }
-        None => state.engine.collection_info(&name).await?,
-    };
+        None => state.engine.collection_info(&name).await,
+    }
+    .map_err(|e| ApiError::during(e, "update", &name))?;
     Ok(Json(info_to_api(&info)))
 }
 
@@ -263,7 +274,11 @@ pub(super) async fn delete_collection(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let name = collection_name(path)?;
-    state.engine.delete_collection(&name).await?;
+    state
+        .engine
+        .delete_collection(&name)
+        .await
+        .map_err(|e| ApiError::during(e, "delete", &name))?;
     Ok(Json(json!({"deleted": name})))
 }
 
@@ -296,7 +311,11 @@ pub(super) async fn upsert(
             metadata: d.metadata,
         })
         .collect();
-    let ids = state.engine.upsert(&name, docs).await?;
+    let ids = state
+        .engine
+        .upsert(&name, docs)
+        .await
+        .map_err(|e| ApiError::during(e, "upsert", &name))?;
     Ok(Json(api::UpsertResponse {
         upserted: ids.len() as u64,
         ids,
@@ -310,7 +329,11 @@ pub(super) async fn delete_documents(
 ) -> Result<Json<api::DeleteDocumentsResponse>, ApiError> {
     let name = collection_name(path)?;
     let ApiJson(req) = body?;
-    let deleted = state.engine.delete_documents(&name, req.ids).await?;
+    let deleted = state
+        .engine
+        .delete_documents(&name, req.ids)
+        .await
+        .map_err(|e| ApiError::during(e, "delete documents", &name))?;
     Ok(Json(api::DeleteDocumentsResponse {
         deleted: deleted as u64,
     }))
@@ -337,7 +360,11 @@ pub(super) async fn read_document(
     name: String,
     id: String,
 ) -> Result<Json<api::Document>, ApiError> {
-    let doc = state.engine.get_document(&name, &id).await?;
+    let doc = state
+        .engine
+        .get_document(&name, &id)
+        .await
+        .map_err(|e| ApiError::during(e, "get document", &name))?;
     Ok(Json(api::Document {
         id: doc.id,
         vector: doc.vector,
@@ -369,7 +396,8 @@ pub(super) async fn remove_document(
     let deleted = state
         .engine
         .delete_documents(&name, vec![id.clone()])
-        .await?;
+        .await
+        .map_err(|e| ApiError::during(e, "delete document", &name))?;
     if deleted == 0 {
         return Err(EngineError::DocumentNotFound {
             collection: name,
@@ -457,11 +485,13 @@ pub(super) async fn search(
         )
         .await;
     gone.answered = true;
-    let (hits, report) = outcome.inspect_err(|e| {
-        if matches!(e, EngineError::DeadlineExceeded(_)) {
-            state.metrics.search_stopped("deadline");
-        }
-    })?;
+    let (hits, report) = outcome
+        .inspect_err(|e| {
+            if matches!(e, EngineError::DeadlineExceeded(_)) {
+                state.metrics.search_stopped("deadline");
+            }
+        })
+        .map_err(|e| ApiError::during(e, "search", &name))?;
     let results = hits
         .into_iter()
         .map(|h| api::SearchHit {

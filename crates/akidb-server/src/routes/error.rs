@@ -65,9 +65,21 @@ impl IntoResponse for ApiError {
 }
 
 impl From<EngineError> for ApiError {
-    /// Messages keep the collection and the cause but never a path on the server's disk; a
-    /// failure inside the server answers with its class only, and the log keeps the detail.
     fn from(e: EngineError) -> Self {
+        ApiError::engine(e, None)
+    }
+}
+
+impl ApiError {
+    /// [`ApiError::engine`] for a failure of `op` (`search`, `upsert`, ...) on `collection`.
+    pub(crate) fn during(e: EngineError, op: &str, collection: &str) -> ApiError {
+        ApiError::engine(e, Some((op, collection)))
+    }
+
+    /// Messages keep the collection and the cause but never a path on the server's disk; a
+    /// failure inside the server answers with its class, and with the operation and the
+    /// collection when `context` gives them, and the log keeps the detail.
+    fn engine(e: EngineError, context: Option<(&str, &str)>) -> Self {
         let message = redact_paths(&e.to_string());
         match e {
             EngineError::Invalid(v) => {
@@ -109,11 +121,17 @@ impl From<EngineError> for ApiError {
                     EngineError::Io(_) => "local disk i/o",
                     _ => "internal state",
                 };
-                tracing::error!(error = %e, "internal error");
+                let (op, collection) = context.unwrap_or(("the request", ""));
+                tracing::error!(error = %e, op, collection, "internal error");
+                let what = if collection.is_empty() {
+                    op.to_string()
+                } else {
+                    format!("{op} of collection {collection}")
+                };
                 ApiError::new(
                     ErrorCode::Internal,
                     format!(
-                        "the request failed on an internal error ({class}); the server's log has the detail"
+                        "{what} failed on an internal error ({class}); the server's log has the detail"
                     ),
                 )
             }
@@ -272,7 +290,28 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_paths;
+    use super::*;
+
+    #[test]
+    fn internal_errors_name_the_operation_and_collection_never_a_path() {
+        let io = std::io::Error::other("open /var/lib/akidb/collections/0a1b/wal/3.log: EIO");
+        let e = ApiError::during(EngineError::Io(io), "search", "docs");
+        assert_eq!(e.code, ErrorCode::Internal);
+        assert_eq!(
+            e.message,
+            "search of collection docs failed on an internal error (local disk i/o); the server's log has the detail"
+        );
+        let e = ApiError::during(
+            EngineError::CollectionUnavailable {
+                name: "docs".into(),
+                reason: "wal i/o at /var/lib/akidb/collections/0a1b/wal/3.log: EIO".into(),
+            },
+            "upsert",
+            "docs",
+        );
+        assert!(!e.message.contains("/var"), "{}", e.message);
+        assert!(e.message.contains("docs"), "{}", e.message);
+    }
 
     #[test]
     fn absolute_paths_are_redacted_and_nothing_else() {
