@@ -335,6 +335,20 @@ async fn a_normal_client_keeps_its_latency_while_hostile_clients_attack() {
         stopped("client_gone") >= 1.0,
         "no search was cancelled by its client leaving"
     );
+
+    // Memory goes back once the large data is gone.
+    for name in ["bulk", "wide"] {
+        let r = client()
+            .delete(format!("{url}/api/v1/collections/{name}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let left = common::rss_bytes(server.pid());
+    eprintln!("RSS after deleting the large collections: {} MiB", left >> 20);
+    assert!(left < 384 << 20, "RSS stayed at {} MiB", left >> 20);
 }
 
 /// Connections beyond `max_connections` are closed at once, counted, and served again as soon
