@@ -502,6 +502,7 @@ fn a_public_address_without_keys_is_refused_unless_insecure() {
             }
         });
         let mut lines = Vec::new();
+        let mut closed = false;
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while std::time::Instant::now() < deadline {
             match rx.recv_timeout(Duration::from_millis(100)) {
@@ -512,11 +513,20 @@ fn a_public_address_without_keys_is_refused_unless_insecure() {
                         break;
                     }
                 }
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    closed = true;
+                    break;
+                }
                 Err(_) => {}
             }
         }
-        let exited = child.try_wait().unwrap();
+        // A closed stderr means the process is exiting: wait for it rather
+        // than race its exit against `try_wait` (CI lost that race once).
+        let exited = if closed {
+            Some(child.wait().unwrap())
+        } else {
+            child.try_wait().unwrap()
+        };
         let _ = child.kill();
         let _ = child.wait();
         (exited, lines.join("\n"))
