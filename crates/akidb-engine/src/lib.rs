@@ -41,6 +41,19 @@ pub mod tier;
 pub mod upload;
 pub mod wal;
 
+/// Entry points for the cargo-fuzz targets in `fuzz/` (the WAL operation decoder, the
+/// checksummed envelope and the request checks the server runs, otherwise crate-private).
+/// Not an API: it exists only for the fuzz targets.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::doc::Operation;
+    pub use crate::engine::request::{
+        prepare_create, prepare_documents, prepare_ids, prepare_search,
+    };
+    pub use crate::envelope::open as open_envelope;
+    pub use crate::filter::Filter;
+}
+
 pub use collection::{CollectionInfo, FlushError, Hit, ReadReport, TierInfo};
 pub use deadline::{CancelOnDrop, Deadline};
 pub use doc::{Document, Metadata};

@@ -8,6 +8,7 @@
 //! Vectors are stored uncompressed in PLAIN encoding: float embeddings do not compress, and
 //! skipping compression keeps encode and decode at memory speed. Ids and metadata use Snappy.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use arrow_array::builder::StringBuilder;
@@ -18,6 +19,7 @@ use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, Encoding};
+use parquet::file::metadata::ParquetMetaData;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
@@ -200,11 +202,29 @@ pub fn encode_columns(columns: Columns) -> Result<Bytes, SegmentError> {
     Ok(Bytes::from(out))
 }
 
-/// Decodes a segment, checking its vector dimension.
+/// Decodes a segment, checking its vector dimension. A damaged segment is an error, never a
+/// panic: the parquet crate asserts (panics) on some malformed pages deep in its decoders (a
+/// bit-packed run of definition levels longer than the page, for one), so a panic while
+/// decoding is caught and reported as [`SegmentError::Malformed`].
 pub fn decode(dim: usize, data: Bytes) -> Result<Vec<Row>, SegmentError> {
-    let reader = ParquetRecordBatchReaderBuilder::try_new(data)?
-        .with_batch_size(8192)
-        .build()?;
+    let decoded = std::panic::catch_unwind(AssertUnwindSafe(move || decode_rows(dim, data)));
+    decoded.unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("no message");
+        Err(SegmentError::Malformed(format!(
+            "the parquet decoder panicked: {message}"
+        )))
+    })
+}
+
+fn decode_rows(dim: usize, data: Bytes) -> Result<Vec<Row>, SegmentError> {
+    let file_len = data.len() as u64;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(data)?;
+    check_column_chunks(builder.metadata(), file_len)?;
+    let reader = builder.with_batch_size(8192).build()?;
     let mut rows = Vec::new();
     for batch in reader {
         let batch = batch?;
@@ -262,6 +282,30 @@ pub fn decode(dim: usize, data: Bytes) -> Result<Vec<Row>, SegmentError> {
     Ok(rows)
 }
 
+/// Checks that every column chunk the footer names lies within the file: the parquet crate
+/// asserts (panics) on a negative offset or size, and a damaged segment must be an error.
+fn check_column_chunks(meta: &ParquetMetaData, file_len: u64) -> Result<(), SegmentError> {
+    for (g, group) in meta.row_groups().iter().enumerate() {
+        for column in group.columns() {
+            let start = column
+                .dictionary_page_offset()
+                .unwrap_or(column.data_page_offset());
+            let len = column.compressed_size();
+            let end = u64::try_from(start)
+                .ok()
+                .zip(u64::try_from(len).ok())
+                .and_then(|(start, len)| start.checked_add(len));
+            if end.is_none_or(|end| end > file_len) {
+                return Err(SegmentError::Malformed(format!(
+                    "row group {g}: column {} at {start}, {len} bytes, lies outside the file of {file_len}",
+                    column.column_path()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,5 +337,100 @@ mod tests {
         let bytes = encode(dim, &rows).unwrap();
         assert_eq!(decode(dim, bytes.clone()).unwrap(), rows);
         assert!(decode(dim + 1, bytes).is_err());
+    }
+
+    /// A footer whose column chunk lies outside the file (a negative offset or size, or past
+    /// the end) is an error, where the parquet crate panicked on the negative ones (found by the
+    /// `segment` fuzz target).
+    #[test]
+    fn a_column_chunk_outside_the_file_is_an_error() {
+        use parquet::file::metadata::{ParquetMetaDataReader, ParquetMetaDataWriter};
+
+        let rows = vec![Row::Put(Document {
+            id: "a".into(),
+            vector: vec![1.0, 2.0],
+            metadata: None,
+        })];
+        let good = encode(2, &rows).unwrap();
+        let meta = ParquetMetaDataReader::new()
+            .parse_and_finish(&good)
+            .unwrap();
+        let n = good.len();
+        let footer = u32::from_le_bytes(good[n - 8..n - 4].try_into().unwrap()) as usize + 8;
+        let body = &good[..n - footer];
+        for (offset, size) in [(-1, None), (4, Some(-5)), (4, Some(n as i64))] {
+            let mut builder = meta.clone().into_builder();
+            let groups = builder
+                .take_row_groups()
+                .into_iter()
+                .map(|group| {
+                    let columns = group
+                        .columns()
+                        .iter()
+                        .map(|c| {
+                            let size = size.unwrap_or(c.compressed_size());
+                            c.clone()
+                                .into_builder()
+                                .set_data_page_offset(offset)
+                                .set_total_compressed_size(size)
+                                .build()
+                                .unwrap()
+                        })
+                        .collect();
+                    group
+                        .into_builder()
+                        .set_column_metadata(columns)
+                        .build()
+                        .unwrap()
+                })
+                .collect();
+            let mut bad = body.to_vec();
+            ParquetMetaDataWriter::new(&mut bad, &builder.set_row_groups(groups).build())
+                .finish()
+                .unwrap();
+            match decode(2, Bytes::from(bad)) {
+                Err(SegmentError::Malformed(e)) => assert!(e.contains("outside"), "{e}"),
+                other => panic!("offset {offset}, size {size:?}: {other:?}"),
+            }
+        }
+    }
+
+    /// A bit-packed run of definition levels longer than its page: the parquet crate panics
+    /// ("offset + len out of bounds"); decoding reports it as malformed (found by the `segment`
+    /// fuzz target: one byte of the metadata column's page, its levels' length, 3 -> 2).
+    #[test]
+    fn a_panic_in_the_parquet_decoder_is_an_error() {
+        let rows: Vec<Row> = (0..12usize)
+            .map(|i| {
+                if i % 5 == 4 {
+                    return Row::Tombstone(format!("gone-{i}"));
+                }
+                let mut m = Metadata::new();
+                m.insert("i".into(), i.into());
+                m.insert("tag".into(), "x".into());
+                Row::Put(Document {
+                    id: format!("doc-{i}"),
+                    vector: (0..3).map(|j| (i * 3 + j) as f32 / 7.0 - 1.0).collect(),
+                    metadata: (i % 2 == 0).then_some(m),
+                })
+            })
+            .collect();
+        let mut bytes = encode(3, &rows).unwrap().to_vec();
+        // The metadata column's definition levels: 4 bytes of length, then one bit-packed run
+        // of 16 levels (2 bytes; rows 0, 2, 6, 8 and 10 have metadata).
+        let levels = [3, 0, 0, 0, 5, 0x45, 0x05];
+        let at: Vec<usize> = (0..bytes.len() - levels.len())
+            .filter(|&i| bytes[i..].starts_with(&levels))
+            .collect();
+        assert_eq!(
+            at.len(),
+            1,
+            "the levels are no longer laid out as this test expects"
+        );
+        bytes[at[0]] = 2;
+        match decode(3, Bytes::from(bytes)) {
+            Err(SegmentError::Malformed(e)) => assert!(e.contains("parquet decoder"), "{e}"),
+            other => panic!("{other:?}"),
+        }
     }
 }

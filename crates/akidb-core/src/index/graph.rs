@@ -253,13 +253,21 @@ impl Graph {
             e if (e as usize) < nodes && g.level(e) == entry_level => Some((e, entry_level)),
             _ => return Err("bad entry point".into()),
         };
+        // Where the previous node's upper blocks end: each node's come after it, as `add_node`
+        // lays them out. Overlapping blocks would pass every other check, but an insertion
+        // linking one node would then overwrite another's links or link count.
+        let mut upper_end = 0;
         for node in 0..nodes {
             let level = g.levels[node] as usize;
             let off = g.upper_offset[node];
             if (level == 0) != (off == NO_UPPER)
+                || (level > 0 && (off as usize) < upper_end)
                 || (level > 0 && off as usize + level * g.stride_up > g.upper.len())
             {
                 return Err(format!("node {node}: bad upper-level block"));
+            }
+            if level > 0 {
+                upper_end = off as usize + level * g.stride_up;
             }
             for l in 0..=level {
                 let b = g.block(node as u32, l);

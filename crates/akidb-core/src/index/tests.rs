@@ -120,6 +120,65 @@ fn graph_round_trips_and_rejects_damage() {
     );
 }
 
+/// An encoded graph of 10 nodes, m = 2, nodes 0 and 1 on level 1 with their upper blocks at
+/// `offsets` in an upper storage of `upper_len` words, all link lists empty but 0 <-> 1 on level 0.
+fn graph_with_upper_blocks(offsets: [u32; 2], upper_len: usize) -> Vec<u8> {
+    let u32s = |b: &mut Vec<u8>, v: &[u32]| v.iter().for_each(|x| b.extend(x.to_le_bytes()));
+    let nodes = 10;
+    let mut bytes = b"AKHNSW01".to_vec();
+    u32s(&mut bytes, &[2]); // m
+    bytes.extend((nodes as u64).to_le_bytes());
+    u32s(&mut bytes, &[0, 1]); // entry: node 0 at level 1
+    let mut levels = vec![0u8; nodes];
+    levels[..2].fill(1);
+    bytes.extend(&levels);
+    let mut level0 = vec![0u32; nodes * 5];
+    level0[..2].copy_from_slice(&[1, 1]); // 0 -> 1
+    level0[5..7].copy_from_slice(&[1, 0]); // 1 -> 0
+    u32s(&mut bytes, &level0);
+    let mut upper_offset = vec![u32::MAX; nodes];
+    upper_offset[..2].copy_from_slice(&offsets);
+    u32s(&mut bytes, &upper_offset);
+    bytes.extend((upper_len as u64).to_le_bytes());
+    u32s(&mut bytes, &vec![0; upper_len]);
+    bytes
+}
+
+fn index_of_40(m: usize) -> VectorIndex {
+    let params = HnswParams {
+        m,
+        ..HnswParams::default()
+    };
+    let mut idx = VectorIndex::new(2, Metric::L2, params);
+    for i in 0..40 {
+        idx.push(&[i as f32, (i % 3) as f32]);
+    }
+    idx
+}
+
+/// Upper-level blocks that overlap (node 1's starts inside node 0's) pass every per-node check,
+/// but inserting a node that links to node 0 then writes its id into node 1's link count: such a
+/// graph is refused (found by the `graph` fuzz target: a loaded graph, extended, no longer
+/// decoded: "too many links"). Blocks apart, with unused words between and after them, are
+/// fine: extended, the graph still decodes.
+#[test]
+fn overlapping_upper_blocks_are_refused() {
+    let mut idx = index_of_40(2);
+    match idx.load_graph(&graph_with_upper_blocks([0, 1], 4)) {
+        Err(e) => assert!(e.contains("upper-level block"), "{e}"),
+        Ok(()) => {
+            idx.index_pending(usize::MAX);
+            let again = Graph::decode(&idx.encode_graph()).map(|_| ());
+            panic!("overlapping blocks accepted; once extended, the graph decodes as {again:?}");
+        }
+    }
+    let mut idx = index_of_40(2);
+    idx.load_graph(&graph_with_upper_blocks([1, 5], 10))
+        .unwrap();
+    idx.index_pending(usize::MAX);
+    Graph::decode(&idx.encode_graph()).expect("extended, the graph decodes");
+}
+
 /// The budgeted graph search can find fewer than k admitted nodes; search must then fall
 /// back to an exact scan.
 #[test]

@@ -34,7 +34,7 @@
 mod background;
 mod config;
 mod flushing;
-mod request;
+pub(crate) mod request;
 mod tiering;
 
 use std::sync::Arc;

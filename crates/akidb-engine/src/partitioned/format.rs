@@ -137,14 +137,21 @@ impl Header {
             Centroids::from_rows(dim, metric, centroids).ok_or("header: malformed centroids")?;
         let mut partitions = Vec::with_capacity(k.min(r.remaining() / ENTRY_BYTES));
         for _ in 0..k {
-            partitions.push(PartitionEntry {
+            let entry = PartitionEntry {
                 rows: r.u32()?,
                 offset: r.u64()?,
                 body_len: r.u64()?,
                 body_crc: r.u32()?,
                 meta_len: r.u64()?,
                 meta_crc: r.u32()?,
-            });
+            };
+            // `range` adds these up: they must not overflow.
+            entry
+                .offset
+                .checked_add(entry.body_len)
+                .and_then(|end| end.checked_add(entry.meta_len))
+                .ok_or("header: a partition's range overflows")?;
+            partitions.push(entry);
         }
         let words = r.u32()? as usize;
         if words as u64 != slots.div_ceil(64) {
@@ -152,7 +159,7 @@ impl Header {
                 "header: {words} words of dead bits for {slots} slots"
             ));
         }
-        let mut dead = Vec::with_capacity(words);
+        let mut dead = Vec::with_capacity(words.min(r.remaining() / 8));
         for _ in 0..words {
             dead.push(r.u64()?);
         }
@@ -170,6 +177,8 @@ impl Header {
             entries,
             blocks,
         };
+        // `block_range` adds up within it: it must not overflow.
+        ids.end().ok_or("header: the id index's range overflows")?;
         r.end()?;
         let rows: u64 = partitions.iter().map(|p| p.rows as u64).sum();
         if rows != slots {

@@ -67,6 +67,12 @@ impl IdIndex {
         start..end
     }
 
+    /// Where the index ends in the object; `None` when that overflows (a damaged header).
+    pub fn end(&self) -> Option<u64> {
+        let len = self.entries.checked_mul(ENTRY_BYTES as u64)?;
+        self.offset.checked_add(len)
+    }
+
     /// The bytes of block `b` in the object.
     pub fn block_range(&self, b: usize) -> Range<u64> {
         let first = (b * BLOCK_ENTRIES) as u64;

@@ -238,3 +238,59 @@ fn every_id_is_found_through_the_id_index() {
         assert!(hit.is_some(), "{id} not found");
     }
 }
+
+/// A partition whose offset and lengths overflow: the header is refused, where `range` (a load,
+/// a cold read) used to panic on the overflow (found by the `partitioned_base` fuzz target).
+#[test]
+fn a_partition_range_that_overflows_is_refused() {
+    let (_, b) = built(20);
+    let good = header(&b);
+    for (offset, body_len, meta_len) in [
+        (u64::MAX - 3, 10, 0),
+        (0, u64::MAX, 1),
+        (5, u64::MAX / 2, u64::MAX / 2),
+    ] {
+        let mut bad = good.clone();
+        bad.partitions[0].offset = offset;
+        bad.partitions[0].body_len = body_len;
+        bad.partitions[0].meta_len = meta_len;
+        match Header::decode(&bad.encode()) {
+            Ok(h) => panic!("accepted, range {:?}", h.partitions[0].range(true)),
+            Err(e) => assert!(e.contains("overflows"), "{e}"),
+        }
+    }
+}
+
+/// An id index whose offset and size overflow: the header is refused, where `block_range` (a
+/// cold `get`) used to panic on the overflow (found by the `partitioned_base` fuzz target).
+#[test]
+fn an_id_index_range_that_overflows_is_refused() {
+    let (_, b) = built(2000);
+    let mut bad = header(&b);
+    bad.ids.offset = u64::MAX - 100;
+    match Header::decode(&bad.encode()) {
+        Ok(h) => panic!(
+            "accepted, last block {:?}",
+            h.ids.block_range(h.ids.blocks.len() - 1)
+        ),
+        Err(e) => assert!(e.contains("overflows"), "{e}"),
+    }
+}
+
+/// A header claiming 2^32 - 1 words of dead bits (for as many slots) but holding none: an
+/// error, after allocating only what the bytes can hold (it reserved the claimed 32 GiB, which
+/// aborts the process where that much memory cannot be had). Found by review of the decoder.
+#[test]
+fn a_huge_dead_bitmap_claim_allocates_nothing() {
+    let mut h = Vec::new();
+    h.extend_from_slice(b"AKP1");
+    h.extend_from_slice(&1u32.to_le_bytes()); // dim
+    h.push(1); // L2
+    h.extend_from_slice(&(64 * u64::from(u32::MAX)).to_le_bytes()); // slots
+    h.extend_from_slice(&1u32.to_le_bytes()); // k
+    h.extend_from_slice(&0f32.to_le_bytes()); // the centroid
+    h.extend_from_slice(&[0; 36]); // the partition entry
+    h.extend_from_slice(&u32::MAX.to_le_bytes()); // words of dead bits, and then nothing
+    let err = Header::decode(&h).unwrap_err();
+    assert!(err.contains("truncated"), "{err}");
+}
