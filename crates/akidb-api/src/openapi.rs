@@ -134,7 +134,10 @@ fn paths() -> Value {
         "/api/v1/collections/{name}/documents": {
             "parameters": [name_param()],
             "post": {"summary": "Upsert up to 10,000 documents; acknowledged after the WAL fsync",
-                     "requestBody": body("UpsertRequest"),
+                     "description": "The body is JSON, or an Arrow IPC stream (application/vnd.apache.arrow.stream) with columns id (utf8, nullable: a null gets a generated id), vector (fixed-size list of float32) and optionally metadata (utf8 JSON text, nullable), checked alike; errors name the column or the row as documents[i].",
+                     "requestBody": {"required": true, "content": {
+                         "application/json": {"schema": {"$ref": "#/components/schemas/UpsertRequest"}},
+                         "application/vnd.apache.arrow.stream": {"schema": {"type": "string", "format": "binary"}}}},
                      "responses": responses(("200", ok("upserted", "UpsertResponse")), &[400, 404, 413, 415, 422, 503])}
         },
         "/api/v1/collections/{name}/documents/delete": {

@@ -347,7 +347,10 @@ async fn a_normal_client_keeps_its_latency_while_hostile_clients_attack() {
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     let left = common::rss_bytes(server.pid());
-    eprintln!("RSS after deleting the large collections: {} MiB", left >> 20);
+    eprintln!(
+        "RSS after deleting the large collections: {} MiB",
+        left >> 20
+    );
     assert!(left < 384 << 20, "RSS stayed at {} MiB", left >> 20);
 }
 

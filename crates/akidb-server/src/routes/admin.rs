@@ -9,7 +9,8 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::error::{ApiError, ApiJson};
+use super::body::ApiJson;
+use super::error::ApiError;
 use crate::auth::keys::validate_patterns;
 
 pub(super) async fn list_keys(State(state): State<AppState>) -> Json<api::ListKeys> {

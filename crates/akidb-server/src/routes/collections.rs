@@ -18,7 +18,8 @@ use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::error::{ApiError, ApiJson};
+use super::body::{ApiJson, UpsertBody};
+use super::error::ApiError;
 use crate::auth::Principal;
 
 pub(super) fn collection_name(
@@ -286,31 +287,22 @@ pub(super) async fn upsert(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     path: Result<Path<String>, PathRejection>,
-    body: Result<ApiJson<api::UpsertRequest>, ApiError>,
+    body: Result<UpsertBody, ApiError>,
 ) -> Result<Json<api::UpsertResponse>, ApiError> {
     let name = collection_name(path)?;
-    let ApiJson(req) = body?;
+    let UpsertBody(docs) = body?;
     let bytes = || {
-        let doc = |d: &api::DocumentIn| {
+        let doc = |d: &NewDocument| {
             let id = d.id.as_ref().map_or(36, String::len);
             let metadata = d.metadata.as_ref().map_or(0, |m| m.to_string().len());
             d.vector.len() * 4 + id + metadata
         };
-        req.documents.iter().map(doc).sum::<usize>() as u64
+        docs.iter().map(doc).sum::<usize>() as u64
     };
-    let n = req.documents.len() as u64;
+    let n = docs.len() as u64;
     state
         .quotas
         .check_upsert(&state.engine, &who, &name, n, bytes)?;
-    let docs: Vec<NewDocument> = req
-        .documents
-        .into_iter()
-        .map(|d| NewDocument {
-            id: d.id,
-            vector: d.vector,
-            metadata: d.metadata,
-        })
-        .collect();
     let ids = state
         .engine
         .upsert(&name, docs)

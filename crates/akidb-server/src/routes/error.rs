@@ -1,18 +1,13 @@
-//! The API's errors and its JSON body extractor: every failure becomes
-//! `{"error": {"code", "message", "field"?}}`, mapped from the engine's errors with an exhaustive
-//! match (a new error variant does not compile until someone decides its status).
+//! The API's errors: every failure becomes `{"error": {"code", "message", "field"?}}`, mapped
+//! from the engine's errors with an exhaustive match (a new error variant does not compile until
+//! someone decides its status).
 
 use akidb_api as api;
 use akidb_api::ErrorCode;
 use akidb_engine::{EngineError, WalError};
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::de::DeserializeOwned;
-
-use super::AppState;
 
 /// An API error, rendered as the documented JSON body.
 #[derive(Debug)]
@@ -40,6 +35,18 @@ impl ApiError {
     pub(crate) fn retry_after(mut self, secs: u64) -> Self {
         self.retry_after = Some(secs);
         self
+    }
+    #[cfg(test)]
+    pub(crate) fn code(&self) -> ErrorCode {
+        self.code
+    }
+    #[cfg(test)]
+    pub(crate) fn field_name(&self) -> Option<&str> {
+        self.field.as_deref()
+    }
+    #[cfg(test)]
+    pub(crate) fn message(&self) -> &str {
+        &self.message
     }
 }
 
@@ -163,129 +170,6 @@ pub(crate) fn redact_paths(message: &str) -> String {
     }
     out.push_str(rest);
     out
-}
-
-fn too_large() -> ApiError {
-    ApiError::new(
-        ErrorCode::PayloadTooLarge,
-        "the request body is larger than the server's max_body_bytes; send smaller batches",
-    )
-}
-
-/// A JSON body: `application/json` required (415), size bounded by `DefaultBodyLimit` (413),
-/// syntax errors are 400 `malformed_json`, shape errors 422 `invalid_body` naming the JSON path.
-/// Reading it first reserves its size from the server's body memory (503 after 5 s without),
-/// and must finish within `body_timeout` (408).
-pub struct ApiJson<T>(pub T);
-
-impl<T: DeserializeOwned + Send + 'static> FromRequest<AppState> for ApiJson<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|mime| {
-                let mime = mime.trim().to_ascii_lowercase();
-                mime == "application/json"
-                    || (mime.starts_with("application/") && mime.ends_with("+json"))
-            });
-        if !is_json {
-            return Err(ApiError::new(
-                ErrorCode::UnsupportedMediaType,
-                "the request body must be JSON, sent with content-type: application/json",
-            ));
-        }
-        let limits = &state.limits;
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        let max_body = match req.extensions().get::<axum::extract::MatchedPath>() {
-            Some(p) if p.as_str().ends_with("/search") => super::bounds::MAX_SEARCH_BODY,
-            _ => limits.max_body,
-        };
-        if declared.is_some_and(|n| n > max_body) {
-            return Err(too_large());
-        }
-        let _memory = limits
-            .reserve_body(declared.unwrap_or(max_body))
-            .await
-            .inspect_err(|_| state.metrics.quota_refusal("body_memory"))?;
-        let read = tokio::time::timeout(limits.body_timeout, Bytes::from_request(req, state));
-        let Ok(read) = read.await else {
-            return Err(ApiError::new(
-                ErrorCode::RequestTimeout,
-                format!(
-                    "the request body did not arrive within {} s",
-                    limits.body_timeout.as_secs()
-                ),
-            ));
-        };
-        let bytes = read.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                too_large()
-            } else {
-                ApiError::new(
-                    ErrorCode::MalformedJson,
-                    format!("could not read the request body: {rejection}"),
-                )
-            }
-        })?;
-        // A large body is parsed on a blocking thread, so that it cannot hold up the async
-        // workers that every other request needs.
-        if bytes.len() >= PARSE_ON_BLOCKING_THREAD {
-            tokio::task::spawn_blocking(move || parse(&bytes))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(ApiError::new(
-                        ErrorCode::Internal,
-                        "parsing the body failed",
-                    ))
-                })
-        } else {
-            parse(&bytes)
-        }
-        .map(ApiJson)
-    }
-}
-
-/// Bodies at least this large are parsed off the async workers.
-const PARSE_ON_BLOCKING_THREAD: usize = 256 * 1024;
-
-fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de);
-    if value.is_ok()
-        && let Err(e) = de.end()
-    {
-        return Err(ApiError::new(
-            ErrorCode::MalformedJson,
-            format!("the body is not valid JSON: {e}"),
-        ));
-    }
-    value.map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            ApiError::new(
-                ErrorCode::MalformedJson,
-                format!("the body is not valid JSON: {inner}"),
-            )
-        } else {
-            let field = if path == "." { String::new() } else { path };
-            let message = if field.is_empty() {
-                format!("the body does not match the expected shape: {inner}")
-            } else {
-                format!("{field}: {inner}")
-            };
-            let e = ApiError::new(ErrorCode::InvalidBody, message);
-            if field.is_empty() { e } else { e.field(field) }
-        }
-    })
 }
 
 #[cfg(test)]

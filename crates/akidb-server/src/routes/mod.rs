@@ -23,14 +23,17 @@ use crate::metrics::Metrics;
 use crate::quota::Quotas;
 
 mod admin;
+mod arrow_body;
+mod body;
 mod bounds;
 mod collections;
 mod error;
 
 use self::admin::*;
+pub use self::body::ApiJson;
 pub use self::bounds::RequestLimits;
 use self::collections::*;
-pub use self::error::{ApiError, ApiJson};
+pub use self::error::ApiError;
 
 #[derive(Clone)]
 pub struct AppState {

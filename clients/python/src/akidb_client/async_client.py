@@ -1,0 +1,317 @@
+"""The asyncio client: the same methods as :class:`akidb_client.Client`, awaited."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Iterable, List, Mapping, Optional, Sequence
+
+import httpx
+
+from . import _calls
+from ._base import Settings, Verify, error, request_headers, result
+from ._retry import RetryPolicy, transport_error
+from .errors import CollectionExists, CollectionNotFound
+from .models import (
+    Collection,
+    CreatedKey,
+    Document,
+    KeyInfo,
+    SearchResult,
+    TierStatus,
+    Tiers,
+    UpsertResult,
+)
+
+__all__ = ["AsyncClient"]
+
+
+class AsyncClient:
+    """An asyncio connection to one AkiDB server; best reused (it pools connections).
+
+    Args:
+        url: the server, ``http://host:port`` or ``https://...``; default ``$AKIDB_URL``, else
+            ``http://127.0.0.1:8080``.
+        api_key: sent as ``Authorization: Bearer``; default ``$AKIDB_API_KEY``.
+        timeout: seconds for each request (connect, read, write); ``None`` waits forever.
+        verify: TLS verification: ``True`` (system CAs), ``False`` (none: testing only), a path
+            to a PEM CA bundle, or an ``ssl.SSLContext``.
+        retry: how often and how long to retry (see :class:`RetryPolicy`).
+        headers: extra headers for every request.
+
+    Errors are raised as the :mod:`akidb_client.errors` class of the server's error code
+    (``CollectionNotFound``, ``InvalidArgument``, ...), each an :class:`AkiDBError`.
+
+    Example::
+
+        async with AsyncClient("http://127.0.0.1:8080") as db:
+            await db.create_collection("docs", dimension=3, metric="cosine")
+            await db.upsert("docs", [{"id": "a", "vector": [1, 0, 0]}])
+            hits = await db.search("docs", [1, 0, 0], k=5)
+    """
+
+    def __init__(
+        self,
+        url: Optional[str] = None,
+        *,
+        api_key: Optional[str] = None,
+        timeout: Optional[float] = 30.0,
+        verify: Verify = True,
+        retry: Optional[RetryPolicy] = None,
+        headers: Optional[Mapping[str, str]] = None,
+    ) -> None:
+        self._settings = Settings(url, api_key, timeout, verify, retry, headers)
+        self._http = httpx.AsyncClient(**self._settings.httpx_args())
+
+    @property
+    def url(self) -> str:
+        """The server's base URL."""
+        return self._settings.url
+
+    async def close(self) -> None:
+        """Closes the pooled connections."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"AsyncClient({self.url!r})"
+
+    async def _run(self, call: _calls.Call) -> Any:
+        policy = self._settings.retry
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.request(
+                    call.method, call.path, content=call.body, headers=request_headers(call)
+                )
+            except httpx.TransportError as exc:
+                wait = policy.after_failure(attempt, exc, call.idempotent)
+                if wait is None:
+                    raise transport_error(exc, self.url) from exc
+            else:
+                err = error(call, response)
+                if err is None:
+                    return result(call, response)
+                wait = policy.after_answer(attempt, err)
+                if wait is None:
+                    raise err
+            await asyncio.sleep(wait)
+            attempt += 1
+
+    # ---- server ------------------------------------------------------------------------------
+
+    async def health(self) -> bool:
+        """Whether the server process answers (``GET /health``)."""
+        try:
+            return (await self._http.get("/health")).is_success
+        except httpx.TransportError:
+            return False
+
+    async def ready(self) -> bool:
+        """Whether the server has opened its collections and takes requests (``GET /ready``)."""
+        try:
+            return (await self._http.get("/ready")).is_success
+        except httpx.TransportError:
+            return False
+
+    # ---- collections -------------------------------------------------------------------------
+
+    async def list_collections(self) -> List[Collection]:
+        """Every collection (those the API key may see), with its size and tier."""
+        return await self._run(_calls.list_collections())
+
+    async def create_collection(
+        self,
+        name: str,
+        dimension: int,
+        metric: str = "cosine",
+        *,
+        m: Optional[int] = None,
+        ef_construction: Optional[int] = None,
+        ef_search: Optional[int] = None,
+        quantization: Optional[str] = None,
+        exist_ok: bool = False,
+    ) -> Collection:
+        """Creates a collection of ``dimension``-d vectors compared by ``metric``.
+
+        Args:
+            name: 1 to 64 characters of letters, digits, ``-``, ``_`` and ``.``.
+            dimension: the vectors' length, 1 to 4096.
+            metric: ``"cosine"``, ``"l2"`` or ``"dot"``.
+            m, ef_construction, ef_search: HNSW parameters; default the server's.
+            quantization: ``"none"`` (default) or ``"sq8"`` (about a quarter of the RAM).
+            exist_ok: return the existing collection instead of raising
+                :class:`CollectionExists` (its settings are not compared).
+        """
+        call = _calls.create_collection(
+            name, dimension, metric, m, ef_construction, ef_search, quantization
+        )
+        try:
+            return await self._run(call)
+        except CollectionExists:
+            if not exist_ok:
+                raise
+            return await self.get_collection(name)
+
+    async def get_collection(self, name: str) -> Collection:
+        """The collection's description; raises :class:`CollectionNotFound`."""
+        return await self._run(_calls.get_collection(name))
+
+    async def collection_exists(self, name: str) -> bool:
+        """Whether a collection of that name exists."""
+        try:
+            await self.get_collection(name)
+            return True
+        except CollectionNotFound:
+            return False
+
+    async def update_collection(self, name: str, *, quantization: Optional[str] = None) -> Collection:
+        """Changes the settings that can change after creation (``quantization``)."""
+        return await self._run(_calls.update_collection(name, quantization))
+
+    async def delete_collection(self, name: str, *, missing_ok: bool = False) -> None:
+        """Deletes the collection and all its data; raises :class:`CollectionNotFound` unless
+        ``missing_ok``."""
+        try:
+            await self._run(_calls.delete_collection(name))
+        except CollectionNotFound:
+            if not missing_ok:
+                raise
+
+    # ---- documents ---------------------------------------------------------------------------
+
+    async def upsert(
+        self,
+        collection: str,
+        documents: Optional[Iterable[Any]] = None,
+        *,
+        ids: Optional[Sequence[Any]] = None,
+        vectors: Any = None,
+        metadata: Optional[Sequence[Optional[Mapping[str, Any]]]] = None,
+        batch_size: int = _calls.DEFAULT_BATCH_SIZE,
+        binary: Optional[bool] = None,
+    ) -> UpsertResult:
+        """Writes documents (replacing any with the same id), in batches of ``batch_size``.
+
+        Give either ``documents`` (dicts or objects with ``id``, ``vector`` and ``metadata``,
+        or a pyarrow Table or RecordBatch with those columns) or columns: ``vectors`` (a 2-d
+        NumPy array or a list of vectors) with optional ``ids`` and ``metadata`` (one dict or
+        ``None`` per vector). A document without an id gets a generated one (returned in
+        ``ids``). Tables and columns are sent as Arrow IPC streams when pyarrow is installed
+        (``binary=False`` forces JSON, ``binary=True`` requires Arrow), several times faster
+        than JSON for bulk loads. Each batch is durable once acknowledged; when one
+        fails, the error names the field by its index in your input
+        (``documents[1234].vector``) and the batches before it stay written.
+        """
+        upserted, written = 0, []
+        for call in _calls.upsert(
+            collection, documents, ids, vectors, metadata, batch_size, binary
+        ):
+            answer = await self._run(call)
+            upserted += answer["upserted"]
+            written.extend(answer["ids"])
+        return UpsertResult(upserted=upserted, ids=written)
+
+    async def get(self, collection: str, id: str, *, as_numpy: bool = False) -> Document:
+        """The document with that id; raises :class:`DocumentNotFound`."""
+        return await self._run(_calls.get_document(collection, id, as_numpy))
+
+    async def delete(self, collection: str, ids: Sequence[str]) -> int:
+        """Deletes documents by id (at most 10,000 at once); returns how many existed."""
+        return await self._run(_calls.delete_documents(collection, ids))
+
+    async def search(
+        self,
+        collection: str,
+        vector: Any,
+        k: int = 10,
+        *,
+        filter: Optional[Mapping[str, Any]] = None,
+        ef: Optional[int] = None,
+        nprobe: Optional[int] = None,
+        exact: bool = False,
+        include_vector: bool = False,
+        include_metadata: bool = True,
+        report: bool = False,
+        timeout_ms: Optional[int] = None,
+        as_numpy: bool = False,
+    ) -> SearchResult:
+        """The ``k`` documents nearest to ``vector`` (a list or a 1-d NumPy array), best first.
+
+        Args:
+            filter: metadata conditions, all ANDed: ``{"lang": "en", "year": {"$in": [1, 2]}}``.
+            ef: HNSW search breadth (hot tier); default the collection's ``ef_search``.
+            nprobe: partitions read by a warm or cold query; default the server's.
+            exact: compare every live document (the same answer in every tier).
+            include_vector: return each hit's vector (a NumPy array with ``as_numpy``).
+            include_metadata: return each hit's metadata (on by default, unlike the HTTP API).
+            report: add which tier answered and what it read.
+            timeout_ms: give up after this long (raises :class:`DeadlineExceeded`).
+        """
+        call = _calls.search(
+            collection,
+            vector,
+            k,
+            filter,
+            ef,
+            nprobe,
+            exact,
+            include_vector,
+            include_metadata,
+            report,
+            timeout_ms,
+            as_numpy,
+        )
+        return await self._run(call)
+
+    # ---- tiers -------------------------------------------------------------------------------
+
+    async def tier(self, collection: str) -> TierStatus:
+        """Where the collection lives (hot, warm, cold), whether pinned, and its sizes."""
+        return await self._run(_calls.get_tier(collection))
+
+    async def set_tier(self, collection: str, action: str, target: Optional[str] = None) -> TierStatus:
+        """Moves or pins a collection: ``action`` is ``promote`` (default target hot),
+        ``demote`` (default one tier down), ``pin`` (optionally moving to ``target`` first)
+        or ``unpin``."""
+        return await self._run(_calls.set_tier(collection, action, target))
+
+    async def tiers(self) -> Tiers:
+        """Collections and bytes per tier, over the whole server."""
+        return await self._run(_calls.tiers())
+
+    # ---- admin (an admin key) ----------------------------------------------------------------
+
+    async def create_key(
+        self,
+        role: str,
+        *,
+        collections: Optional[Sequence[str]] = None,
+        limits: Optional[Mapping[str, int]] = None,
+        description: Optional[str] = None,
+    ) -> CreatedKey:
+        """Creates an API key with ``role`` (``read``, ``write`` or ``admin``), optionally
+        limited to collection name patterns (``"tenant-a-*"``) and with its own quotas
+        (``requests_per_second``, ``max_in_flight``, ``max_collections``, ``max_vectors``,
+        ``max_bytes``). The key is in the result only; the server keeps its hash."""
+        return await self._run(_calls.create_key(role, collections, limits, description))
+
+    async def list_keys(self) -> List[KeyInfo]:
+        """Every API key, without the keys themselves."""
+        return await self._run(_calls.list_keys())
+
+    async def delete_key(self, key_id: str) -> None:
+        """Revokes a key at once; raises :class:`KeyNotFound`."""
+        await self._run(_calls.delete_key(key_id))
+
+    async def dead_letters(self) -> Any:
+        """The upload pipeline's dead-letter queue (uploads that failed every retry)."""
+        return await self._run(_calls.dead_letters())
+
+    async def retry_dead_letters(self) -> Any:
+        """Sends the dead-letter queue's uploads again."""
+        return await self._run(_calls.retry_dead_letters())
