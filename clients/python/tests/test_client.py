@@ -340,7 +340,7 @@ def test_arrow_bodies_store_what_json_bodies_store(db, name):
     bad = [{"ok": 1}] * 200 + [{"nan": float("nan")}]
     with pytest.raises(InvalidArgument) as e:
         db.upsert(name, vectors=np.ones((201, 16)), metadata=bad, binary=True)
-    assert e.value.field == "documents[200].metadata"
+    assert e.value.field == "documents[200].metadata.nan"
     huge_id = ["h" * 200] + ["ok"] * 150
     with pytest.raises(InvalidArgument) as e:
         db.upsert(name, ids=huge_id[::-1], vectors=np.ones((151, 16)), batch_size=100)

@@ -7,12 +7,13 @@ loads are not bound by JSON on either side.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
+import orjson
 
 from . import errors
+from ._json import finite_json
 
 MEDIA_TYPE = "application/vnd.apache.arrow.stream"
 
@@ -64,8 +65,8 @@ def _metadata_array(metadata: Sequence[Optional[Mapping[str, Any]]], start: int)
         if not isinstance(m, Mapping):
             raise _invalid(field, "must be a JSON object (a dict)")
         try:
-            out.append(json.dumps(m, separators=(",", ":"), allow_nan=False))
-        except (TypeError, ValueError) as e:
+            out.append(orjson.dumps(finite_json(m, field)).decode())
+        except TypeError as e:
             raise _invalid(field, f"is not JSON: {e}") from None
     return pa.array(out, type=pa.string())
 

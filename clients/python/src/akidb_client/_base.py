@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import ssl
 from typing import Any, Dict, Mapping, Optional, Union
 
 import httpx
+import orjson
 
 from . import _calls
 from ._retry import RetryPolicy
@@ -62,7 +62,7 @@ def request_headers(call: _calls.Call) -> Optional[Dict[str, str]]:
 
 def result(call: _calls.Call, response: httpx.Response) -> Any:
     """The parsed result of a 2xx answer."""
-    return call.parse(json.loads(response.content) if response.content else None)
+    return call.parse(orjson.loads(response.content) if response.content else None)
 
 
 def error(call: _calls.Call, response: httpx.Response) -> Optional[AkiDBError]:

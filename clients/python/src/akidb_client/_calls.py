@@ -6,7 +6,6 @@ send them, so the two cannot drift apart.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -14,8 +13,11 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optio
 from urllib.parse import quote
 
 import numpy as np
+import orjson
 
 from . import _arrow, errors
+from ._json import body as _json
+from ._json import finite_json
 from .models import (
     Collection,
     CreatedKey,
@@ -61,22 +63,22 @@ def _seg(s: str) -> str:
     return quote(s, safe="")
 
 
-def _json(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
-
-
 def _invalid(field: str, message: str) -> errors.InvalidArgument:
     return errors.InvalidArgument(message, field=field)
 
 
-def one_vector(vector: Any, field: str = "vector") -> List[float]:
-    """A query vector as a list of finite floats (from a list, tuple or 1-d NumPy array)."""
-    arr = np.asarray(vector, dtype=np.float32)
+def one_vector(vector: Any, field: str = "vector") -> "np.ndarray":
+    """A vector as a contiguous float32 array of finite values (from a list, tuple or 1-d
+    NumPy array)."""
+    try:
+        arr = np.ascontiguousarray(vector, dtype=np.float32)
+    except (TypeError, ValueError) as e:
+        raise _invalid(field, f"must be a list of numbers: {e}") from None
     if arr.ndim != 1:
         raise _invalid(field, f"must be one vector (1-d), got an array of shape {arr.shape}")
     if not np.isfinite(arr).all():
         raise _invalid(field, "holds a NaN or infinite value")
-    return arr.tolist()
+    return arr
 
 
 def _none_dropped(d: Mapping[str, Any]) -> Dict[str, Any]:
@@ -175,7 +177,7 @@ def _row(i: int, id: Any, vector: Any, metadata: Any) -> Dict[str, Any]:
     if metadata is not None:
         if not isinstance(metadata, Mapping):
             raise _invalid(f"documents[{i}].metadata", "must be a JSON object (a dict)")
-        row["metadata"] = dict(metadata)
+        row["metadata"] = finite_json(dict(metadata), f"documents[{i}].metadata")
     return row
 
 
@@ -264,7 +266,7 @@ def search(
         {
             "vector": one_vector(vector),
             "k": k,
-            "filter": None if filter is None else dict(filter),
+            "filter": None if filter is None else finite_json(dict(filter), "filter"),
             "ef": ef,
             "nprobe": nprobe,
             "timeout_ms": timeout_ms,
@@ -355,9 +357,9 @@ def error_from_answer(
     """The exception for a non-2xx answer: the class of its error code, with the server's
     message and field (a batch's `documents[i]` shifted to the index in the caller's input)."""
     try:
-        err = json.loads(body)["error"]
+        err = orjson.loads(body)["error"]
         code, message, field = err["code"], err["message"], err.get("field")
-    except (ValueError, KeyError, TypeError):
+    except (orjson.JSONDecodeError, KeyError, TypeError):
         text = body.decode("utf-8", "replace").strip()[:500]
         return errors.AkiDBError(text or f"HTTP {status}", status=status, retry_after=retry_after)
     if field and row_offset:

@@ -1,7 +1,8 @@
 """The typed results the client returns, built from the server's JSON answers.
 
 Fields the server adds later are ignored, so an older client keeps working against a newer
-server. Vectors are lists of floats, or ``numpy.ndarray`` (float32) when asked for with
+server. Plain (not frozen) dataclasses: a frozen one takes twice as long to build, and a search
+builds one per hit. Vectors are lists of floats, or ``numpy.ndarray`` (float32) when asked for with
 ``as_numpy=True``.
 """
 
@@ -40,7 +41,7 @@ def _vector(raw: Optional[List[float]], as_numpy: bool) -> Optional[Vector]:
     return np.asarray(raw, dtype=np.float32) if as_numpy else raw
 
 
-@dataclass(frozen=True)
+@dataclass
 class IndexInfo:
     """A collection's HNSW parameters."""
 
@@ -53,7 +54,7 @@ class IndexInfo:
         return cls(m=j["m"], ef_construction=j["ef_construction"], ef_search=j["ef_search"])
 
 
-@dataclass(frozen=True)
+@dataclass
 class Collection:
     """A collection as described by the server.
 
@@ -96,7 +97,7 @@ class Collection:
         )
 
 
-@dataclass(frozen=True)
+@dataclass
 class Document:
     """A stored document: its id, vector and metadata (an empty dict when it has none)."""
 
@@ -113,7 +114,7 @@ class Document:
         )
 
 
-@dataclass(frozen=True)
+@dataclass
 class Hit:
     """One search result.
 
@@ -128,15 +129,13 @@ class Hit:
 
     @classmethod
     def from_json(cls, j: Json, as_numpy: bool = False) -> "Hit":
-        return cls(
-            id=j["id"],
-            score=j["score"],
-            vector=_vector(j.get("vector"), as_numpy),
-            metadata=j.get("metadata"),
-        )
+        vector = j.get("vector")
+        if vector is not None and as_numpy:
+            vector = np.asarray(vector, dtype=np.float32)
+        return cls(j["id"], j["score"], vector, j.get("metadata"))
 
 
-@dataclass(frozen=True)
+@dataclass
 class SearchReport:
     """Which tier answered a search and what it read (``report=True``)."""
 
@@ -157,7 +156,7 @@ class SearchReport:
         )
 
 
-@dataclass(frozen=True)
+@dataclass
 class SearchResult:
     """The hits of a search, best first; iterable and indexable like a list of :class:`Hit`."""
 
@@ -189,7 +188,7 @@ class SearchResult:
         return self.hits[i]
 
 
-@dataclass(frozen=True)
+@dataclass
 class UpsertResult:
     """What an upsert wrote: how many documents, and their ids in input order (generated ones
     included)."""
@@ -198,7 +197,7 @@ class UpsertResult:
     ids: List[str]
 
 
-@dataclass(frozen=True)
+@dataclass
 class TierStatus:
     """Where a collection lives and what it occupies there."""
 
@@ -225,7 +224,7 @@ class TierStatus:
         )
 
 
-@dataclass(frozen=True)
+@dataclass
 class TierTotals:
     """One tier's totals over every collection."""
 
@@ -244,7 +243,7 @@ class TierTotals:
         )
 
 
-@dataclass(frozen=True)
+@dataclass
 class Tiers:
     """The server's totals per tier."""
 
@@ -257,7 +256,7 @@ class Tiers:
         return cls(*(TierTotals.from_json(j[t]) for t in ("hot", "warm", "cold")))
 
 
-@dataclass(frozen=True)
+@dataclass
 class KeyInfo:
     """An API key as listed (never the key itself)."""
 
@@ -282,7 +281,7 @@ class KeyInfo:
         )
 
 
-@dataclass(frozen=True)
+@dataclass
 class CreatedKey:
     """A new API key: ``key`` is shown only this once (the server keeps its hash)."""
 
