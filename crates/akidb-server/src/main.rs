@@ -18,14 +18,16 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (zero configuration: data in ./akidb-data, listening on 127.0.0.1:8080).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Load Parquet, .npy, fvecs or JSONL files into a collection of a running server.
+    Import(Box<akidb_server::import::ImportArgs>),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
-            let config = Config::resolve(args)?;
+            let config = Config::resolve(*args)?;
             tracing_subscriber::fmt()
                 .with_env_filter(
                     EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info")),
@@ -43,6 +45,13 @@ fn main() -> anyhow::Result<()> {
                 runtime.worker_threads(n);
             }
             runtime.build()?.block_on(akidb_server::serve(config))
+        }
+        Command::Import(args) => {
+            tracing_subscriber::fmt()
+                .with_env_filter(EnvFilter::from_env("RUST_LOG"))
+                .with_writer(std::io::stderr)
+                .init();
+            akidb_server::import::run(*args)
         }
     }
 }
