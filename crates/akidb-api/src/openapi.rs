@@ -140,6 +140,11 @@ fn paths() -> Value {
                          "application/vnd.apache.arrow.stream": {"schema": {"type": "string", "format": "binary"}}}},
                      "responses": responses(("200", ok("upserted", "UpsertResponse")), &[400, 404, 413, 415, 422, 503])}
         },
+        "/api/v1/collections/{name}/export": {
+            "parameters": [name_param()],
+            "get": {"summary": "Every live document as an Arrow IPC stream (id, vector, metadata as JSON text), in any tier; akidb export writes it as Parquet",
+                    "responses": responses(("200", json!({"description": "an Arrow IPC stream", "content": {"application/vnd.apache.arrow.stream": {"schema": {"type": "string", "format": "binary"}}}})), &[400, 404, 503])}
+        },
         "/api/v1/collections/{name}/documents/delete": {
             "parameters": [name_param()],
             "post": {"summary": "Delete documents by id", "requestBody": body("DeleteDocumentsRequest"),

@@ -107,6 +107,7 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/api/v1/collections/{name}/documents/{id}", Read),
     r("DELETE", "/api/v1/collections/{name}/documents/{id}", Write),
     r("POST", "/api/v1/collections/{name}/search", Read),
+    r("GET", "/api/v1/collections/{name}/export", Read),
     r("GET", "/api/v1/collections/{name}/tier", Read),
     r("POST", "/api/v1/collections/{name}/tier", Admin),
     r("GET", "/api/v1/tiers", ServerRead),

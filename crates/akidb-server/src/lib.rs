@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod export;
 pub mod import;
 pub mod limits;
 pub mod metrics;

@@ -21,6 +21,8 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Load Parquet, .npy, fvecs or JSONL files into a collection of a running server.
     Import(Box<akidb_server::import::ImportArgs>),
+    /// Write every document of a collection of a running server to a Parquet file.
+    Export(Box<akidb_server::export::ExportArgs>),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -53,5 +55,6 @@ fn main() -> anyhow::Result<()> {
                 .init();
             akidb_server::import::run(*args)
         }
+        Command::Export(args) => akidb_server::export::run(*args),
     }
 }

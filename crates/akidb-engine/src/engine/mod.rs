@@ -489,6 +489,35 @@ impl Engine {
             })
     }
 
+    /// Every live document of the collection in slot order, `batch` at a time, handed to
+    /// `each` on a blocking thread: against the hot state, or one temporary load of a warm
+    /// collection (a cold one is fetched to local disk first); it is not promoted to hot. `each` returns false to stop early.
+    /// Returns how many documents were handed over.
+    pub async fn export<F>(&self, name: &str, batch: usize, mut each: F) -> Result<u64, EngineError>
+    where
+        F: FnMut(Vec<Document>) -> bool + Send + 'static,
+    {
+        let (entry, collection) = self.collection(name).await?;
+        self.touch(&collection);
+        let batch = batch.max(1);
+        let exported = collection
+            .read(false, move |state| -> Result<u64, EngineError> {
+                let (_, slots) = state.slots();
+                let mut sent = 0;
+                for start in (0..slots).step_by(batch) {
+                    let docs = state.live_documents(start..(start + batch).min(slots))?;
+                    sent += docs.len() as u64;
+                    if !docs.is_empty() && !each(docs) {
+                        break;
+                    }
+                }
+                Ok(sent)
+            })
+            .await
+            .and_then(|r| r);
+        exported.map_err(|e| self.note_failure(&entry, e))
+    }
+
     pub async fn search(&self, name: &str, query: SearchQuery) -> Result<Vec<Hit>, EngineError> {
         self.search_with_report(name, query)
             .await

@@ -2,16 +2,15 @@
 //! retried on 503 and 429 (after `Retry-After`) and on connections that fail (every row has an
 //! id, so a resend is harmless); a row the server refuses comes back as [`Refused::Row`].
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
-use arrow_array::builder::{FixedSizeListBuilder, Float32Builder, StringBuilder};
-use arrow_array::{ArrayRef, RecordBatch};
 use arrow_ipc::writer::StreamWriter;
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde_json::Value;
+
+use crate::routes::arrow_body::record_batch;
 
 /// Rows on their way, with where each came from (file, row in it). `first` and `span` are the
 /// rows over all files this batch covers, bad rows set aside included, for the checkpoint.
@@ -85,28 +84,14 @@ impl Batch {
 
     /// The Arrow IPC stream body: `id`, `vector` (fixed-size list of float32), `metadata`.
     fn body(&self) -> anyhow::Result<Vec<u8>> {
-        let mut ids = StringBuilder::with_capacity(self.len(), self.len() * 16);
-        for id in &self.ids {
-            ids.append_value(id);
-        }
-        let mut vectors = FixedSizeListBuilder::with_capacity(
-            Float32Builder::with_capacity(self.vectors.len()),
-            self.dim as i32,
-            self.len(),
-        );
-        for v in self.vectors.chunks_exact(self.dim) {
-            vectors.values().append_slice(v);
-            vectors.append(true);
-        }
-        let mut metadata = StringBuilder::new();
-        for m in &self.metadata {
-            metadata.append_option(m.as_deref());
-        }
-        let batch = RecordBatch::try_from_iter([
-            ("id", Arc::new(ids.finish()) as ArrayRef),
-            ("vector", Arc::new(vectors.finish()) as ArrayRef),
-            ("metadata", Arc::new(metadata.finish()) as ArrayRef),
-        ])?;
+        let rows = (0..self.len()).map(|i| {
+            (
+                self.ids[i].as_str(),
+                &self.vectors[i * self.dim..(i + 1) * self.dim],
+                self.metadata[i].as_deref(),
+            )
+        });
+        let batch = record_batch(self.dim, rows)?;
         let mut out = Vec::with_capacity(self.vectors.len() * 4 + self.len() * 64);
         let mut writer = StreamWriter::try_new(&mut out, &batch.schema())?;
         writer.write(&batch)?;

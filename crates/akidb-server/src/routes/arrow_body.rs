@@ -5,14 +5,16 @@
 //! the engine checks both alike; errors name the column, or the row as `documents[i]`.
 
 use std::io::Cursor;
+use std::sync::Arc;
 
 use akidb_api::ErrorCode;
 use akidb_engine::NewDocument;
+use arrow_array::builder::{FixedSizeListBuilder, Float32Builder, StringBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float32Type;
-use arrow_array::{Array, RecordBatch};
+use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_ipc::reader::StreamReader;
-use arrow_schema::DataType;
+use arrow_schema::{DataType, Field, Schema};
 use bytes::Bytes;
 use serde_json::Value;
 
@@ -20,6 +22,40 @@ use super::error::ApiError;
 
 /// The media type of the binary upsert body.
 pub const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
+
+/// A record batch in this schema (what an export streams and `akidb import` sends), from rows
+/// of `dim`-long vectors and metadata as JSON text.
+pub fn record_batch<'a>(
+    dim: usize,
+    rows: impl ExactSizeIterator<Item = (&'a str, &'a [f32], Option<&'a str>)>,
+) -> Result<RecordBatch, arrow_schema::ArrowError> {
+    let n = rows.len();
+    let mut ids = StringBuilder::with_capacity(n, n * 16);
+    let mut vectors =
+        FixedSizeListBuilder::with_capacity(Float32Builder::with_capacity(n * dim), dim as i32, n);
+    let mut metadata = StringBuilder::new();
+    for (id, vector, meta) in rows {
+        ids.append_value(id);
+        vectors.values().append_slice(vector);
+        vectors.append(true);
+        metadata.append_option(meta);
+    }
+    let vectors = vectors.finish();
+    // One schema for every batch (a stream's batches must share it): metadata nullable.
+    let schema = Schema::new(vec![
+        Field::new("id", DataType::Utf8, false),
+        Field::new("vector", vectors.data_type().clone(), false),
+        Field::new("metadata", DataType::Utf8, true),
+    ]);
+    RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            Arc::new(ids.finish()) as ArrayRef,
+            Arc::new(vectors),
+            Arc::new(metadata.finish()),
+        ],
+    )
+}
 
 fn wrong(field: &str, message: impl Into<String>) -> ApiError {
     ApiError::new(ErrorCode::InvalidBody, message).field(field)
@@ -140,10 +176,7 @@ fn append(batch: &RecordBatch, docs: &mut Vec<NewDocument>) -> Result<(), ApiErr
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use arrow_array::builder::{FixedSizeListBuilder, Float32Builder, StringBuilder};
-    use arrow_array::{ArrayRef, Float64Array, RecordBatch};
+    use arrow_array::Float64Array;
     use arrow_ipc::writer::StreamWriter;
 
     use super::*;

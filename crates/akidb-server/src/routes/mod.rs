@@ -23,11 +23,12 @@ use crate::metrics::Metrics;
 use crate::quota::Quotas;
 
 mod admin;
-mod arrow_body;
+pub(crate) mod arrow_body;
 mod body;
 mod bounds;
 mod collections;
 mod error;
+mod export;
 
 use self::admin::*;
 pub use self::body::ApiJson;
@@ -80,6 +81,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             "/api/v1/collections/{name}/documents/{id}",
             get(get_document).delete(delete_document),
         )
+        .route("/api/v1/collections/{name}/export", get(export::export))
         .route(
             "/api/v1/collections/{name}/search",
             post(search).layer(DefaultBodyLimit::max(bounds::MAX_SEARCH_BODY)),
