@@ -7,6 +7,7 @@ pub mod import;
 pub mod limits;
 pub mod metrics;
 pub mod quota;
+pub mod remote;
 pub mod routes;
 pub mod serve;
 

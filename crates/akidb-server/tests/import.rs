@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use arrow_array::builder::{FixedSizeListBuilder, Float32Builder, StringBuilder};
 use arrow_array::{ArrayRef, RecordBatch};
-use common::Server;
+use common::{Api, Server};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
@@ -54,28 +54,18 @@ fn seeded(n: usize, dim: usize) -> Vec<f32> {
         .collect()
 }
 
-async fn document(http: &reqwest::Client, url: &str, collection: &str, id: &str) -> Value {
-    http.get(format!(
-        "{url}/api/v1/collections/{collection}/documents/{id}"
-    ))
-    .send()
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap()
+/// A document by id, checked to exist.
+async fn document(api: &Api, collection: &str, id: &str) -> Value {
+    let (status, doc) = api
+        .get(&format!("/api/v1/collections/{collection}/documents/{id}"))
+        .await;
+    assert_eq!(status, 200, "{collection}/{id}: {doc}");
+    doc
 }
 
-async fn count(http: &reqwest::Client, url: &str, collection: &str) -> u64 {
-    let c: Value = http
-        .get(format!("{url}/api/v1/collections/{collection}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    c["count"].as_u64().unwrap()
+async fn count(api: &Api, collection: &str) -> u64 {
+    let (_, c) = api.get(&format!("/api/v1/collections/{collection}")).await;
+    c["count"].as_u64().unwrap_or_else(|| panic!("{c}"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -147,8 +137,8 @@ async fn an_import_killed_halfway_and_resumed_holds_exactly_the_source() {
     };
     let status = child.wait().unwrap();
     assert!(!status.success(), "killed, yet it succeeded");
-    let http = common::client();
-    let partial = count(&http, &server.url, "imported").await;
+    let api = Api::new(&server);
+    let partial = count(&api, "imported").await;
     assert!(
         partial < n as u64,
         "the import was not interrupted ({partial} written)"
@@ -169,12 +159,11 @@ async fn an_import_killed_halfway_and_resumed_holds_exactly_the_source() {
     eprintln!("killed after {killed_at} rows ({partial} written); resumed: {stdout}");
 
     // Exactly the source: every id present with its vector and metadata, nothing else.
-    assert_eq!(count(&http, &server.url, "imported").await, n as u64);
+    assert_eq!(count(&api, "imported").await, n as u64);
     let docs: Vec<(usize, Value)> = futures::stream::iter(0..n)
         .map(|i| {
-            let http = http.clone();
-            let url = server.url.clone();
-            async move { (i, document(&http, &url, "imported", &id_of(i)).await) }
+            let api = &api;
+            async move { (i, document(api, "imported", &id_of(i)).await) }
         })
         .buffer_unordered(16)
         .collect()
@@ -257,10 +246,10 @@ fn bad_rows_stop_the_import_or_go_to_the_reject_file() {
     );
 
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let http = common::client();
-    assert_eq!(rt.block_on(count(&http, &server.url, "rows")), 4);
+    let api = Api::new(&server);
+    assert_eq!(rt.block_on(count(&api, "rows")), 4);
     // The row without an id got its row number.
-    let doc = rt.block_on(document(&http, &server.url, "rows", "2"));
+    let doc = rt.block_on(document(&api, "rows", "2"));
     assert_eq!(doc["vector"], json!([7.0, 8.0, 9.0]));
 }
 
@@ -324,9 +313,9 @@ fn parquet_columns_are_read_by_name() {
         String::from_utf8_lossy(&out.stderr)
     );
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let http = common::client();
-    assert_eq!(rt.block_on(count(&http, &server.url, "pq")), 1000);
-    let doc = rt.block_on(document(&http, &server.url, "pq", "p7"));
+    let api = Api::new(&server);
+    assert_eq!(rt.block_on(count(&api, "pq")), 1000);
+    let doc = rt.block_on(document(&api, "pq", "p7"));
     assert_eq!(
         (doc["vector"].clone(), doc["metadata"].clone()),
         (json!([7.0, 1.0, 2.0, 3.0]), json!({"n": 7}))

@@ -15,18 +15,16 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
+use crate::remote::Remote;
+
 /// `akidb export`
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// The server.
-    #[arg(long, env = "AKIDB_URL", default_value = "http://127.0.0.1:8080")]
-    pub url: String,
+    #[command(flatten)]
+    pub remote: Remote,
     /// The collection to export.
     #[arg(long)]
     pub collection: String,
-    /// An API key with the read role.
-    #[arg(long, env = "AKIDB_API_KEY", hide_env_values = true)]
-    pub api_key: Option<String>,
     /// The Parquet file to write (replaced if it exists).
     #[arg(long)]
     pub out: PathBuf,
@@ -54,12 +52,12 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
 async fn download(args: &ExportArgs, to: &PathBuf) -> anyhow::Result<()> {
     let url = format!(
         "{}/api/v1/collections/{}/export",
-        args.url.trim_end_matches('/'),
+        args.remote.url.trim_end_matches('/'),
         args.collection
     );
     let http = reqwest::Client::builder().no_proxy().build()?;
     let mut req = http.get(&url);
-    if let Some(key) = &args.api_key {
+    if let Some(key) = &args.remote.api_key {
         req = req.bearer_auth(key);
     }
     let mut resp = req

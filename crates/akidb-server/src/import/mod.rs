@@ -19,6 +19,8 @@ use anyhow::{Context, bail};
 use clap::Args;
 use tokio::task::JoinSet;
 
+use crate::remote::Remote;
+
 use self::checkpoint::{Acks, Checkpoint};
 use self::progress::Progress;
 use self::source::{Columns, Row};
@@ -27,15 +29,11 @@ use self::upload::{Batch, Refused, Uploader};
 /// `akidb import`
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The server.
-    #[arg(long, env = "AKIDB_URL", default_value = "http://127.0.0.1:8080")]
-    pub url: String,
+    #[command(flatten)]
+    pub remote: Remote,
     /// The collection to load into.
     #[arg(long)]
     pub collection: String,
-    /// An API key with the write role (admin with --create).
-    #[arg(long, env = "AKIDB_API_KEY", hide_env_values = true)]
-    pub api_key: Option<String>,
     /// Create the collection when it does not exist (its dimension is the first row's).
     #[arg(long)]
     pub create: bool,
@@ -171,7 +169,11 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
     for f in &args.files {
         drop(source::open(f, &columns, args.ids.as_deref()).map_err(anyhow::Error::msg)?);
     }
-    let uploader = Uploader::new(&args.url, args.api_key.as_deref(), &args.collection)?;
+    let uploader = Uploader::new(
+        &args.remote.url,
+        args.remote.api_key.as_deref(),
+        &args.collection,
+    )?;
     let dimension = match uploader.dimension().await? {
         Some(d) => d,
         None if args.create => {
@@ -190,7 +192,7 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
         None => bail!(
             "collection {} does not exist on {}: create it, or pass --create (with --metric)",
             args.collection,
-            args.url
+            args.remote.url
         ),
     };
 
