@@ -147,8 +147,23 @@ fn paths() -> Value {
         },
         "/api/v1/collections/{name}/documents/delete": {
             "parameters": [name_param()],
-            "post": {"summary": "Delete documents by id", "requestBody": body("DeleteDocumentsRequest"),
+            "post": {"summary": "Delete documents by id, or every document matching a filter",
+                     "description": "Exactly one of ids and filter. A delete by filter reads the matching ids, then deletes them in batches of 10,000 (each acknowledged after the WAL fsync): a document written meanwhile may be deleted if it matched when read.",
+                     "requestBody": body("DeleteDocumentsRequest"),
                      "responses": responses(("200", ok("deleted", "DeleteDocumentsResponse")), &[400, 404, 413, 415, 422, 503])}
+        },
+        "/api/v1/collections/{name}/documents/scroll": {
+            "parameters": [name_param()],
+            "post": {"summary": "A page of the documents matching a filter, in id order",
+                     "description": "Pages are in id order (UTF-8 bytes); pass next_cursor back as cursor for the next page. A scroll over a collection that changes meanwhile returns every document that exists throughout exactly once; documents added or deleted during it may or may not appear. Works in every tier (a warm or cold collection is read from local disk; a cold one is fetched there first).",
+                     "requestBody": body("ScrollRequest"),
+                     "responses": responses(("200", ok("a page", "ScrollResponse")), &[400, 404, 413, 415, 422, 503])}
+        },
+        "/api/v1/collections/{name}/count": {
+            "parameters": [name_param()],
+            "post": {"summary": "How many live documents match a filter (all without one), exactly",
+                     "requestBody": body("CountRequest"),
+                     "responses": responses(("200", ok("the count", "CountResponse")), &[400, 404, 413, 415, 422, 503])}
         },
         "/api/v1/collections/{name}/documents/{id}": {
             "parameters": [name_param(), id_param()],
@@ -183,6 +198,13 @@ fn paths() -> Value {
             "parameters": [name_param()],
             "post": {"summary": "k nearest neighbours", "requestBody": body("SearchRequest"),
                      "responses": responses(("200", ok("results, best first", "SearchResponse")), &body_errors.iter().copied().chain([404, 503]).collect::<Vec<_>>())}
+        },
+        "/api/v1/collections/{name}/search/batch": {
+            "parameters": [name_param()],
+            "post": {"summary": "Many searches in one request, answered in order",
+                     "description": "Each element of searches is a SearchRequest, checked and run on its own (up to 8 at a time): a bad or failing search answers {\"error\": {...}} in its place (its field named from searches[i]) and the others are unaffected.",
+                     "requestBody": body("BatchSearchRequest"),
+                     "responses": responses(("200", ok("one answer per search, in order", "BatchSearchResponse")), &[400, 404, 413, 415, 422, 503])}
         }
     })
 }
@@ -251,7 +273,27 @@ fn schemas() -> Value {
                 "UpsertRequest": {"type": "object", "required": ["documents"], "additionalProperties": false, "properties": {
                     "documents": {"type": "array", "minItems": 1, "maxItems": 10000, "items": {"$ref": "#/components/schemas/DocumentIn"}}}},
                 "UpsertResponse": {"type": "object", "required": ["upserted", "ids"], "properties": {"upserted": {"type": "integer"}, "ids": {"type": "array", "items": {"type": "string"}}}},
-                "DeleteDocumentsRequest": {"type": "object", "required": ["ids"], "additionalProperties": false, "properties": {"ids": {"type": "array", "maxItems": 10000, "items": {"type": "string"}}}},
+                "Filter": {"type": "object", "description": "a filter over metadata (MongoDB semantics): keys are ANDed; a key is a field path (dots reach into nested objects) or $and/$or (arrays of filters) or $not (a filter); a field's condition is a value (equality) or an object of operators $eq, $ne, $gt, $gte, $lt, $lte (numbers or strings, compared within their kind), $in, $nin (arrays), $exists (boolean), $not (an operator object). A condition on an array holds when it holds for an element; a missing field matches $ne, $nin, $exists: false and equality with null. At most 64 conditions, 1024 values and 16 levels of nesting; errors name the clause (filter.$or[1].year.$gt)"},
+                "DeleteDocumentsRequest": {"type": "object", "additionalProperties": false, "description": "exactly one of ids and filter", "properties": {
+                    "ids": {"type": "array", "maxItems": 10000, "items": {"type": "string"}},
+                    "filter": {"$ref": "#/components/schemas/Filter"}}},
+                "ScrollRequest": {"type": "object", "additionalProperties": false, "properties": {
+                    "filter": {"$ref": "#/components/schemas/Filter"},
+                    "limit": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100, "description": "at most 1000 with include_vector"},
+                    "cursor": {"type": "string", "description": "the previous page's next_cursor"},
+                    "include_vector": {"type": "boolean", "default": false},
+                    "include_metadata": {"type": "boolean", "default": true}}},
+                "ListedDocument": {"type": "object", "required": ["id"], "properties": {
+                    "id": {"type": "string"}, "vector": {"type": "array", "items": {"type": "number"}}, "metadata": {"type": ["object", "null"]}}},
+                "ScrollResponse": {"type": "object", "required": ["documents", "next_cursor"], "properties": {
+                    "documents": {"type": "array", "items": {"$ref": "#/components/schemas/ListedDocument"}},
+                    "next_cursor": {"type": ["string", "null"], "description": "send as cursor for the next page; null on the last page"}}},
+                "CountRequest": {"type": "object", "additionalProperties": false, "properties": {"filter": {"$ref": "#/components/schemas/Filter"}}},
+                "CountResponse": {"type": "object", "required": ["count"], "properties": {"count": {"type": "integer"}}},
+                "BatchSearchRequest": {"type": "object", "required": ["searches"], "additionalProperties": false, "properties": {
+                    "searches": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"$ref": "#/components/schemas/SearchRequest"}}}},
+                "BatchSearchResponse": {"type": "object", "required": ["batches"], "properties": {
+                    "batches": {"type": "array", "items": {"oneOf": [{"$ref": "#/components/schemas/SearchResponse"}, {"$ref": "#/components/schemas/Error"}]}}}},
                 "DeleteDocumentsResponse": {"type": "object", "required": ["deleted"], "properties": {"deleted": {"type": "integer"}}},
                 "Document": {"type": "object", "required": ["id", "vector", "metadata"], "properties": {
                     "id": {"type": "string"}, "vector": {"type": "array", "items": {"type": "number"}}, "metadata": {"type": ["object", "null"]}}},
@@ -260,7 +302,7 @@ fn schemas() -> Value {
                     "k": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 10, "description": "at most 1000 with include_vector"},
                     "ef": {"type": "integer", "minimum": 1, "maximum": 10000},
                     "nprobe": {"type": "integer", "minimum": 1, "maximum": 65536, "description": "partitions a warm or cold query reads from a partitioned base; default 3% of them, at least 8"},
-                    "filter": {"type": "object", "description": "{\"key\": value} equality and {\"key\": {\"$in\": [values]}} on top-level metadata keys, ANDed; at most 64 clauses and 1024 values in all"},
+                    "filter": {"$ref": "#/components/schemas/Filter"},
                     "exact": {"type": "boolean", "default": false},
                     "include_vector": {"type": "boolean", "default": false},
                     "include_metadata": {"type": "boolean", "default": false},

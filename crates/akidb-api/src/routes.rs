@@ -53,7 +53,8 @@ pub struct Route {
     pub path: &'static str,
     pub access: Access,
     /// In the OpenAPI document. Not: the test-fault route (served only with `--test-faults`)
-    /// and the two routes that reach the document named `delete` (documented as `{id}`).
+    /// and the routes that reach the documents named `delete` and `scroll` (documented as
+    /// `{id}`).
     pub openapi: bool,
 }
 
@@ -104,9 +105,19 @@ pub const ROUTES: &[Route] = &[
         "/api/v1/collections/{name}/documents/delete",
         Write,
     ),
+    r("POST", "/api/v1/collections/{name}/documents/scroll", Read),
+    // `scroll` too.
+    alias("GET", "/api/v1/collections/{name}/documents/scroll", Read),
+    alias(
+        "DELETE",
+        "/api/v1/collections/{name}/documents/scroll",
+        Write,
+    ),
     r("GET", "/api/v1/collections/{name}/documents/{id}", Read),
     r("DELETE", "/api/v1/collections/{name}/documents/{id}", Write),
     r("POST", "/api/v1/collections/{name}/search", Read),
+    r("POST", "/api/v1/collections/{name}/search/batch", Read),
+    r("POST", "/api/v1/collections/{name}/count", Read),
     r("GET", "/api/v1/collections/{name}/export", Read),
     r("GET", "/api/v1/collections/{name}/tier", Read),
     r("POST", "/api/v1/collections/{name}/tier", Admin),

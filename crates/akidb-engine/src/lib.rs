@@ -54,7 +54,7 @@ pub mod fuzzing {
     pub use crate::filter::Filter;
 }
 
-pub use collection::{CollectionInfo, FlushError, Hit, ReadReport, TierInfo};
+pub use collection::{CollectionInfo, FlushError, Hit, Listed, ReadReport, ScrollPage, TierInfo};
 pub use deadline::{CancelOnDrop, Deadline};
 pub use doc::{Document, Metadata};
 pub use engine::{
@@ -62,8 +62,8 @@ pub use engine::{
     DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_FLUSH_IDLE, DEFAULT_FLUSH_MAX_AGE, DEFAULT_FLUSH_MAX_DOCS,
     DEFAULT_INDEX_CHUNK, DEFAULT_MAX_OPEN_FILES, DEFAULT_MIN_FREE_DISK_BYTES,
     DEFAULT_WAL_BUDGET_BYTES, Engine, EngineConfig, MAX_BATCH, MAX_EF, MAX_K, MAX_NPROBE,
-    NewDocument, PartitionConfig, SearchQuery, TestFaults, TierAction, TierMoveStats, TierTotals,
-    TieringConfig, metadata_value,
+    MAX_SCROLL_LIMIT, MAX_SCROLL_LIMIT_WITH_VECTORS, NewDocument, PartitionConfig, ScrollQuery,
+    SearchQuery, TestFaults, TierAction, TierMoveStats, TierTotals, TieringConfig, metadata_value,
 };
 pub use error::EngineError;
 pub use store::S3Options;

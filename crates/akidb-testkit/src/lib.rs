@@ -1,6 +1,7 @@
 //! Test support: the real S3-compatible servers the object-store and tier tests run against,
 //! spawning `akidb`, and test data ([`read_fvecs`], [`read_ivecs`], [`recall_at`],
-//! [`seeded_vector`], and [`Synth`]: seeded data of any size with exact ground truth).
+//! [`seeded_vector`], and [`Synth`]: seeded data of any size with exact ground truth), and
+//! [`filters`]: random metadata and filters with a brute-force oracle of the filter language.
 //!
 //! - [`Moto::start`] starts moto's standalone server on a free loopback port (one per call; it
 //!   keeps data in memory and checks no signatures). `scripts/test` installs it and sets
@@ -15,6 +16,7 @@
 //! each other's objects.
 
 mod data;
+pub mod filters;
 pub mod synth;
 
 pub use data::{read_fvecs, read_ivecs, recall_at, seeded_vector};

@@ -58,6 +58,33 @@ pub struct SearchRequest {
     pub deadline: Option<crate::Deadline>,
 }
 
+/// One listed document; the vector only when asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listed {
+    pub id: String,
+    pub vector: Option<Vec<f32>>,
+    pub metadata: Option<Metadata>,
+}
+
+/// A page of a scroll.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScrollPage {
+    pub documents: Vec<Listed>,
+    /// Pass it back for the next page; None when this page is the last.
+    pub next_cursor: Option<String>,
+}
+
+/// What a scroll asks for (validated).
+#[derive(Debug, Clone)]
+pub struct ScrollRequest {
+    pub filter: Option<Filter>,
+    pub limit: usize,
+    /// Only ids after this one (the previous page's cursor).
+    pub after: Option<String>,
+    pub include_vector: bool,
+    pub include_metadata: bool,
+}
+
 /// A point-in-time summary of a collection.
 #[derive(Debug, Clone)]
 pub struct CollectionInfo {

@@ -65,7 +65,9 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use parking_lot::{Mutex, RwLock};
 
 pub(crate) use access::{AccessSnapshot, now_ms};
-pub use info::{CollectionInfo, FlushError, Hit, SearchRequest, TierInfo};
+pub use info::{
+    CollectionInfo, FlushError, Hit, Listed, ScrollPage, ScrollRequest, SearchRequest, TierInfo,
+};
 pub use partial_read::ReadReport;
 
 use crate::catalog::Summary;

@@ -23,6 +23,8 @@ use crate::manifest::CollectionDef;
 use crate::partitioned::PartitionWriter;
 use crate::segment::{Columns, Row};
 
+mod listing;
+
 /// Vectors a collection holds before its index is quantized (the quantizer trains on them).
 pub(crate) const QUANTIZE_AFTER: usize = 1_000;
 

@@ -34,6 +34,7 @@
 mod background;
 mod config;
 mod flushing;
+mod listing;
 pub(crate) mod request;
 mod tiering;
 
@@ -46,8 +47,8 @@ use parking_lot::{Condvar, Mutex};
 
 pub use self::config::*;
 pub use self::request::{
-    CreateCollection, MAX_BATCH, MAX_EF, MAX_K, MAX_NPROBE, NewDocument, SearchQuery,
-    metadata_value,
+    CreateCollection, MAX_BATCH, MAX_EF, MAX_K, MAX_NPROBE, MAX_SCROLL_LIMIT,
+    MAX_SCROLL_LIMIT_WITH_VECTORS, NewDocument, ScrollQuery, SearchQuery, metadata_value,
 };
 pub use self::tiering::{
     COMPACT_DEAD_FRACTION, COMPACT_MIN_DEAD, TierAction, TierMoveStats, TierTotals,

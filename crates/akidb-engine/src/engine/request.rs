@@ -10,7 +10,7 @@ use akidb_core::{HnswParams, Metric, Quantization};
 use serde_json::Value;
 
 use crate::Deadline;
-use crate::collection::SearchRequest;
+use crate::collection::{ScrollRequest, SearchRequest};
 use crate::doc::{Document, Metadata};
 use crate::filter::Filter;
 use crate::manifest::CollectionDef;
@@ -26,6 +26,10 @@ pub const MAX_K_WITH_VECTORS: usize = 1_000;
 pub const MAX_EF: usize = 10_000;
 /// Largest `nprobe` a search may ask for (a base has at most 65,536 partitions).
 pub const MAX_NPROBE: usize = 65_536;
+
+/// Largest page a scroll may ask for without vectors, and with them.
+pub const MAX_SCROLL_LIMIT: usize = 10_000;
+pub const MAX_SCROLL_LIMIT_WITH_VECTORS: usize = 1_000;
 
 /// What a user asks for when creating a collection.
 #[derive(Debug, Clone)]
@@ -223,6 +227,43 @@ pub fn prepare_ids(ids: &[String]) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// A filter as sent (`null` and absent mean none), parsed.
+pub fn prepare_filter(filter: Option<&Value>) -> Result<Option<Filter>, ValidationError> {
+    filter
+        .filter(|f| !f.is_null())
+        .map(Filter::parse)
+        .transpose()
+}
+
+/// A page of documents as a user asks for it, before validation.
+#[derive(Debug, Clone, Default)]
+pub struct ScrollQuery {
+    pub filter: Option<Value>,
+    pub limit: usize,
+    /// The previous page's `next_cursor`.
+    pub cursor: Option<String>,
+    pub include_vector: bool,
+    pub include_metadata: bool,
+}
+
+pub fn prepare_scroll(query: ScrollQuery) -> Result<ScrollRequest, ValidationError> {
+    let max = match query.include_vector {
+        true => MAX_SCROLL_LIMIT_WITH_VECTORS,
+        false => MAX_SCROLL_LIMIT,
+    };
+    in_range("limit", query.limit, 1..=max)?;
+    if let Some(cursor) = &query.cursor {
+        validate_doc_id("cursor", cursor)?;
+    }
+    Ok(ScrollRequest {
+        filter: prepare_filter(query.filter.as_ref())?,
+        limit: query.limit,
+        after: query.cursor,
+        include_vector: query.include_vector,
+        include_metadata: query.include_metadata,
+    })
+}
+
 /// Checks a search for `def` and turns it into the request the collection runs.
 pub fn prepare_search(
     query: SearchQuery,
@@ -245,12 +286,7 @@ pub fn prepare_search(
     }
     let mut vector = query.vector;
     prepare_vector("vector", &mut vector, def.dimension, def.metric)?;
-    let filter = query
-        .filter
-        .as_ref()
-        .filter(|f| !f.is_null())
-        .map(Filter::parse)
-        .transpose()?;
+    let filter = prepare_filter(query.filter.as_ref())?;
     Ok(SearchRequest {
         vector,
         k: query.k,

@@ -12,6 +12,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::AppState;
@@ -186,23 +187,34 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             format!("the body is not valid JSON: {e}"),
         ));
     }
-    value.map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            ApiError::new(
-                ErrorCode::MalformedJson,
-                format!("the body is not valid JSON: {inner}"),
-            )
-        } else {
-            let field = if path == "." { String::new() } else { path };
-            let message = if field.is_empty() {
-                format!("the body does not match the expected shape: {inner}")
-            } else {
-                format!("{field}: {inner}")
-            };
-            let e = ApiError::new(ErrorCode::InvalidBody, message);
-            if field.is_empty() { e } else { e.field(field) }
-        }
-    })
+    value.map_err(|err| shape_error(err, ""))
+}
+
+/// A part of a body (`searches[3]`, already parsed as JSON) as `T`; errors name fields under
+/// `prefix`.
+pub(super) fn parse_part<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|err| shape_error(err, prefix))
+}
+
+fn shape_error(err: serde_path_to_error::Error<serde_json::Error>, prefix: &str) -> ApiError {
+    let path = err.path().to_string();
+    let inner = err.into_inner();
+    if inner.is_syntax() || inner.is_eof() {
+        return ApiError::new(
+            ErrorCode::MalformedJson,
+            format!("the body is not valid JSON: {inner}"),
+        );
+    }
+    let field = match (prefix, path.as_str()) {
+        (p, ".") => p.to_string(),
+        ("", path) => path.to_string(),
+        (p, path) => format!("{p}.{path}"),
+    };
+    let message = if field.is_empty() {
+        format!("the body does not match the expected shape: {inner}")
+    } else {
+        format!("{field}: {inner}")
+    };
+    let e = ApiError::new(ErrorCode::InvalidBody, message);
+    if field.is_empty() { e } else { e.field(field) }
 }

@@ -1,20 +1,17 @@
 //! Collection, document, search and tier handlers, and the conversions between the engine's
 //! types and the API's.
 
-use std::time::Instant;
-
 use akidb_api as api;
 use akidb_api::ErrorCode;
 use akidb_core::Quantization;
 use akidb_engine::{
-    CollectionInfo, CollectionStatus, CreateCollection, Deadline, EngineError, NewDocument,
-    SearchQuery, Tier, TierAction, TierInfo,
+    CollectionInfo, CollectionStatus, CreateCollection, EngineError, NewDocument, Tier, TierAction,
+    TierInfo,
 };
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
 use super::AppState;
@@ -321,11 +318,18 @@ pub(super) async fn delete_documents(
 ) -> Result<Json<api::DeleteDocumentsResponse>, ApiError> {
     let name = collection_name(path)?;
     let ApiJson(req) = body?;
-    let deleted = state
-        .engine
-        .delete_documents(&name, req.ids)
-        .await
-        .map_err(|e| ApiError::during(e, "delete documents", &name))?;
+    let deleted = match (req.ids, req.filter) {
+        (Some(ids), None) => state.engine.delete_documents(&name, ids).await,
+        (None, Some(filter)) => state.engine.delete_by_filter(&name, filter).await,
+        _ => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidArgument,
+                "give either ids or a filter: {\"ids\": [...]} or {\"filter\": {...}}",
+            )
+            .field("ids"));
+        }
+    }
+    .map_err(|e| ApiError::during(e, "delete documents", &name))?;
     Ok(Json(api::DeleteDocumentsResponse {
         deleted: deleted as u64,
     }))
@@ -339,12 +343,13 @@ pub(super) async fn get_document(
     read_document(&state, name, id).await
 }
 
-/// `GET .../documents/delete`: the document whose id is `delete`.
-pub(super) async fn get_document_named_delete(
-    State(state): State<AppState>,
+/// `GET .../documents/delete` and `.../documents/scroll`: the document whose id is that word.
+pub(super) async fn get_document_named(
+    state: AppState,
     path: Result<Path<String>, PathRejection>,
+    id: &'static str,
 ) -> Result<Json<api::Document>, ApiError> {
-    read_document(&state, collection_name(path)?, "delete".into()).await
+    read_document(&state, collection_name(path)?, id.into()).await
 }
 
 pub(super) async fn read_document(
@@ -373,11 +378,12 @@ pub(super) async fn delete_document(
 }
 
 /// `DELETE .../documents/delete`: the document whose id is `delete`.
-pub(super) async fn delete_document_named_delete(
-    State(state): State<AppState>,
+pub(super) async fn delete_document_named(
+    state: AppState,
     path: Result<Path<String>, PathRejection>,
+    id: &'static str,
 ) -> Result<Json<api::DeleteDocumentsResponse>, ApiError> {
-    remove_document(&state, collection_name(path)?, "delete".into()).await
+    remove_document(&state, collection_name(path)?, id.into()).await
 }
 
 pub(super) async fn remove_document(
@@ -412,115 +418,4 @@ pub(super) fn doc_path(
     akidb_core::types::validate_doc_id("id", &id)
         .map_err(|e| ApiError::new(ErrorCode::InvalidArgument, e.to_string()).field("id"))?;
     Ok((name, id))
-}
-
-/// Counts a search whose handler was dropped before the engine answered (its client went
-/// away), and cancels the engine's work then.
-struct ClientGone<'a> {
-    metrics: &'a crate::metrics::Metrics,
-    _cancel: akidb_engine::CancelOnDrop,
-    answered: bool,
-}
-
-impl Drop for ClientGone<'_> {
-    fn drop(&mut self) {
-        if !self.answered {
-            self.metrics.search_stopped("client_gone");
-        }
-    }
-}
-
-/// Longest `timeout_ms` a search may ask for: 5 minutes.
-const MAX_TIMEOUT_MS: u64 = 300_000;
-
-pub(super) async fn search(
-    State(state): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
-    body: Result<ApiJson<api::SearchRequest>, ApiError>,
-) -> Result<axum::response::Response, ApiError> {
-    let started = Instant::now();
-    let name = collection_name(path)?;
-    let ApiJson(req) = body?;
-    let within = match req.timeout_ms {
-        None => state.limits.search_timeout,
-        Some(ms @ 1..=MAX_TIMEOUT_MS) => std::time::Duration::from_millis(ms),
-        Some(_) => {
-            return Err(ApiError::new(
-                ErrorCode::InvalidArgument,
-                format!("timeout_ms must be between 1 and {MAX_TIMEOUT_MS}"),
-            )
-            .field("timeout_ms"));
-        }
-    };
-    // Dropped with this future: a search whose client went away stops early.
-    let (deadline, cancel_on_drop) = Deadline::after(within);
-    let mut gone = ClientGone {
-        metrics: &state.metrics,
-        _cancel: cancel_on_drop,
-        answered: false,
-    };
-    let outcome = state
-        .engine
-        .search_with_report(
-            &name,
-            SearchQuery {
-                vector: req.vector,
-                k: req.k,
-                ef: req.ef,
-                nprobe: req.nprobe,
-                exact: req.exact,
-                filter: req.filter,
-                include_vector: req.include_vector,
-                include_metadata: req.include_metadata,
-                deadline: Some(deadline),
-            },
-        )
-        .await;
-    gone.answered = true;
-    let (hits, report) = outcome
-        .inspect_err(|e| {
-            if matches!(e, EngineError::DeadlineExceeded(_)) {
-                state.metrics.search_stopped("deadline");
-            }
-        })
-        .map_err(|e| ApiError::during(e, "search", &name))?;
-    let results = hits
-        .into_iter()
-        .map(|h| api::SearchHit {
-            id: h.id,
-            score: h.score,
-            vector: h.vector,
-            metadata: if req.include_metadata {
-                Some(akidb_engine::metadata_value(h.metadata))
-            } else {
-                None
-            },
-        })
-        .collect();
-    let response = api::SearchResponse {
-        results,
-        latency_ms: started.elapsed().as_secs_f64() * 1000.0,
-        report: req.report.then(|| api::SearchReport {
-            tier: report.tier.map_or("unknown", |t| t.as_str()).to_string(),
-            bytes_local: report.bytes_local,
-            bytes_object_store: report.bytes_object_store,
-            object_store_gets: report.object_store_gets,
-            partitions: report.partitions,
-        }),
-    };
-    if !req.include_vector {
-        return Ok(Json(response).into_response());
-    }
-    // Up to 1,000 vectors of 4,096 floats: tens of MB of JSON, written on a blocking thread so
-    // that it cannot hold up the async workers every other request needs.
-    let body = tokio::task::spawn_blocking(move || serde_json::to_vec(&response))
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .ok_or_else(|| ApiError::new(ErrorCode::Internal, "writing the search answer failed"))?;
-    Ok((
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response())
 }

@@ -36,6 +36,22 @@ impl ApiError {
         self.retry_after = Some(secs);
         self
     }
+    /// The error as a JSON body inside another answer (a batch's failed search), its field
+    /// under `prefix`.
+    pub(crate) fn into_body(self, prefix: &str) -> api::ErrorResponse {
+        let field = match self.field {
+            Some(f) if !f.starts_with(prefix) => Some(format!("{prefix}.{f}")),
+            Some(f) => Some(f),
+            None => Some(prefix.to_string()),
+        };
+        api::ErrorResponse {
+            error: api::ErrorBody {
+                code: self.code,
+                message: self.message,
+                field,
+            },
+        }
+    }
     #[cfg(test)]
     pub(crate) fn code(&self) -> ErrorCode {
         self.code

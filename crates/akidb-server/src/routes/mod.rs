@@ -2,7 +2,8 @@
 //! errors to `{"error": {"code", "message", "field"?}}` with an exhaustive match.
 //!
 //! This file holds the router, the app state, health, readiness and metrics handlers;
-//! [`collections`] the collection, document, search and tier handlers; [`admin`] keys, dead
+//! [`collections`] the collection, document and tier handlers; [`search`] one search and a
+//! batch; [`listing`] scroll and count; [`admin`] keys, dead
 //! letters and test faults; [`error`] the error type and the JSON body extractor. Who may call
 //! each route is in [`akidb_api::ROUTES`], enforced by [`crate::auth::authorize`].
 
@@ -29,12 +30,16 @@ mod bounds;
 mod collections;
 mod error;
 mod export;
+mod listing;
+mod search;
 
 use self::admin::*;
 pub use self::body::ApiJson;
 pub use self::bounds::RequestLimits;
 use self::collections::*;
 pub use self::error::ApiError;
+use self::listing::{count, scroll};
+use self::search::{search, search_batch};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -69,14 +74,21 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
                 .delete(delete_collection),
         )
         .route("/api/v1/collections/{name}/documents", post(upsert))
-        // `delete` is also a valid document id: GET and DELETE on this path reach the document
-        // of that id, so no id is shadowed by the batch route.
+        // `delete` and `scroll` are also valid document ids: GET and DELETE on these paths
+        // reach the document of that id, so no id is shadowed by the batch routes.
         .route(
             "/api/v1/collections/{name}/documents/delete",
             post(delete_documents)
-                .get(get_document_named_delete)
-                .delete(delete_document_named_delete),
+                .get(|State(s): State<AppState>, p| get_document_named(s, p, "delete"))
+                .delete(|State(s): State<AppState>, p| delete_document_named(s, p, "delete")),
         )
+        .route(
+            "/api/v1/collections/{name}/documents/scroll",
+            post(scroll)
+                .get(|State(s): State<AppState>, p| get_document_named(s, p, "scroll"))
+                .delete(|State(s): State<AppState>, p| delete_document_named(s, p, "scroll")),
+        )
+        .route("/api/v1/collections/{name}/count", post(count))
         .route(
             "/api/v1/collections/{name}/documents/{id}",
             get(get_document).delete(delete_document),
@@ -85,6 +97,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route(
             "/api/v1/collections/{name}/search",
             post(search).layer(DefaultBodyLimit::max(bounds::MAX_SEARCH_BODY)),
+        )
+        .route(
+            "/api/v1/collections/{name}/search/batch",
+            post(search_batch),
         )
         .route(
             "/api/v1/collections/{name}/tier",
