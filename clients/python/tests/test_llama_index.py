@@ -8,6 +8,7 @@ from llama_index.core import Document, StorageContext, VectorStoreIndex
 from llama_index.core.embeddings import MockEmbedding
 from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 from llama_index.core.vector_stores.types import (
+    FilterCondition,
     FilterOperator,
     MetadataFilter,
     MetadataFilters,
@@ -63,12 +64,26 @@ def test_add_query_filter_delete(store):
         VectorStoreQuery(query_embedding=[0.0, 1.0, 0.0], similarity_top_k=4, doc_ids=["doc-a"])
     )
     assert sorted(by_doc.ids) == ["n1", "n2"]
+    newer = store.query(
+        VectorStoreQuery(
+            query_embedding=[1.0, 0.0, 0.0],
+            similarity_top_k=4,
+            filters=MetadataFilters(
+                filters=[
+                    MetadataFilter(key="year", value=2022, operator=FilterOperator.GT),
+                    MetadataFilter(key="topic", value="storage", operator=FilterOperator.NE),
+                ],
+                condition=FilterCondition.OR,
+            ),
+        )
+    )
+    assert newer.ids and all(n.metadata["year"] > 2022 or n.metadata["topic"] != "storage" for n in newer.nodes)
     with pytest.raises(NotImplementedError):
         store.query(
             VectorStoreQuery(
                 query_embedding=[1.0, 0.0, 0.0],
                 filters=MetadataFilters(
-                    filters=[MetadataFilter(key="year", value=2023, operator=FilterOperator.GT)]
+                    filters=[MetadataFilter(key="topic", value="st", operator=FilterOperator.TEXT_MATCH)]
                 ),
             )
         )

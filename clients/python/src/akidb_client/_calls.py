@@ -23,6 +23,7 @@ from .models import (
     CreatedKey,
     Document,
     KeyInfo,
+    ScrollPage,
     SearchResult,
     TierStatus,
     Tiers,
@@ -233,11 +234,82 @@ def upsert(
         yield call()
 
 
-def delete_documents(collection: str, ids: Sequence[str]) -> Call:
+def delete_documents(
+    collection: str, ids: Optional[Sequence[str]], filter: Optional[Mapping[str, Any]]
+) -> Call:
+    if (ids is None) == (filter is None):
+        raise _invalid("ids", "give either ids or a filter")
+    if filter is not None:
+        body = _json({"filter": finite_json(dict(filter), "filter")})
+        # Not idempotent: sent twice, it could delete documents written in between.
+        return Call(
+            "POST",
+            f"{API}/collections/{_seg(collection)}/documents/delete",
+            lambda j: j["deleted"],
+            body,
+            idempotent=False,
+        )
     if isinstance(ids, str):
         ids = [ids]
-    body = _json({"ids": list(ids)})
+    body = _json({"ids": list(ids)})  # type: ignore[arg-type]
     return Call("POST", f"{API}/collections/{_seg(collection)}/documents/delete", lambda j: j["deleted"], body)
+
+
+def count(collection: str, filter: Optional[Mapping[str, Any]]) -> Call:
+    body = {} if filter is None else {"filter": finite_json(dict(filter), "filter")}
+    return Call("POST", f"{API}/collections/{_seg(collection)}/count", lambda j: j["count"], _json(body))
+
+
+def scroll(
+    collection: str,
+    filter: Optional[Mapping[str, Any]],
+    limit: int,
+    cursor: Optional[str],
+    include_vector: bool,
+    include_metadata: bool,
+    as_numpy: bool,
+) -> Call:
+    body = _none_dropped(
+        {
+            "filter": None if filter is None else finite_json(dict(filter), "filter"),
+            "limit": limit,
+            "cursor": cursor,
+            "include_vector": include_vector,
+            "include_metadata": include_metadata,
+        }
+    )
+    return Call(
+        "POST",
+        f"{API}/collections/{_seg(collection)}/documents/scroll",
+        lambda j: ScrollPage.from_json(j, as_numpy),
+        _json(body),
+    )
+
+
+def search_batch(collection: str, searches: Sequence[Mapping[str, Any]], as_numpy: bool) -> Call:
+    """Each search is a dict of :func:`search`'s keyword arguments with ``vector`` (and ``k``)."""
+    bodies = []
+    for i, s in enumerate(searches):
+        s = dict(s)
+        if "vector" not in s:
+            raise _invalid(f"searches[{i}].vector", "each search needs a vector")
+        s["vector"] = one_vector(s["vector"], f"searches[{i}].vector")
+        if s.get("filter") is not None:
+            s["filter"] = finite_json(dict(s["filter"]), f"searches[{i}].filter")
+        bodies.append({k: v for k, v in s.items() if v is not None})
+
+    def parse(j: Any) -> List[Any]:
+        out: List[Any] = []
+        for b in j["batches"]:
+            if "error" in b:
+                e = b["error"]
+                cls = errors.error_class(e["code"])
+                out.append(cls(e["message"], code=e["code"], field=e.get("field")))
+            else:
+                out.append(SearchResult.from_json(b, as_numpy))
+        return out
+
+    return Call("POST", f"{API}/collections/{_seg(collection)}/search/batch", parse, _json({"searches": bodies}))
 
 
 def get_document(collection: str, id: str, as_numpy: bool) -> Call:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Iterable, Iterator, List, Mapping, Optional, Sequence
 
 import httpx
 
@@ -16,6 +16,7 @@ from .models import (
     CreatedKey,
     Document,
     KeyInfo,
+    ScrollPage,
     SearchResult,
     TierStatus,
     Tiers,
@@ -220,9 +221,40 @@ class Client:
         """The document with that id; raises :class:`DocumentNotFound`."""
         return self._run(_calls.get_document(collection, id, as_numpy))
 
-    def delete(self, collection: str, ids: Sequence[str]) -> int:
-        """Deletes documents by id (at most 10,000 at once); returns how many existed."""
-        return self._run(_calls.delete_documents(collection, ids))
+    def delete(
+        self,
+        collection: str,
+        ids: Optional[Sequence[str]] = None,
+        *,
+        filter: Optional[Mapping[str, Any]] = None,
+    ) -> int:
+        """Deletes documents by id (at most 10,000 at once), or every document matching
+        ``filter``; returns how many were deleted."""
+        return self._run(_calls.delete_documents(collection, ids, filter))
+
+    def count(self, collection: str, filter: Optional[Mapping[str, Any]] = None) -> int:
+        """How many documents match ``filter`` (all of them without one), exactly."""
+        return self._run(_calls.count(collection, filter))
+
+    def scroll(
+        self,
+        collection: str,
+        *,
+        filter: Optional[Mapping[str, Any]] = None,
+        limit: int = 100,
+        cursor: Optional[str] = None,
+        include_vector: bool = False,
+        include_metadata: bool = True,
+        as_numpy: bool = False,
+    ) -> ScrollPage:
+        """One page of the documents matching ``filter``, in id order; pass the page's
+        ``next_cursor`` as ``cursor`` for the next one (``None`` after the last). Every document
+        that exists throughout a scroll is returned exactly once, however the collection changes
+        meanwhile. :meth:`documents` walks every page for you."""
+        call = _calls.scroll(
+            collection, filter, limit, cursor, include_vector, include_metadata, as_numpy
+        )
+        return self._run(call)
 
     def search(
         self,
@@ -243,7 +275,7 @@ class Client:
         """The ``k`` documents nearest to ``vector`` (a list or a 1-d NumPy array), best first.
 
         Args:
-            filter: metadata conditions, all ANDed: ``{"lang": "en", "year": {"$in": [1, 2]}}``.
+            filter: an AkiDB filter (README "Filters"): ``{"lang": "en", "year": {"$gte": 2020}}``.
             ef: HNSW search breadth (hot tier); default the collection's ``ef_search``.
             nprobe: partitions read by a warm or cold query; default the server's.
             exact: compare every live document (the same answer in every tier).
@@ -267,6 +299,48 @@ class Client:
             as_numpy,
         )
         return self._run(call)
+
+    def search_batch(
+        self,
+        collection: str,
+        searches: Sequence[Mapping[str, Any]],
+        *,
+        as_numpy: bool = False,
+    ) -> List[Any]:
+        """Many searches in one request, answered in order. Each search is a dict of
+        :meth:`search`'s arguments (``vector``, ``k``, ``filter``, ...; ``include_metadata``
+        defaults to off here, as in the HTTP API). Each answer is a :class:`SearchResult`, or
+        the exception (an :class:`AkiDBError` subclass, not raised) of a search that failed
+        alone; a failure of the whole request is raised."""
+        return self._run(_calls.search_batch(collection, searches, as_numpy))
+
+    def documents(
+        self,
+        collection: str,
+        *,
+        filter: Optional[Mapping[str, Any]] = None,
+        page_size: int = 1000,
+        include_vector: bool = False,
+        include_metadata: bool = True,
+        as_numpy: bool = False,
+    ) -> Iterator[Document]:
+        """Every document matching ``filter``, in id order, fetched ``page_size`` at a time
+        (iterating over :meth:`scroll`'s pages; ``async for`` with an AsyncClient)."""
+        cursor: Optional[str] = None
+        while True:
+            page = self.scroll(
+                collection,
+                filter=filter,
+                limit=page_size,
+                cursor=cursor,
+                include_vector=include_vector,
+                include_metadata=include_metadata,
+                as_numpy=as_numpy,
+            )
+            yield from page.documents
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
 
     # ---- tiers -------------------------------------------------------------------------------
 

@@ -38,33 +38,51 @@ from .errors import CollectionNotFound
 
 __all__ = ["AkiDBLlamaIndexStore"]
 
-#: Documents matched per round when deleting a source document's nodes.
-_DELETE_ROUND = 1000
+_OPERATORS = {
+    FilterOperator.NE: "$ne",
+    FilterOperator.GT: "$gt",
+    FilterOperator.GTE: "$gte",
+    FilterOperator.LT: "$lt",
+    FilterOperator.LTE: "$lte",
+    FilterOperator.IN: "$in",
+    FilterOperator.NIN: "$nin",
+    FilterOperator.ANY: "$in",  # an array field holding any of the values
+}
+
+
+def _clause(f: Any) -> Dict[str, Any]:
+    """One LlamaIndex filter (or nested filters) as an AkiDB filter."""
+    if isinstance(f, MetadataFilters):
+        parts = [_clause(g) for g in f.filters]
+        if f.condition == FilterCondition.OR:
+            return {"$or": parts}
+        if f.condition == getattr(FilterCondition, "NOT", None):
+            return {"$not": {"$or": parts}}
+        return parts[0] if len(parts) == 1 else {"$and": parts}
+    op = f.operator
+    if op in (FilterOperator.EQ, FilterOperator.CONTAINS):  # an array contains an equal value
+        return {f.key: {"$eq": f.value}}
+    if op == FilterOperator.ALL:
+        return {"$and": [{f.key: {"$eq": v}} for v in f.value]}
+    if op == FilterOperator.IS_EMPTY:
+        return {"$or": [{f.key: None}, {f.key: {"$in": []}}]}
+    if op in _OPERATORS:
+        value = list(f.value) if op in (FilterOperator.IN, FilterOperator.NIN, FilterOperator.ANY) else f.value
+        return {f.key: {_OPERATORS[op]: value}}
+    raise NotImplementedError(f"filter operator {op.value!r} on {f.key!r} has no AkiDB equivalent")
 
 
 def to_akidb_filter(filters: Optional[MetadataFilters], doc_ids: Optional[List[str]]) -> Optional[dict]:
-    """An AkiDB filter for LlamaIndex metadata filters (and a restriction to source docs)."""
-    out: Dict[str, Any] = {}
+    """An AkiDB filter for LlamaIndex metadata filters (every operator but text_match, AND, OR,
+    NOT and nesting), and a restriction to source documents."""
+    parts = []
     if filters is not None and filters.filters:
-        if filters.condition not in (None, FilterCondition.AND) and len(filters.filters) > 1:
-            raise NotImplementedError(f"AkiDB filters join conditions by AND, not {filters.condition}")
-        for f in filters.filters:
-            if isinstance(f, MetadataFilters):
-                raise NotImplementedError("nested metadata filters are not supported by AkiDB yet")
-            if f.operator == FilterOperator.EQ:
-                clause: Any = f.value
-            elif f.operator == FilterOperator.IN:
-                clause = {"$in": list(f.value)}  # type: ignore[arg-type]
-            else:
-                raise NotImplementedError(
-                    f"filter operator {f.operator.value!r} on {f.key!r}: AkiDB filters take == and in"
-                )
-            if f.key in out:
-                raise NotImplementedError(f"two conditions on {f.key!r}")
-            out[f.key] = clause
+        parts.append(_clause(filters))
     if doc_ids:
-        out["ref_doc_id"] = {"$in": list(doc_ids)}
-    return out or None
+        parts.append({"ref_doc_id": {"$in": list(doc_ids)}})
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else {"$and": parts}
 
 
 class AkiDBLlamaIndexStore(BasePydanticVectorStore):
@@ -170,18 +188,9 @@ class AkiDBLlamaIndexStore(BasePydanticVectorStore):
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
         """Deletes every node of the source document ``ref_doc_id``."""
         try:
-            dim = self._client.get_collection(self.collection).dimension
+            self._client.delete(self.collection, filter={"ref_doc_id": ref_doc_id})
         except CollectionNotFound:
-            return
-        # Matched by an exact filtered search (any probe vector will do), a round at a time.
-        while True:
-            hits = self._client.search(
-                self.collection, [1.0] * dim, k=_DELETE_ROUND, exact=True,
-                filter={"ref_doc_id": ref_doc_id}, include_metadata=False,
-            )
-            if not hits.ids:
-                return
-            self._client.delete(self.collection, hits.ids)
+            pass
 
     def clear(self) -> None:
         """Deletes the collection and everything in it."""

@@ -99,17 +99,18 @@ class Collection:
 
 @dataclass
 class Document:
-    """A stored document: its id, vector and metadata (an empty dict when it has none)."""
+    """A stored document: its id, vector and metadata (an empty dict when it has none). In a
+    scroll page, ``vector`` is ``None`` unless asked for."""
 
     id: str
-    vector: Vector
+    vector: Optional[Vector]
     metadata: Dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, j: Json, as_numpy: bool = False) -> "Document":
         return cls(
             id=j["id"],
-            vector=_vector(j["vector"], as_numpy),  # type: ignore[arg-type]
+            vector=_vector(j.get("vector"), as_numpy),
             metadata=j.get("metadata") or {},
         )
 
@@ -300,3 +301,25 @@ class CreatedKey:
             collections=j.get("collections"),
             limits=j.get("limits") or {},
         )
+
+
+@dataclass
+class ScrollPage:
+    """A page of a scroll, in id order; iterable like a list of :class:`Document`. Pass
+    ``next_cursor`` as ``cursor`` for the next page; it is ``None`` on the last page."""
+
+    documents: List[Document]
+    next_cursor: Optional[str]
+
+    @classmethod
+    def from_json(cls, j: Json, as_numpy: bool = False) -> "ScrollPage":
+        return cls(
+            documents=[Document.from_json(d, as_numpy) for d in j["documents"]],
+            next_cursor=j.get("next_cursor"),
+        )
+
+    def __iter__(self) -> Iterator[Document]:
+        return iter(self.documents)
+
+    def __len__(self) -> int:
+        return len(self.documents)
