@@ -66,6 +66,7 @@ fn def() -> CollectionDef {
         index: HnswParams::default(),
         created_at_ms: 1_700_000_000_000,
         quantization: Default::default(),
+        payload_indexes: Vec::new(),
     }
 }
 

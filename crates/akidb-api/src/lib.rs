@@ -102,6 +102,9 @@ pub struct CollectionInfo {
     pub unflushed: u64,
     #[serde(default)]
     pub bytes_in_ram: u64,
+    /// Payload indexes on metadata fields.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub payload_indexes: Vec<PayloadIndex>,
     /// `hot`, `warm` or `cold` (absent for an unavailable collection).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tier: Option<Tier>,
@@ -219,6 +222,27 @@ pub struct DeleteDocumentsRequest {
 pub struct DeleteDocumentsResponse {
     /// How many documents were deleted (of the ids, those that existed).
     pub deleted: u64,
+}
+
+/// `POST /api/v1/collections/{name}/indexes`: a payload index on a metadata field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayloadIndex {
+    /// A field path: names joined by dots (`author.name`).
+    pub field: String,
+    #[serde(rename = "type")]
+    pub kind: PayloadIndexType,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PayloadIndexType {
+    Keyword,
+    Integer,
+    Float,
+    Bool,
+    /// Full-text (BM25): not available yet; refused with 400.
+    Text,
 }
 
 /// `POST /api/v1/collections/{name}/documents/scroll`: a page of documents in id order.

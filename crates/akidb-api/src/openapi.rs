@@ -32,6 +32,12 @@ fn responses(success: (&str, Value), error_codes: &[u16]) -> Value {
     r
 }
 
+/// `responses` with a second success, 200.
+fn also_200(mut responses: Value, ok: Value) -> Value {
+    responses["200"] = ok;
+    responses
+}
+
 fn name_param() -> Value {
     json!({"name": "name", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"}})
 }
@@ -159,6 +165,13 @@ fn paths() -> Value {
                      "requestBody": body("ScrollRequest"),
                      "responses": responses(("200", ok("a page", "ScrollResponse")), &[400, 404, 413, 415, 422, 503])}
         },
+        "/api/v1/collections/{name}/indexes": {
+            "parameters": [name_param()],
+            "post": {"summary": "Create a payload index on a metadata field (201; 200 when it exists)",
+                     "description": "keyword (strings), integer (integral numbers), float (any number), bool. Declared in the collection's manifest and built from the documents when the collection is loaded (in RAM, never stored); a hot collection builds it at once, holding its writes and searches meanwhile. Filters on indexed fields are answered from the index: a search scans the matching documents exactly when that costs less than walking the graph with the filter (estimated from the exact match count), and count, scroll and delete by filter read only the matches. type text (BM25) is not available yet (400).",
+                     "requestBody": body("PayloadIndex"),
+                     "responses": also_200(responses(("201", ok("created; the collection", "CollectionInfo")), &[400, 404, 413, 415, 422, 503]), ok("it existed already; the collection", "CollectionInfo"))}
+        },
         "/api/v1/collections/{name}/count": {
             "parameters": [name_param()],
             "post": {"summary": "How many live documents match a filter (all without one), exactly",
@@ -246,7 +259,7 @@ fn schemas() -> Value {
                 "IndexParams": {"type": "object", "additionalProperties": false, "properties": {
                     "m": {"type": "integer", "minimum": 2, "maximum": 128, "description": "HNSW links per node (default 16)"},
                     "ef_construction": {"type": "integer", "minimum": 1, "maximum": 10000, "description": "build-time search breadth (default 200)"},
-                    "ef_search": {"type": "integer", "minimum": 1, "maximum": 10000, "description": "default query-time search breadth (default 24)"}}},
+                    "ef_search": {"type": "integer", "minimum": 1, "maximum": 10000, "description": "default query-time search breadth (default 64)"}}},
                 "CreateCollection": {"type": "object", "required": ["name", "dimension", "metric"], "additionalProperties": false, "properties": {
                     "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"},
                     "dimension": {"type": "integer", "minimum": 1, "maximum": 4096},
@@ -262,6 +275,7 @@ fn schemas() -> Value {
                     "metric": {"$ref": "#/components/schemas/Metric"}, "count": {"type": "integer"},
                     "index": {"type": "object", "properties": {"m": {"type": "integer"}, "ef_construction": {"type": "integer"}, "ef_search": {"type": "integer"}}},
                     "quantization": {"$ref": "#/components/schemas/Quantization"},
+                    "payload_indexes": {"type": "array", "items": {"$ref": "#/components/schemas/PayloadIndex"}},
                     "status": {"type": "string", "enum": ["ready", "unavailable"]}, "reason": {"type": "string"},
                     "index_pending": {"type": "integer", "description": "vectors not yet in the HNSW graph (searched exactly meanwhile)"},
                     "segments": {"type": "integer"}, "unflushed": {"type": "integer"}, "bytes_in_ram": {"type": "integer"}}},
@@ -273,6 +287,9 @@ fn schemas() -> Value {
                 "UpsertRequest": {"type": "object", "required": ["documents"], "additionalProperties": false, "properties": {
                     "documents": {"type": "array", "minItems": 1, "maxItems": 10000, "items": {"$ref": "#/components/schemas/DocumentIn"}}}},
                 "UpsertResponse": {"type": "object", "required": ["upserted", "ids"], "properties": {"upserted": {"type": "integer"}, "ids": {"type": "array", "items": {"type": "string"}}}},
+                "PayloadIndex": {"type": "object", "required": ["field", "type"], "additionalProperties": false, "properties": {
+                    "field": {"type": "string", "maxLength": 256, "description": "a field path: names joined by dots"},
+                    "type": {"type": "string", "enum": ["keyword", "integer", "float", "bool", "text"], "description": "text (BM25) is refused for now"}}},
                 "Filter": {"type": "object", "description": "a filter over metadata (MongoDB semantics): keys are ANDed; a key is a field path (dots reach into nested objects) or $and/$or (arrays of filters) or $not (a filter); a field's condition is a value (equality) or an object of operators $eq, $ne, $gt, $gte, $lt, $lte (numbers or strings, compared within their kind), $in, $nin (arrays), $exists (boolean), $not (an operator object). A condition on an array holds when it holds for an element; a missing field matches $ne, $nin, $exists: false and equality with null. At most 64 conditions, 1024 values and 16 levels of nesting; errors name the clause (filter.$or[1].year.$gt)"},
                 "DeleteDocumentsRequest": {"type": "object", "additionalProperties": false, "description": "exactly one of ids and filter", "properties": {
                     "ids": {"type": "array", "maxItems": 10000, "items": {"type": "string"}},

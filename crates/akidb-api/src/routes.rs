@@ -118,6 +118,7 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/api/v1/collections/{name}/search", Read),
     r("POST", "/api/v1/collections/{name}/search/batch", Read),
     r("POST", "/api/v1/collections/{name}/count", Read),
+    r("POST", "/api/v1/collections/{name}/indexes", Admin),
     r("GET", "/api/v1/collections/{name}/export", Read),
     r("GET", "/api/v1/collections/{name}/tier", Read),
     r("POST", "/api/v1/collections/{name}/tier", Admin),

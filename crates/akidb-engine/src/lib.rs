@@ -35,6 +35,7 @@ pub(crate) mod filter;
 mod identity;
 pub mod manifest;
 pub mod partitioned;
+pub(crate) mod payload_index;
 pub mod segment;
 pub mod store;
 pub mod tier;
@@ -66,6 +67,7 @@ pub use engine::{
     SearchQuery, TestFaults, TierAction, TierMoveStats, TierTotals, TieringConfig, metadata_value,
 };
 pub use error::EngineError;
+pub use payload_index::{IndexType, PayloadIndexDef};
 pub use store::S3Options;
 pub use store::faulty::Fault;
 pub use tier::{PolicyConfig, Tier};

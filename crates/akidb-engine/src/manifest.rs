@@ -49,6 +49,9 @@ pub struct CollectionDef {
     /// local disk). Changed by a later manifest version (`Engine::set_quantization`).
     #[serde(default, skip_serializing_if = "is_default")]
     pub quantization: Quantization,
+    /// Payload indexes on metadata fields (`Engine::create_payload_index`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub payload_indexes: Vec<crate::payload_index::PayloadIndexDef>,
 }
 
 fn is_default(q: &Quantization) -> bool {
@@ -67,6 +70,7 @@ impl CollectionDef {
             index: HnswParams::default(),
             created_at_ms: 0,
             quantization: Quantization::None,
+            payload_indexes: Vec::new(),
         }
     }
 }
@@ -336,6 +340,7 @@ mod tests {
             index: HnswParams::default(),
             created_at_ms: 1,
             quantization: Default::default(),
+            payload_indexes: Vec::new(),
         });
         m.version = 7;
         m.wal_seq = 12345;

@@ -1,7 +1,8 @@
 //! The filter language in every tier: random filters over random metadata (the testkit's
 //! generators), each answered by search (exact and approximate), count and scroll while the
-//! collection is hot, warm and cold (a partitioned base plus a tail of replaced, deleted and new
-//! documents), compared with the testkit's brute-force oracle. Then delete by filter.
+//! collection is hot (without and with payload indexes on every field), warm and cold (a
+//! partitioned base plus a tail of replaced, deleted and new documents), and after a restart,
+//! compared with the testkit's brute-force oracle. Then delete by filter.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -9,7 +10,8 @@ use std::time::Duration;
 use akidb_core::Metric;
 use akidb_engine::tier::Tier;
 use akidb_engine::{
-    CreateCollection, Engine, EngineConfig, NewDocument, ScrollQuery, SearchQuery, TierAction,
+    CreateCollection, Engine, EngineConfig, IndexType, NewDocument, ScrollQuery, SearchQuery,
+    TierAction,
 };
 use akidb_testkit::filters::{Rng, filter_oracle, random_filter, random_metadata};
 use serde_json::{Map, Value};
@@ -166,6 +168,38 @@ async fn every_filter_agrees_with_the_oracle_in_every_tier() {
     let filters: Vec<Value> = (0..120).map(|_| random_filter(&mut rng, 3)).collect();
     check_searches(&engine, &truth, &filters, "hot").await;
     check_listings(&engine, &truth, &filters, "hot").await;
+
+    // The same answers through payload indexes (candidates, planner, scans of the matches),
+    // built over the hot state, and then at every load.
+    for (field, kind) in [
+        ("n", IndexType::Integer),
+        ("n", IndexType::Float),
+        ("s", IndexType::Keyword),
+        ("b", IndexType::Bool),
+        ("tags", IndexType::Keyword),
+        ("o.x", IndexType::Keyword),
+        ("o.y", IndexType::Float),
+    ] {
+        assert!(engine.create_payload_index("f", field, kind).await.unwrap());
+    }
+    assert!(
+        !engine
+            .create_payload_index("f", "n", IndexType::Integer)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        engine
+            .collection_info("f")
+            .await
+            .unwrap()
+            .def
+            .payload_indexes
+            .len(),
+        7
+    );
+    check_searches(&engine, &truth, &filters, "hot, indexed").await;
+    check_listings(&engine, &truth, &filters, "hot, indexed").await;
 
     engine
         .tier_action("f", TierAction::Demote, Some(Tier::Cold))

@@ -34,7 +34,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "baseline")]
     pub scenario: Scenario,
     /// Measured phase, seconds. [scenario: baseline 10, sustained 600, spike 60, many-collections
-    /// 60, tiered 30, failure-injection 30]
+    /// 60, tiered 30, failure-injection 30, churn 120]
     #[arg(long)]
     pub duration: Option<f64>,
     /// Warm-up before the measured phase, seconds, excluded from the statistics.
@@ -53,7 +53,7 @@ pub struct Args {
     #[arg(long)]
     pub qps: Option<f64>,
     /// Closed loop with this many concurrent workers, when no --qps is given.
-    /// [scenario: baseline 4, failure-injection 4]
+    /// [scenario: baseline 4, failure-injection 4, churn 4]
     #[arg(long)]
     pub workers: Option<usize>,
     /// Open loop only: rate multiplier for the middle third of the measured phase.
@@ -65,7 +65,7 @@ pub struct Args {
     #[arg(long, default_value = Mix::DEFAULT)]
     pub mix: Mix,
     /// Number of collections, named load-<scenario>-<i>. [scenario: baseline 2, many-collections
-    /// 100, tiered 20 (at least 3: a tenth stay hot, a fifth go warm, the rest cold)]
+    /// 100, tiered 20 (at least 3: a tenth stay hot, a fifth go warm, the rest cold), churn 1]
     #[arg(long)]
     pub collections: Option<usize>,
     /// Vector dimension (with --dataset: taken from the files; a different value is an error).
@@ -73,12 +73,17 @@ pub struct Args {
     #[arg(long)]
     pub dimension: Option<usize>,
     /// Vectors preloaded into each collection before the run, in batches of 1000.
-    /// [scenario: baseline 1000, sustained 10000, spike 5000, many-collections 100, tiered 2000]
+    /// [scenario: baseline 1000, sustained 10000, spike 5000, many-collections 100, tiered 2000,
+    /// churn 10000]
     #[arg(long)]
     pub vectors_per_collection: Option<usize>,
     /// Neighbours per search.
     #[arg(long, default_value_t = 10)]
     pub k: usize,
+    /// HNSW beam width sent with every search (the server uses max(ef, k)). Default: none sent,
+    /// so the collection's own default applies.
+    #[arg(long)]
+    pub ef: Option<usize>,
     /// Seed of the random vectors and of the operation sequence.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -112,6 +117,10 @@ pub struct Args {
     /// Write the Markdown report here (it is also printed on stdout).
     #[arg(long)]
     pub report_md: Option<PathBuf>,
+    /// Scenario churn only: how far a replacement moves a document, as the norm of the noise
+    /// added to its original (unit) vector; 0 re-upserts it unchanged. [default 0.2]
+    #[arg(long)]
+    pub churn_noise: Option<f64>,
     /// Fail (exit 3) when the p95 latency of any operation exceeds this, ms.
     #[arg(long)]
     pub max_p95_ms: Option<f64>,
@@ -148,6 +157,9 @@ pub struct Config {
     pub dimension: Option<usize>,
     pub vectors_per_collection: usize,
     pub k: usize,
+    /// `--ef`, when given (absent: the collection's default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ef: Option<usize>,
     pub seed: u64,
     pub dataset: Option<PathBuf>,
     pub insert_batch: usize,
@@ -159,6 +171,9 @@ pub struct Config {
     pub max_p95_ms: Option<f64>,
     pub max_p99_ms: Option<f64>,
     pub max_error_rate: Option<f64>,
+    /// Scenario `churn` only (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub churn_noise: Option<f64>,
 }
 
 impl Config {
@@ -251,6 +266,9 @@ pub fn resolve(args: &Args) -> Result<Config> {
     if !(1..=10_000).contains(&args.k) {
         bail!("--k must be in 1..=10000, got {}", args.k);
     }
+    if args.ef == Some(0) {
+        bail!("--ef must be at least 1");
+    }
     if !(1..=1000).contains(&args.insert_batch) {
         bail!(
             "--insert-batch must be in 1..=1000, got {}",
@@ -277,6 +295,17 @@ pub fn resolve(args: &Args) -> Result<Config> {
     {
         bail!("--max-error-rate is a fraction in 0..1, got {r}");
     }
+    let churn_noise = match (args.scenario, args.churn_noise) {
+        (Scenario::Churn, noise) => {
+            let noise = noise.unwrap_or(crate::churn::log::DEFAULT_NOISE);
+            if !(noise.is_finite() && noise >= 0.0) {
+                bail!("--churn-noise must be >= 0, got {noise}");
+            }
+            Some(noise)
+        }
+        (_, Some(_)) => bail!("--churn-noise applies to --scenario churn only"),
+        (_, None) => None,
+    };
     Ok(Config {
         url,
         scenario: args.scenario,
@@ -293,6 +322,7 @@ pub fn resolve(args: &Args) -> Result<Config> {
         dimension,
         vectors_per_collection,
         k: args.k,
+        ef: args.ef,
         seed: args.seed,
         dataset: args.dataset.clone(),
         insert_batch: args.insert_batch,
@@ -304,6 +334,7 @@ pub fn resolve(args: &Args) -> Result<Config> {
         max_p95_ms: args.max_p95_ms,
         max_p99_ms: args.max_p99_ms,
         max_error_rate: args.max_error_rate,
+        churn_noise,
     })
 }
 
@@ -354,6 +385,18 @@ mod tests {
         assert_eq!((c.collections, c.vectors_per_collection), (20, 2000));
         assert_eq!(c.collection_name(19), "load-tiered-19");
         assert!(c.cleanup);
+        let c = parse(&["--scenario", "churn"]).unwrap();
+        assert_eq!((c.mode, c.workers, c.collections), ("closed", Some(4), 1));
+        assert_eq!(c.churn_noise, Some(crate::churn::log::DEFAULT_NOISE));
+        assert_eq!(c.collection_name(0), "load-churn-0");
+        let c = parse(&["--scenario", "churn", "--churn-noise", "0"]).unwrap();
+        assert_eq!(c.churn_noise, Some(0.0));
+        assert_eq!(c.ef, None);
+        assert_eq!(parse(&["--ef", "64"]).unwrap().ef, Some(64));
+        assert_eq!(
+            parse(&["--scenario", "baseline"]).unwrap().churn_noise,
+            None
+        );
         let c = parse(&["--scenario", "failure-injection"]).unwrap();
         assert_eq!(
             (c.mode, c.workers, c.duration_secs),
@@ -371,10 +414,13 @@ mod tests {
             &["--spike-factor", "2"],
             &["--max-error-rate", "1.5"],
             &["--k", "0"],
+            &["--ef", "0"],
             &["--mix", "search=0"],
             &["--mix", "bogus=1"],
             &["--url", "localhost:8080"],
             &["--scenario", "tiered", "--collections", "2"],
+            &["--scenario", "churn", "--churn-noise", "-1"],
+            &["--churn-noise", "0.1"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?} accepted");
         }

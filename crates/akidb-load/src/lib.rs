@@ -9,10 +9,12 @@
 //! - Settings: `scenario` (names, knob defaults), `cli` (flags resolved into a `Config`).
 //! - `requests`: one request of the run, a function of the seed and its number.
 //! - `hooks`: the `ScenarioHooks` trait through which a scenario plugs into the run.
-//! - Scenarios with hooks, one folder each: `tiered`, `faults` (`failure-injection`).
+//! - Scenarios with hooks, one folder each: `tiered`, `faults` (`failure-injection`), `churn`
+//!   (whose `churn::log`, a leaf, the requests write into).
 //! - `report`: the run report, JSON and Markdown.
 //! - `run`: the entry point and the run's phases (prepare, drive, finish).
 
+pub mod churn;
 pub mod cli;
 pub mod dataset;
 pub mod faults;

@@ -4,11 +4,13 @@
 //! requests. The loops that send them are in `run/drive.rs`.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use akidb_api::{
     DocumentIn, SearchRequest, SearchResponse, TierStatus, UpsertRequest, UpsertResponse,
 };
 
+use crate::churn::log::{ChurnLog, Sample, recall_by_score, replacement};
 use crate::dataset::{Dataset, recall};
 use crate::mix::{Mix, Op};
 use crate::raw::{Raw, collection_path};
@@ -52,10 +54,26 @@ pub struct Requests {
     pub mix: Mix,
     pub seed: u64,
     pub k: usize,
+    /// `--ef`: sent with every search when given.
+    pub ef: Option<usize>,
     pub insert_batch: usize,
     pub source: Source,
     /// Dataset runs with valid ground truth: the exact top-k per query.
     pub truth: Option<Vec<Option<Vec<u32>>>>,
+    /// The `churn` scenario: inserts replace preloaded documents with changed vectors, and each
+    /// search is checked against the server's exact answer (see `churn/mod.rs`).
+    pub churn: Option<Arc<ChurnLog>>,
+}
+
+/// Query vectors of a churn run without a dataset (so that each is searched several times).
+pub const RANDOM_QUERIES: usize = 1000;
+
+/// How a request ended, and when its measured part did (a churn search's exact check comes
+/// after it and is not part of its latency).
+#[derive(Debug)]
+pub struct Done {
+    pub outcome: Outcome,
+    pub ended: Instant,
 }
 
 impl Requests {
@@ -66,15 +84,27 @@ impl Requests {
     }
 
     /// Request `i`'s operation `op` on the collection its random stream picks.
-    pub async fn execute(&self, op: Op, mut rng: Rng, i: u64) -> Outcome {
+    pub async fn execute(&self, op: Op, mut rng: Rng, i: u64) -> Done {
         let c = self.choice.pick(self.names.len(), &mut rng);
-        self.execute_on(op, c, rng, i).await
+        self.execute_timed(op, c, rng, i).await
     }
 
     /// Request `i`'s operation `op` on collection `c`.
-    pub async fn execute_on(&self, op: Op, c: usize, mut rng: Rng, i: u64) -> Outcome {
+    pub async fn execute_on(&self, op: Op, c: usize, rng: Rng, i: u64) -> Outcome {
+        self.execute_timed(op, c, rng, i).await.outcome
+    }
+
+    /// Request `i`'s operation `op` on collection `c`, and when its measured part ended.
+    async fn execute_timed(&self, op: Op, c: usize, mut rng: Rng, i: u64) -> Done {
         let name = &self.names[c];
-        match op {
+        if let Some(churn) = &self.churn {
+            match op {
+                Op::Search => return self.churn_search(churn, c, rng).await,
+                Op::Insert => return self.churn_replace(churn, c, rng).await,
+                Op::Tier => {}
+            }
+        }
+        let outcome = match op {
             Op::Search => {
                 let (vector, truth) = match &self.source {
                     Source::Random { dim } => (rng.vector(*dim), None),
@@ -87,7 +117,7 @@ impl Requests {
                 let req = SearchRequest {
                     vector,
                     k: self.k,
-                    ef: None,
+                    ef: self.ef,
                     nprobe: None,
                     filter: None,
                     exact: false,
@@ -139,8 +169,159 @@ impl Requests {
                 }
             }
             Op::Tier => tier_op(&self.raw, name).await,
+        };
+        Done {
+            outcome,
+            ended: Instant::now(),
         }
     }
+
+    /// A churn search's query vector and its number: a random row of `queries.fvecs`, or one
+    /// of [`RANDOM_QUERIES`] seeded random vectors.
+    fn query(&self, rng: &mut Rng) -> (usize, Vec<f32>) {
+        match &self.source {
+            Source::Random { dim } => {
+                let q = rng.below(RANDOM_QUERIES);
+                (q, Rng::derive(self.seed, 0x7175, q as u64).vector(*dim))
+            }
+            Source::Dataset { data, .. } => {
+                let q = rng.below(data.queries.len());
+                (q, data.queries.row(q).to_vec())
+            }
+        }
+    }
+
+    /// The preloaded vector of `row` in collection `c` (see `run/collections.rs`).
+    fn original(&self, c: usize, row: usize) -> Vec<f32> {
+        match &self.source {
+            Source::Random { dim } => Rng::derive(self.seed, c as u64, row as u64).vector(*dim),
+            Source::Dataset { data, .. } => data.base.row(row).to_vec(),
+        }
+    }
+
+    /// The preloaded rows per collection.
+    fn loaded(&self, churn: &ChurnLog) -> usize {
+        match &self.source {
+            Source::Dataset { loaded, .. } => *loaded,
+            Source::Random { .. } => churn.per_collection,
+        }
+    }
+
+    /// A churn search: the measured search (`--ef`, else the collection's default), then the
+    /// same query exact; recall by score, flagged when a document of either answer was written
+    /// meanwhile.
+    async fn churn_search(&self, churn: &ChurnLog, c: usize, mut rng: Rng) -> Done {
+        let (q, vector) = self.query(&mut rng);
+        let path = collection_path(&self.names[c], "/search");
+        let mut req = SearchRequest {
+            vector,
+            k: self.k,
+            ef: self.ef,
+            nprobe: None,
+            filter: None,
+            exact: false,
+            include_vector: false,
+            include_metadata: false,
+            report: false,
+            timeout_ms: None,
+        };
+        let sent = churn.now();
+        let replaced_before = churn.replaced();
+        let found = self.raw.post::<_, SearchResponse>(&path, &req).await;
+        let ended = Instant::now();
+        let found = match found {
+            Ok(resp) if resp.results.len() > self.k => {
+                return Done {
+                    outcome: Outcome::Transport("decode"),
+                    ended,
+                };
+            }
+            Ok(resp) => resp,
+            Err(f) => {
+                return Done {
+                    outcome: f.outcome(),
+                    ended,
+                };
+            }
+        };
+        req.exact = true;
+        let recall = match self.raw.post::<_, SearchResponse>(&path, &req).await {
+            Ok(exact) => {
+                let scores = |r: &SearchResponse| r.results.iter().map(|h| h.score).collect();
+                let (f, e): (Vec<f32>, Vec<f32>) = (scores(&found), scores(&exact));
+                let recall = recall_by_score(&f, &e, self.k);
+                let conflicted = found
+                    .results
+                    .iter()
+                    .chain(&exact.results)
+                    .filter_map(|h| row_of(&h.id))
+                    .filter(|&row| row < churn.per_collection)
+                    .any(|row| churn.touched_since(churn.doc(c, row), sent));
+                if let Some(recall) = recall {
+                    churn.record(Sample {
+                        at: ended,
+                        query: q,
+                        recall,
+                        conflicted,
+                        replaced_before,
+                    });
+                }
+                recall
+            }
+            Err(_) => {
+                churn.exact_failed();
+                None
+            }
+        };
+        Done {
+            outcome: Outcome::Ok { recall },
+            ended,
+        }
+    }
+
+    /// A churn insert: `insert_batch` preloaded documents replaced by changed vectors.
+    async fn churn_replace(&self, churn: &ChurnLog, c: usize, mut rng: Rng) -> Done {
+        let loaded = self.loaded(churn);
+        let mut rows: Vec<usize> = Vec::with_capacity(self.insert_batch);
+        let documents: Vec<DocumentIn> = (0..self.insert_batch)
+            .map(|_| {
+                let row = rng.below(loaded);
+                rows.push(row);
+                DocumentIn {
+                    id: Some(preload_id(&self.source, row)),
+                    vector: replacement(&self.original(c, row), churn.noise as f32, &mut rng),
+                    metadata: None,
+                }
+            })
+            .collect();
+        let docs: Vec<usize> = rows.iter().map(|&r| churn.doc(c, r)).collect();
+        let n = documents.len() as u64;
+        let path = collection_path(&self.names[c], "/documents");
+        let req = UpsertRequest { documents };
+        churn.write_started(&docs);
+        let r = self.raw.post::<_, UpsertResponse>(&path, &req).await;
+        let ended = Instant::now();
+        let outcome = match r {
+            Ok(resp) if resp.upserted == n => Outcome::Ok { recall: None },
+            Ok(_) => Outcome::Transport("decode"),
+            Err(f) => f.outcome(),
+        };
+        churn.write_ended(&docs, matches!(outcome, Outcome::Ok { .. }));
+        Done { outcome, ended }
+    }
+}
+
+/// The id the preload gives `row` (see `run/collections.rs`).
+pub fn preload_id(source: &Source, row: usize) -> String {
+    match source {
+        Source::Random { .. } => format!("base-{row}"),
+        Source::Dataset { .. } => row.to_string(),
+    }
+}
+
+/// The preload row of an id (`base-<row>` or `<row>`), when it is one.
+pub fn row_of(id: &str) -> Option<usize> {
+    id.strip_prefix("base-").unwrap_or(id).parse().ok()
 }
 
 /// A "tier" operation: a tier status read, `GET /api/v1/collections/{name}/tier`. It reads

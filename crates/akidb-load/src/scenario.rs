@@ -21,6 +21,10 @@ pub enum Scenario {
     /// Baseline-like load (30 s) against a server started with `--test-faults` (testing only):
     /// `/ready` polled during the run, object-store counters, errors by status and code.
     FailureInjection,
+    /// 1 collection x 10,000 vectors (use `--dataset` for MiniLM), closed loop with 4 workers,
+    /// 120 s: inserts replace existing ids with changed vectors, and every search's recall@k
+    /// at the default ef is measured against the server's exact answer.
+    Churn,
 }
 
 /// Closed loop (N workers back to back) or open loop (a fixed arrival rate).
@@ -52,6 +56,7 @@ impl Scenario {
             Scenario::ManyCollections => "many-collections",
             Scenario::Tiered => "tiered",
             Scenario::FailureInjection => "failure-injection",
+            Scenario::Churn => "churn",
         }
     }
 
@@ -67,7 +72,8 @@ impl Scenario {
             | Scenario::Spike
             | Scenario::ManyCollections
             | Scenario::Tiered
-            | Scenario::FailureInjection => Ok(()),
+            | Scenario::FailureInjection
+            | Scenario::Churn => Ok(()),
         }
     }
 
@@ -96,6 +102,14 @@ impl Scenario {
             },
             Scenario::FailureInjection => Defaults {
                 duration_secs: 30.0,
+                ..base
+            },
+            // Long enough for the replacements (20 % of the requests) to leave about as many
+            // dead slots as there are live documents, where compaction starts.
+            Scenario::Churn => Defaults {
+                duration_secs: 120.0,
+                collections: 1,
+                vectors_per_collection: 10_000,
                 ..base
             },
             Scenario::Sustained => Defaults {
@@ -162,5 +176,9 @@ mod tests {
             (f.collections, f.vectors_per_collection, f.dimension),
             (2, 1000, 64)
         );
+        let c = Scenario::Churn.defaults();
+        assert_eq!((c.collections, c.vectors_per_collection), (1, 10_000));
+        assert_eq!(c.load, Load::Closed { workers: 4 });
+        assert!(c.cleanup);
     }
 }

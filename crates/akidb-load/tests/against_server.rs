@@ -456,3 +456,51 @@ fn failure_injection_reports_ready_probes_and_object_store_counters() {
         assert!(md.contains(needle), "{needle:?} missing: {md}");
     }
 }
+
+/// `churn`: inserts replace preloaded ids, every measured search is checked against the
+/// server's exact answer, and the report says how recall held while dead slots piled up.
+#[test]
+fn churn_checks_recall_against_the_exact_answer() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let json_path = dir.path().join("report.json");
+    let out = load(&[
+        "--url",
+        &server.url,
+        "--scenario",
+        "churn",
+        "--request-timeout",
+        "5",
+        "--duration",
+        "3",
+        "--warmup",
+        "1",
+        "--vectors-per-collection",
+        "2000",
+        "--dimension",
+        "16",
+        "--report-json",
+        json_path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report: Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    assert_eq!(report["config"]["scenario"], "churn");
+    assert_eq!(f(&report, "/config/churn_noise"), 0.2);
+    let churn = &report["churn"];
+    assert!(f(churn, "/replacements_acknowledged") > 0.0, "{churn}");
+    assert_eq!(f(churn, "/replacements_failed"), 0.0, "{churn}");
+    assert_eq!(f(churn, "/live_documents"), 2000.0, "{churn}");
+    let all = &churn["recall"]["all"];
+    let checked = f(all, "/checked");
+    assert_eq!(checked, f(&report, "/operations/search/ok"), "{churn}");
+    assert_eq!(checked, f(&report, "/recall/checked"), "{report}");
+    let (mean, min) = (f(all, "/mean"), f(all, "/min"));
+    assert!(0.0 <= min && min <= mean && mean <= 1.0, "{all}");
+    assert_eq!(churn["recall"]["windows"].as_array().unwrap().len(), 6);
+    let watch = &churn["collections"]["load-churn-0"];
+    assert!(f(watch, "/samples") >= 2.0, "{watch}");
+    // Replacements keep the count: every insert hit a preloaded id.
+    assert_eq!(f(watch, "/count_last"), 2000.0, "{watch}");
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(md.contains("## Recall under churn"), "{md}");
+}

@@ -221,9 +221,11 @@ fn candidates(values: &[Value]) -> Vec<Value> {
     out
 }
 
+/// Numbers by value: two integers exactly, otherwise as f64.
 fn same(a: &Value, b: &Value) -> bool {
-    match (a.as_f64(), b.as_f64()) {
-        (Some(x), Some(y)) if a.is_number() && b.is_number() => x == y,
+    match (a.as_i64(), b.as_i64(), a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y), _, _) => x == y,
+        (_, _, Some(x), Some(y)) if a.is_number() && b.is_number() => x == y,
         _ => a == b,
     }
 }
@@ -235,7 +237,10 @@ fn eq(values: &[Value], want: &Value) -> bool {
 fn operator(op: &str, arg: &Value, values: &[Value]) -> bool {
     let cmp = |c: &Value| -> Option<std::cmp::Ordering> {
         match (c, arg) {
-            (Value::Number(_), Value::Number(_)) => c.as_f64()?.partial_cmp(&arg.as_f64()?),
+            (Value::Number(_), Value::Number(_)) => match (c.as_i64(), arg.as_i64()) {
+                (Some(x), Some(y)) => Some(x.cmp(&y)),
+                _ => c.as_f64()?.partial_cmp(&arg.as_f64()?),
+            },
             (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
             _ => None,
         }

@@ -23,6 +23,15 @@ pub(crate) fn random_level(slot: u32, m: usize) -> usize {
     ((-u.ln() * ml) as usize).min(MAX_LEVEL)
 }
 
+/// How a [`View::search_layer`] walk ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Walk {
+    /// Distance evaluations.
+    pub work: usize,
+    /// Stopped on the budget before converging: its results may miss closer nodes.
+    pub exhausted: bool,
+}
+
 /// Read-only view over what a graph search needs: the graph and the space its distances are
 /// measured in.
 #[derive(Clone, Copy)]
@@ -65,9 +74,10 @@ impl<S: Space> View<'_, S> {
     }
 
     /// Beam search on one level from `ep` (hnswlib's `searchBaseLayerST`). All nodes are
-    /// traversed; only those with `admit(id)` enter the result heap (`s.results`, at most `ef`).
-    /// Stops when the closest unexpanded candidate is farther than the worst of `ef` results,
-    /// or after `budget` distance evaluations. Returns the number of distance evaluations.
+    /// traversed; only those with `admit(id)` enter the result heap (`s.results`, at most `ef`),
+    /// so nodes not admitted (tombstones, filtered out) never end the walk: it goes on past
+    /// them until `ef` admitted ones are found and no candidate is closer than the worst of
+    /// them (converged), or `budget` distance evaluations are spent (exhausted).
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     pub fn search_layer<A: Fn(u32) -> bool>(
@@ -79,7 +89,7 @@ impl<S: Space> View<'_, S> {
         admit: A,
         budget: usize,
         s: &mut Scratch,
-    ) -> usize {
+    ) -> Walk {
         let Scratch {
             visited,
             candidates,
@@ -98,8 +108,13 @@ impl<S: Space> View<'_, S> {
         }
         candidates.push(Reverse(ep));
         let mut work = 1usize;
+        let mut exhausted = false;
         while let Some(&Reverse(c)) = candidates.peek() {
-            if (c.d > lower && results.len() >= ef) || work >= budget {
+            if c.d > lower && results.len() >= ef {
+                break;
+            }
+            if work >= budget {
+                exhausted = true;
                 break;
             }
             candidates.pop();
@@ -145,7 +160,7 @@ impl<S: Space> View<'_, S> {
                 prefetch(self.graph.neighbors0_ptr(next.id));
             }
         }
-        work
+        Walk { work, exhausted }
     }
 
     /// hnswlib's `getNeighborsByHeuristic2`: from `cands` (sorted ascending by distance to the
@@ -308,8 +323,9 @@ fn connect<S: Space>(
     graph.set_neighbors(node, level, s.pruned.iter().map(|it| it.id));
 }
 
-/// HNSW search; leaves the best ≤ ef admitted graph nodes in `s.results`, returns their
-/// number.
+/// HNSW search; leaves the best ≤ ef admitted graph nodes in `s.results`. Returns their
+/// number, or `None` when the level-0 walk stopped on `budget` before converging (the results
+/// may then miss closer nodes, however many there are).
 pub(crate) fn graph_search<S: Space, A: Fn(u32) -> bool>(
     view: &View<'_, S>,
     q: &S::Query<'_>,
@@ -317,13 +333,13 @@ pub(crate) fn graph_search<S: Space, A: Fn(u32) -> bool>(
     admit: A,
     budget: usize,
     s: &mut Scratch,
-) -> usize {
+) -> Option<usize> {
     let Some(ep) = view.descend(q, 0) else {
         s.results.clear();
-        return 0;
+        return Some(0);
     };
-    view.search_layer(q, ep, ef, 0, admit, budget, s);
-    s.results.len()
+    let walk = view.search_layer(q, ep, ef, 0, admit, budget, s);
+    (!walk.exhausted).then_some(s.results.len())
 }
 
 /// Drops the worst items of a max-heap until it holds `k`.

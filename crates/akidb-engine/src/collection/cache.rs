@@ -288,7 +288,10 @@ impl Collection {
         let mut objects: Vec<Bytes> = self.fetch_all(m).await?;
         let graph = m.graph.as_ref().and_then(|_| objects.pop());
         let base = m.base.clone().map(|b| (b, objects.remove(0)));
-        let def = self.def.clone();
+        let def = CollectionDef {
+            payload_indexes: m.collection.payload_indexes.clone(),
+            ..(*self.def).clone()
+        };
         let wal_seq = m.wal_seq;
         let threads = self.env.index_threads;
         let (want, dir) = (self.quantization(), self.dir.clone());

@@ -78,6 +78,11 @@ impl Collection {
         let _marks = Marks(self);
 
         let c = self.clone();
+        // The manifest is locked: its payload indexes are the ones to build.
+        let def = CollectionDef {
+            payload_indexes: manifest.collection.payload_indexes.clone(),
+            ..(*self.def).clone()
+        };
         let built = tokio::task::spawn_blocking(move || {
             let copy = |range: Range<usize>| {
                 let state = c.state.read();
@@ -85,7 +90,7 @@ impl Collection {
                 docs.inspect_err(|e| tracing::warn!(collection = %c.def.name, error = %e, "compaction could not read the vectors; not compacting"))
                     .ok()
             };
-            let mut fresh = compacted(&c.def, applied_seq, slots, copy)?;
+            let mut fresh = compacted(&def, applied_seq, slots, copy)?;
             fresh.set_build_threads(c.env.index_threads);
             let taken = fresh.take_unflushed();
             let (all, documents) = (0..taken.slots, taken.documents);

@@ -72,6 +72,40 @@ impl Collection {
         Ok(())
     }
 
+    /// Declares a payload index durably (a new manifest version) and builds it in the hot
+    /// state, if any, under the state's write lock (writes and searches wait for the build);
+    /// every later load builds it too. Returns false when it existed already.
+    pub async fn create_payload_index(
+        &self,
+        def: crate::payload_index::PayloadIndexDef,
+    ) -> Result<bool, EngineError> {
+        let mut manifest = self.manifest.lock().await;
+        self.check_live()?;
+        let exists = manifest.collection.payload_indexes.contains(&def);
+        if !exists {
+            if manifest.collection.payload_indexes.len() >= crate::payload_index::MAX_INDEXES {
+                return Err(akidb_core::types::ValidationError::new(
+                    "field",
+                    format!(
+                        "a collection holds at most {} payload indexes",
+                        crate::payload_index::MAX_INDEXES
+                    ),
+                )
+                .into());
+            }
+            let added = def.clone();
+            self.commit(&mut manifest, |next| {
+                next.collection.payload_indexes.push(added)
+            })
+            .await
+            .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        }
+        if let Some(state) = self.state.write().as_mut() {
+            state.create_payload_index(&def);
+        }
+        Ok(!exists)
+    }
+
     /// Whether a flush is due (see [`super::state::State::flush_due`]). Never while a
     /// compaction holds the manifest: its flush waits for the compaction's end.
     pub fn flush_due(&self, max_docs: usize, idle: Duration, max_age: Duration) -> bool {

@@ -151,6 +151,9 @@ pub struct Collection {
     quantization: AtomicU8,
     /// Unix ms before which the indexer does not try a failed conversion again.
     quantize_retry_at: AtomicU64,
+    /// The newest manifest's payload indexes (published with it): every state built or loaded
+    /// builds them.
+    payload_indexes: Mutex<Vec<crate::payload_index::PayloadIndexDef>>,
 }
 
 fn tier_code(t: Tier) -> u8 {
@@ -211,6 +214,7 @@ impl Collection {
             promoting: tokio::sync::Mutex::new(()),
             quantization: AtomicU8::new(0),
             quantize_retry_at: AtomicU64::new(0),
+            payload_indexes: Mutex::new(Vec::new()),
             manifest: tokio::sync::Mutex::new(manifest.clone()),
         };
         vector_file::VectorFile::remove_leftovers(&c.dir);
@@ -384,6 +388,17 @@ impl Collection {
             Quantization::Sq8 => 1,
         };
         self.quantization.store(q, Ordering::Relaxed);
+        *self.payload_indexes.lock() = m.collection.payload_indexes.clone();
+    }
+
+    /// The definition as the newest manifest has it (quantization and payload indexes change
+    /// after creation).
+    pub(crate) fn current_def(&self) -> CollectionDef {
+        CollectionDef {
+            quantization: self.quantization(),
+            payload_indexes: self.payload_indexes.lock().clone(),
+            ..(*self.def).clone()
+        }
     }
 
     /// How the hot index holds (or is about to hold) the vectors.
@@ -471,10 +486,7 @@ impl Collection {
             None => (self.documents.load(Ordering::Relaxed) as usize, 0, 0),
         };
         CollectionInfo {
-            def: CollectionDef {
-                quantization: self.quantization(),
-                ..(*self.def).clone()
-            },
+            def: self.current_def(),
             count,
             index_pending,
             segments: self.segment_count.load(Ordering::Relaxed) as usize,

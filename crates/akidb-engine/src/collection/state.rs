@@ -21,6 +21,7 @@ use super::info::{Hit, SearchRequest};
 use crate::doc::{Document, Metadata, Operation, heap_block, metadata_heap_bytes};
 use crate::manifest::CollectionDef;
 use crate::partitioned::PartitionWriter;
+use crate::payload_index::{PayloadIndexDef, PayloadIndexes};
 use crate::segment::{Columns, Row};
 
 mod listing;
@@ -53,6 +54,8 @@ pub(crate) struct State {
     /// While a compaction runs off the lock: every operation applied meanwhile, to replay into
     /// the compacted state before it replaces this one.
     recording: Option<Vec<(u64, Operation)>>,
+    /// Indexes on metadata fields, kept as slots are pushed (dead slots stay listed).
+    payload: PayloadIndexes,
 }
 
 /// What a flush takes out of the state: the slots to write (copied afterwards, a chunk at a
@@ -85,7 +88,21 @@ impl State {
             dirty_since: None,
             last_write: Instant::now(),
             recording: None,
+            payload: {
+                let mut p = PayloadIndexes::new();
+                for d in &def.payload_indexes {
+                    p.create(&d.field, d.kind, std::iter::empty());
+                }
+                p
+            },
         }
+    }
+
+    /// Builds a payload index over every slot (false: it exists already).
+    pub fn create_payload_index(&mut self, def: &PayloadIndexDef) -> bool {
+        let metadata = &self.metadata;
+        let existing = (0..metadata.len()).map(|i| (i as u32, metadata[i].as_deref()));
+        self.payload.create(&def.field, def.kind, existing)
     }
 
     fn upsert(&mut self, doc: Document) {
@@ -99,6 +116,9 @@ impl State {
         self.id_bytes += heap_block(2 * std::mem::size_of::<usize>() + id.len());
         self.ids.push(id);
         let metadata = doc.metadata.map(Box::new);
+        if !self.payload.is_empty() {
+            self.payload.insert(slot, metadata.as_deref());
+        }
         self.metadata_bytes += metadata.as_deref().map_or(0, |m| {
             heap_block(std::mem::size_of::<Metadata>()) + metadata_heap_bytes(m)
         });
@@ -227,7 +247,23 @@ impl State {
     ///
     /// With a deadline, a filtered or exact search checks it every 1,024 documents and, once
     /// it has passed, admits no more (the caller then answers `DeadlineExceeded`).
+    ///
+    /// A filter that the payload indexes bound gives the candidate slots; the planner then
+    /// scans them (exactly) when that costs less than walking the graph (see
+    /// `payload_index::planner`). An exact search with such a filter always scans them.
     pub fn search(&self, metric: Metric, req: &SearchRequest) -> io::Result<Vec<Hit>> {
+        if let Some(candidates) = req.filter.as_ref().and_then(|f| self.live_candidates(f)) {
+            let ef = req.ef.unwrap_or(self.index.params().ef_search);
+            let plan = crate::payload_index::plan(
+                Some(candidates.len()),
+                self.index.live_len(),
+                ef,
+                req.k,
+            );
+            if req.exact || plan == crate::payload_index::Plan::Scan {
+                return self.scan_candidates(metric, req, candidates.as_slice());
+            }
+        }
         let filter_fn;
         let mut opts = SearchOptions {
             ef: req.ef,
@@ -259,22 +295,70 @@ impl State {
         let neighbors: Vec<Neighbor> = self.index.search(&req.vector, req.k, &opts);
         neighbors
             .into_iter()
-            .map(|n| {
-                Ok(Hit {
-                    id: self.ids[n.slot as usize].to_string(),
-                    score: metric.score(n.distance),
-                    vector: match req.include_vector {
-                        true => Some(self.index.vector(n.slot)?.into_owned()),
-                        false => None,
-                    },
-                    metadata: if req.include_metadata {
-                        self.metadata[n.slot as usize].as_deref().cloned()
-                    } else {
-                        None
-                    },
-                })
-            })
+            .map(|n| self.hit(metric, req, n.slot, n.distance))
             .collect()
+    }
+
+    /// The live slots a filter can match, when the payload indexes bound it.
+    pub(super) fn live_candidates(
+        &self,
+        filter: &crate::filter::Filter,
+    ) -> Option<crate::payload_index::Candidates> {
+        let mut c = self.payload.candidates(filter)?;
+        c.retain_live(|slot| !self.index.is_deleted(slot));
+        Some(c)
+    }
+
+    /// The `req.k` nearest of `slots` that match the filter, exactly (a deadline stops it as
+    /// in [`State::search`]).
+    fn scan_candidates(
+        &self,
+        metric: Metric,
+        req: &SearchRequest,
+        slots: &[u32],
+    ) -> io::Result<Vec<Hit>> {
+        let filter = req.filter.as_ref();
+        let mut best: Vec<(f32, u32)> = Vec::with_capacity(req.k + 1);
+        for (i, &slot) in slots.iter().enumerate() {
+            if i % 1024 == 1023 && req.deadline.as_ref().is_some_and(|d| d.passed()) {
+                break;
+            }
+            if !filter.is_none_or(|f| f.matches(self.metadata[slot as usize].as_deref())) {
+                continue;
+            }
+            let d = akidb_core::distance::distance(metric, &req.vector, &self.index.vector(slot)?);
+            if best.len() == req.k && d >= best[req.k - 1].0 {
+                continue;
+            }
+            let at = best.partition_point(|&(x, s)| (x, s) <= (d, slot));
+            best.insert(at, (d, slot));
+            best.truncate(req.k);
+        }
+        best.into_iter()
+            .map(|(d, slot)| self.hit(metric, req, slot, d))
+            .collect()
+    }
+
+    fn hit(
+        &self,
+        metric: Metric,
+        req: &SearchRequest,
+        slot: u32,
+        distance: f32,
+    ) -> io::Result<Hit> {
+        Ok(Hit {
+            id: self.ids[slot as usize].to_string(),
+            score: metric.score(distance),
+            vector: match req.include_vector {
+                true => Some(self.index.vector(slot)?.into_owned()),
+                false => None,
+            },
+            metadata: if req.include_metadata {
+                self.metadata[slot as usize].as_deref().cloned()
+            } else {
+                None
+            },
+        })
     }
 
     /// Bytes of the vector file of a quantized index (local disk, not RAM).
@@ -470,6 +554,7 @@ impl State {
             + self.metadata_bytes
             + table::<(Arc<str>, u32)>(self.by_id.capacity())
             + table::<Arc<str>>(self.unflushed_deletes.capacity())
+            + self.payload.memory_bytes()
     }
 }
 

@@ -10,6 +10,7 @@ use super::request::{self, ScrollQuery};
 use crate::collection::ScrollPage;
 use crate::engine::MAX_BATCH;
 use crate::error::EngineError;
+use crate::payload_index::{IndexType, PayloadIndexDef};
 
 impl Engine {
     /// A page of the live documents matching the query's filter, in id order (see
@@ -22,6 +23,31 @@ impl Engine {
             .read(promote, move |state| state.scroll(&req))
             .await
             .and_then(|page| page.map_err(EngineError::Io))
+            .map_err(|e| self.note_failure(&entry, e))
+    }
+
+    /// Declares a payload index on a metadata field (built now when the collection is hot, and
+    /// at every load); true when it is new. See `payload_index` for what it answers.
+    pub async fn create_payload_index(
+        &self,
+        name: &str,
+        field: &str,
+        kind: IndexType,
+    ) -> Result<bool, EngineError> {
+        let (entry, collection) = self.collection(name).await?;
+        if field.len() > 256 || !crate::payload_index::valid_path(field) {
+            return Err(akidb_core::types::ValidationError::new(
+                "field",
+                "a field path is names joined by dots, none empty, at most 256 bytes",
+            )
+            .into());
+        }
+        collection
+            .create_payload_index(PayloadIndexDef {
+                field: field.to_string(),
+                kind,
+            })
+            .await
             .map_err(|e| self.note_failure(&entry, e))
     }
 

@@ -260,6 +260,7 @@ impl Engine {
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
             quantization: req.quantization.unwrap_or_default(),
+            payload_indexes: Vec::new(),
         };
         let manifest = Manifest::new(def.clone());
         self.shared

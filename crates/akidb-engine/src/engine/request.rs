@@ -327,6 +327,7 @@ mod tests {
             index: HnswParams::default(),
             created_at_ms: 0,
             quantization: Default::default(),
+            payload_indexes: Vec::new(),
         }
     }
 

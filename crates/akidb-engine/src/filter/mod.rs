@@ -114,11 +114,19 @@ impl Filter {
             Filter::Or(parts) => parts.iter().any(|p| p.matches(metadata)),
             Filter::Not(inner) => !inner.matches(metadata),
             Filter::Field { path, cond } => {
-                let mut found = Vec::new();
-                if let Some(m) = metadata {
-                    resolve(m, path, &mut found);
+                let Some(m) = metadata else {
+                    return cond.holds(&[]);
+                };
+                // Most paths reach one value through objects only: no allocation for them.
+                match through_objects(m, path) {
+                    Some(Some(v)) => cond.holds(&[v]),
+                    Some(None) => cond.holds(&[]),
+                    None => {
+                        let mut found = Vec::new();
+                        resolve(m, path, &mut found);
+                        cond.holds(&found)
+                    }
                 }
-                cond.holds(&found)
             }
         }
     }
@@ -153,9 +161,29 @@ fn any_element(found: &[&Value], f: impl Fn(&Value) -> bool) -> bool {
     })
 }
 
+/// The value at `path` when reaching it crosses no array before its last name: `Some(None)`
+/// when missing, None when an array is in the way (then [`resolve`] collects every value).
+fn through_objects<'a>(m: &'a Metadata, path: &[String]) -> Option<Option<&'a Value>> {
+    let mut v = match m.get(&path[0]) {
+        Some(v) => v,
+        None => return Some(None),
+    };
+    for name in &path[1..] {
+        v = match v {
+            Value::Object(o) => match o.get(name) {
+                Some(next) => next,
+                None => return Some(None),
+            },
+            Value::Array(_) => return None,
+            _ => return Some(None),
+        };
+    }
+    Some(Some(v))
+}
+
 /// The values at `path` in `m`: one for a plain path, several when it crosses arrays of
 /// objects, none when missing.
-fn resolve<'a>(m: &'a Metadata, path: &[String], out: &mut Vec<&'a Value>) {
+pub(crate) fn resolve<'a>(m: &'a Metadata, path: &[String], out: &mut Vec<&'a Value>) {
     let Some(v) = m.get(&path[0]) else {
         return;
     };

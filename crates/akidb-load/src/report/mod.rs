@@ -199,7 +199,15 @@ impl<S: ReportSection> Report<S> {
                 ),
             ),
             ("vectors", self.vector_source.clone()),
-            ("k / insert batch", format!("{} / {}", c.k, c.insert_batch)),
+            (
+                "k / ef / insert batch",
+                format!(
+                    "{} / {} / {}",
+                    c.k,
+                    c.ef.map_or("collection default".into(), |e| e.to_string()),
+                    c.insert_batch
+                ),
+            ),
             ("seed", c.seed.to_string()),
         ];
         if let Some(section) = &self.scenario.0 {

@@ -9,7 +9,7 @@ use akidb_api::{CreateCollectionRequest, DocumentIn, Metric, UpsertRequest};
 use anyhow::{Context, Result, anyhow, bail};
 
 use crate::report::CollectionReport;
-use crate::requests::Source;
+use crate::requests::{Source, preload_id};
 use crate::rng::Rng;
 
 /// Vectors per preload request.
@@ -142,12 +142,12 @@ pub async fn preload(
         let documents: Vec<DocumentIn> = (start..(start + PRELOAD_BATCH).min(n))
             .map(|j| match src {
                 Source::Random { dim } => DocumentIn {
-                    id: Some(format!("base-{j}")),
+                    id: Some(preload_id(src, j)),
                     vector: Rng::derive(seed, c as u64, j as u64).vector(*dim),
                     metadata: None,
                 },
                 Source::Dataset { data, .. } => DocumentIn {
-                    id: Some(j.to_string()),
+                    id: Some(preload_id(src, j)),
                     vector: data.base.row(j).to_vec(),
                     metadata: None,
                 },

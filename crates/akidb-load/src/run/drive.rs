@@ -133,9 +133,9 @@ async fn open_loop(
                 shared.in_flight.fetch_add(1, Ordering::Relaxed);
                 let (work, shared) = (work.clone(), shared.clone());
                 tokio::spawn(async move {
-                    let outcome = work.execute(op, rng, i).await;
-                    let latency = Instant::now().saturating_duration_since(due);
-                    shared.record(op, repeat, latency, &outcome);
+                    let done = work.execute(op, rng, i).await;
+                    let latency = done.ended.saturating_duration_since(due);
+                    shared.record(op, repeat, latency, &done.outcome);
                     shared.in_flight.fetch_sub(1, Ordering::Relaxed);
                     drop(permit);
                 });
@@ -171,13 +171,15 @@ async fn closed_loop(
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let (op, rng) = work.plan(i);
                 shared.in_flight.fetch_add(1, Ordering::Relaxed);
-                let outcome = work.execute(op, rng, i).await;
+                let done = work.execute(op, rng, i).await;
                 shared.in_flight.fetch_sub(1, Ordering::Relaxed);
                 // A request belongs to the measured phase (and the repeat) it ends in: a request
                 // that started in the warm-up and hung into the measured phase must show up.
-                let ended = Instant::now();
+                // Its latency ends with its measured part (a churn search's exact check after
+                // it does not count).
+                let ended = done.ended;
                 let repeat = phases.repeat_at(ended.duration_since(start).as_secs_f64());
-                shared.record(op, repeat, ended.duration_since(t0), &outcome);
+                shared.record(op, repeat, ended.duration_since(t0), &done.outcome);
             }
         }));
     }

@@ -156,7 +156,8 @@ pub fn build_report<S: ReportSection>(
         max_send_lag_ms: shared.max_lag_us.load(Ordering::Relaxed) as f64 / 1000.0,
         max_in_flight: p.cfg.max_in_flight,
     });
-    let recall = p.dataset.as_ref().map(|_| {
+    let checks_recall = p.dataset.is_some() || p.requests.churn.is_some();
+    let recall = checks_recall.then(|| {
         let s = m.stats.get(&Op::Search);
         let n = s.map_or(0, |s| s.recall_n);
         RecallReport {

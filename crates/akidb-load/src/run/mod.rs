@@ -28,6 +28,7 @@ pub use drive::LATE_AFTER;
 pub use phases::Phases;
 pub use prepare::host_port;
 
+use crate::churn::ChurnHooks;
 use crate::cli::Args;
 use crate::faults::FaultsHooks;
 use crate::hooks::{NoHooks, ScenarioHooks};
@@ -69,6 +70,7 @@ async fn run(args: Args) -> Result<ExitCode> {
     match args.scenario {
         Scenario::Tiered => run_with(&args, TieredHooks::default()).await,
         Scenario::FailureInjection => run_with(&args, FaultsHooks::default()).await,
+        Scenario::Churn => run_with(&args, ChurnHooks::default()).await,
         Scenario::Baseline | Scenario::Sustained | Scenario::Spike | Scenario::ManyCollections => {
             run_with(&args, NoHooks).await
         }

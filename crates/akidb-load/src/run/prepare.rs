@@ -13,6 +13,7 @@ use akidb_api::client::Client;
 use anyhow::{Context, Result, anyhow, bail};
 
 use super::collections::{self, PRELOAD_BATCH, delete_collections};
+use crate::churn::log::ChurnLog;
 use crate::cli::{Args, Config, resolve};
 use crate::dataset::Dataset;
 use crate::hooks::ScenarioHooks;
@@ -154,13 +155,33 @@ pub async fn prepare<H: ScenarioHooks>(args: &Args, hooks: &mut H) -> Result<Pre
     }
 
     // Recall: only valid while each collection holds exactly the first `loaded` base vectors.
+    // Under churn the contents change, so each search is checked against the server's exact
+    // answer instead.
+    let churn = cfg.churn_noise.map(|noise| {
+        Arc::new(ChurnLog::new(
+            names.len(),
+            loaded,
+            noise,
+            cfg.warmup_secs,
+            cfg.duration_secs * cfg.repeat as f64,
+        ))
+    });
     let (truth, recall_note) = match &dataset {
+        _ if churn.is_some() => (
+            None,
+            Some(
+                "churn: recall is measured against the server's exact answer (`exact: true`) to \
+                 the same query, sent right after each search; a hit scores at least the exact \
+                 k-th (ties count). See Recall under churn."
+                    .to_string(),
+            ),
+        ),
         Some(d) if cfg.mix_parsed.weight(Op::Search) > 0 => {
             ground_truth(d, cfg.k, loaded, &collections)
         }
         _ => (None, None),
     };
-    method_notes(&cfg, dataset.is_some(), &mut notes);
+    method_notes(&cfg, dataset.is_some() && churn.is_none(), &mut notes);
 
     let preload = PreloadReport::new(
         (loaded * names.len()) as u64,
@@ -176,9 +197,11 @@ pub async fn prepare<H: ScenarioHooks>(args: &Args, hooks: &mut H) -> Result<Pre
         mix: cfg.mix_parsed,
         seed: cfg.seed,
         k: cfg.k,
+        ef: cfg.ef,
         insert_batch: cfg.insert_batch,
         source,
         truth,
+        churn,
     });
 
     // The scenario's setup. On failure, as above, only what this run created is deleted.

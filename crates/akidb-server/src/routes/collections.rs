@@ -5,8 +5,8 @@ use akidb_api as api;
 use akidb_api::ErrorCode;
 use akidb_core::Quantization;
 use akidb_engine::{
-    CollectionInfo, CollectionStatus, CreateCollection, EngineError, NewDocument, Tier, TierAction,
-    TierInfo,
+    CollectionInfo, CollectionStatus, CreateCollection, EngineError, IndexType, NewDocument, Tier,
+    TierAction, TierInfo,
 };
 use axum::Json;
 use axum::extract::rejection::PathRejection;
@@ -60,6 +60,7 @@ pub(super) fn info_to_api(info: &CollectionInfo) -> api::CollectionInfo {
             ef_search: def.index.ef_search,
         },
         quantization: quantization_to_api(def.quantization),
+        payload_indexes: payload_indexes_to_api(&def.payload_indexes),
         status: "ready".into(),
         reason: None,
         index_pending: info.index_pending as u64,
@@ -169,6 +170,7 @@ pub(super) fn status_to_api(status: &CollectionStatus) -> api::CollectionInfo {
                 ef_search: def.index.ef_search,
             },
             quantization: quantization_to_api(def.quantization),
+            payload_indexes: payload_indexes_to_api(&def.payload_indexes),
             status: "unavailable".into(),
             reason: Some(reason.clone()),
             index_pending: 0,
@@ -251,6 +253,59 @@ pub(super) async fn update_collection(
     }
     .map_err(|e| ApiError::during(e, "update", &name))?;
     Ok(Json(info_to_api(&info)))
+}
+
+pub(super) async fn create_payload_index(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<ApiJson<api::PayloadIndex>, ApiError>,
+) -> Result<(StatusCode, Json<api::CollectionInfo>), ApiError> {
+    let name = collection_name(path)?;
+    let ApiJson(req) = body?;
+    let kind = match req.kind {
+        api::PayloadIndexType::Keyword => IndexType::Keyword,
+        api::PayloadIndexType::Integer => IndexType::Integer,
+        api::PayloadIndexType::Float => IndexType::Float,
+        api::PayloadIndexType::Bool => IndexType::Bool,
+        api::PayloadIndexType::Text => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidArgument,
+                "type text (full-text BM25 search) is not available yet; use keyword for exact \
+                 matches",
+            )
+            .field("type"));
+        }
+    };
+    let created = state
+        .engine
+        .create_payload_index(&name, &req.field, kind)
+        .await
+        .map_err(|e| ApiError::during(e, "create index", &name))?;
+    let info = state
+        .engine
+        .collection_info(&name)
+        .await
+        .map_err(|e| ApiError::during(e, "create index", &name))?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(info_to_api(&info))))
+}
+
+fn payload_indexes_to_api(defs: &[akidb_engine::PayloadIndexDef]) -> Vec<api::PayloadIndex> {
+    defs.iter()
+        .map(|d| api::PayloadIndex {
+            field: d.field.clone(),
+            kind: match d.kind {
+                IndexType::Keyword => api::PayloadIndexType::Keyword,
+                IndexType::Integer => api::PayloadIndexType::Integer,
+                IndexType::Float => api::PayloadIndexType::Float,
+                IndexType::Bool => api::PayloadIndexType::Bool,
+            },
+        })
+        .collect()
 }
 
 fn quantization_from_api(q: api::Quantization) -> Quantization {

@@ -90,6 +90,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         )
         .route("/api/v1/collections/{name}/count", post(count))
         .route(
+            "/api/v1/collections/{name}/indexes",
+            post(create_payload_index),
+        )
+        .route(
             "/api/v1/collections/{name}/documents/{id}",
             get(get_document).delete(delete_document),
         )

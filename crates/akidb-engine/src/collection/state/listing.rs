@@ -17,24 +17,37 @@ impl State {
         filter.is_none_or(|f| f.matches(self.metadata[slot as usize].as_deref()))
     }
 
+    /// The live slots matching `filter`, through the payload indexes' candidates when they
+    /// bound it, else by checking every live document.
+    fn matching_slots(&self, filter: &Filter) -> Vec<u32> {
+        match self.live_candidates(filter) {
+            Some(c) => c
+                .into_vec()
+                .into_iter()
+                .filter(|&slot| self.matches(slot, Some(filter)))
+                .collect(),
+            None => self
+                .by_id
+                .values()
+                .copied()
+                .filter(|&slot| self.matches(slot, Some(filter)))
+                .collect(),
+        }
+    }
+
     /// Live documents matching `filter` (all of them without one).
     pub fn count_matching(&self, filter: Option<&Filter>) -> usize {
         match filter {
             None => self.count(),
-            Some(_) => self
-                .by_id
-                .values()
-                .filter(|&&slot| self.matches(slot, filter))
-                .count(),
+            Some(f) => self.matching_slots(f).len(),
         }
     }
 
     /// Ids of the live documents matching `filter`, in no particular order.
     pub fn matching_ids(&self, filter: &Filter) -> Vec<String> {
-        self.by_id
-            .iter()
-            .filter(|&(_, &slot)| self.matches(slot, Some(filter)))
-            .map(|(id, _)| id.to_string())
+        self.matching_slots(filter)
+            .into_iter()
+            .map(|slot| self.ids[slot as usize].to_string())
             .collect()
     }
 
@@ -43,7 +56,20 @@ impl State {
         // The limit + 1 smallest ids after the cursor: a max-heap that drops its largest.
         let keep = req.limit + 1;
         let mut heap: BinaryHeap<(&Arc<str>, u32)> = BinaryHeap::with_capacity(keep + 1);
-        for (id, &slot) in &self.by_id {
+        let indexed: Vec<(&Arc<str>, u32)>;
+        let live: Box<dyn Iterator<Item = (&Arc<str>, u32)>> =
+            match req.filter.as_ref().and_then(|f| self.live_candidates(f)) {
+                Some(c) => {
+                    indexed = c
+                        .into_vec()
+                        .into_iter()
+                        .map(|slot| (&self.ids[slot as usize], slot))
+                        .collect();
+                    Box::new(indexed.iter().copied())
+                }
+                None => Box::new(self.by_id.iter().map(|(id, &slot)| (id, slot))),
+            };
+        for (id, slot) in live {
             if req
                 .after
                 .as_deref()

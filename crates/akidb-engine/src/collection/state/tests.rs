@@ -16,6 +16,7 @@ pub(in crate::collection) fn def() -> CollectionDef {
         index: HnswParams::default(),
         created_at_ms: 0,
         quantization: Default::default(),
+        payload_indexes: Vec::new(),
     }
 }
 
