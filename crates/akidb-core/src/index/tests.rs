@@ -329,7 +329,12 @@ fn recall_holds_with_half_the_slots_replaced() {
 #[test]
 fn walks_through_mostly_dead_graphs_converge() {
     let (n, dim, k) = (24_000, 8, 10);
-    let mut idx = VectorIndex::new(dim, Metric::L2, HnswParams::default());
+    // ef 24 (the default before issue 13), so that the graph is walked, not scanned.
+    let params = HnswParams {
+        ef_search: 24,
+        ..HnswParams::default()
+    };
+    let mut idx = VectorIndex::new(dim, Metric::L2, params);
     for v in clustered(n, dim, 100, 31) {
         idx.push(&v);
     }
@@ -357,7 +362,7 @@ fn walks_through_mostly_dead_graphs_converge() {
             dist: idx.dist,
         },
     };
-    let (ef, m) = (DEFAULT_EF_SEARCH, DEFAULT_M);
+    let (ef, m) = (params.ef_search, DEFAULT_M);
     let p = idx.live_len() as f64 / idx.len() as f64;
     assert_eq!(
         (search_budget(ef, m, 1.0), search_budget(ef, m, p)),
