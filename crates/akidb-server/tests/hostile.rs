@@ -570,11 +570,19 @@ async fn hostile_requests_get_4xx_and_change_nothing() {
         case(
             "POST",
             search,
-            json!({"vector": [1, 2, 3, 4], "filter": {"a": {"$gt": 1}}}),
+            json!({"vector": [1, 2, 3, 4], "filter": {"a": {"$gt": true}}}),
             400,
             "invalid_argument",
         )
-        .field("filter.a"),
+        .field("filter.a.$gt"),
+        case(
+            "POST",
+            search,
+            json!({"vector": [1, 2, 3, 4], "filter": {"$or": [{"a": 1}, {"b": {"$regex": "x"}}]}}),
+            400,
+            "invalid_argument",
+        )
+        .field("filter.$or[1].b.$regex"),
         case(
             "POST",
             search,
