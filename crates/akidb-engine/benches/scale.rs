@@ -56,7 +56,6 @@ fn args() -> Option<Args> {
         hot: false,
         hot_only: false,
         quantization: Quantization::None,
-        payload_indexes: Vec::new(),
     };
     let mut data = None;
     let mut it = std::env::args().skip(1);

@@ -23,6 +23,9 @@ use serde_json::{Value, json};
 
 const K: usize = 10;
 
+/// A filter case: its label, the filter, and which rows match it.
+type Case = (&'static str, Option<Value>, fn(usize) -> bool);
+
 fn data_dir() -> PathBuf {
     std::env::var_os("AKIDB_QUERIES_DATA")
         .map(PathBuf::from)
@@ -132,23 +135,15 @@ async fn filtered_table(
         "| filter | matches | recall@10 | QPS | exact filtered QPS | brute force over the matches QPS |"
     );
     println!("|---|---|---|---|---|---|");
-    let cases: [(&str, Option<Value>, Box<dyn Fn(usize) -> bool>); 4] = [
-        ("none", None, Box::new(|_| true)),
-        (
-            "50%",
-            Some(json!({"bucket": {"$lt": 50}})),
-            Box::new(|i| i % 100 < 50),
-        ),
-        (
-            "10%",
-            Some(json!({"bucket": {"$lt": 10}})),
-            Box::new(|i| i % 100 < 10),
-        ),
-        (
-            "1%",
-            Some(json!({"bucket": {"$eq": 0}})),
-            Box::new(|i| i % 100 == 0),
-        ),
+    let cases: [Case; 4] = [
+        ("none", None, |_| true),
+        ("50%", Some(json!({"bucket": {"$lt": 50}})), |i| {
+            i % 100 < 50
+        }),
+        ("10%", Some(json!({"bucket": {"$lt": 10}})), |i| {
+            i % 100 < 10
+        }),
+        ("1%", Some(json!({"bucket": {"$eq": 0}})), |i| i % 100 == 0),
     ];
     for (label, filter, keep) in &cases {
         let matches: Vec<usize> = (0..base.len()).filter(|&i| keep(i)).collect();

@@ -128,11 +128,6 @@ impl Candidates {
         self.slots.len()
     }
 
-    #[cfg(test)]
-    pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
-    }
-
     pub fn as_slice(&self) -> &[u32] {
         &self.slots
     }
