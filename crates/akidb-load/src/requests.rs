@@ -114,18 +114,7 @@ impl Requests {
                         (data.queries.row(q).to_vec(), truth)
                     }
                 };
-                let req = SearchRequest {
-                    vector,
-                    k: self.k,
-                    ef: self.ef,
-                    nprobe: None,
-                    filter: None,
-                    exact: false,
-                    include_vector: false,
-                    include_metadata: false,
-                    report: false,
-                    timeout_ms: None,
-                };
+                let req = self.search_request(vector);
                 let path = collection_path(name, "/search");
                 match self.raw.post::<_, SearchResponse>(&path, &req).await {
                     Ok(resp) if resp.results.len() > self.k => Outcome::Transport("decode"),
@@ -207,13 +196,10 @@ impl Requests {
         }
     }
 
-    /// A churn search: the measured search (`--ef`, else the collection's default), then the
-    /// same query exact; recall by score, flagged when a document of either answer was written
-    /// meanwhile.
-    async fn churn_search(&self, churn: &ChurnLog, c: usize, mut rng: Rng) -> Done {
-        let (q, vector) = self.query(&mut rng);
-        let path = collection_path(&self.names[c], "/search");
-        let mut req = SearchRequest {
+    /// The tool's search: k nearest to `vector` at `--ef` (else the collection's default), ids
+    /// and scores only.
+    fn search_request(&self, vector: Vec<f32>) -> SearchRequest {
+        SearchRequest {
             vector,
             k: self.k,
             ef: self.ef,
@@ -224,7 +210,16 @@ impl Requests {
             include_metadata: false,
             report: false,
             timeout_ms: None,
-        };
+        }
+    }
+
+    /// A churn search: the measured search (`--ef`, else the collection's default), then the
+    /// same query exact; recall by score, flagged when a document of either answer was written
+    /// meanwhile.
+    async fn churn_search(&self, churn: &ChurnLog, c: usize, mut rng: Rng) -> Done {
+        let (q, vector) = self.query(&mut rng);
+        let path = collection_path(&self.names[c], "/search");
+        let mut req = self.search_request(vector);
         let sent = churn.now();
         let replaced_before = churn.replaced();
         let found = self.raw.post::<_, SearchResponse>(&path, &req).await;
