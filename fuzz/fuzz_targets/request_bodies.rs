@@ -12,7 +12,7 @@ use akidb_engine::fuzzing::{
     Filter, prepare_create, prepare_documents, prepare_ids, prepare_search,
 };
 use akidb_engine::manifest::CollectionDef;
-use akidb_engine::{CreateCollection, NewDocument, SearchQuery};
+use akidb_engine::{CreateCollection, NewDocument, SearchQuery, TextSearch};
 use libfuzzer_sys::fuzz_target;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -87,7 +87,12 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Some(req) = parse::<api::DeleteDocumentsRequest>(data) {
         round_trip(&req);
-        let _ = prepare_ids(&req.ids);
+        if let Some(ids) = &req.ids {
+            let _ = prepare_ids(ids);
+        }
+        if let Some(filter) = &req.filter {
+            let _ = Filter::parse(filter);
+        }
     }
     if let Some(req) = parse::<api::SearchRequest>(data) {
         if let Some(filter) = &req.filter {
@@ -104,6 +109,11 @@ fuzz_target!(|data: &[u8]| {
             include_vector: req.include_vector,
             include_metadata: req.include_metadata,
             deadline: None,
+            text: req.text.map(|query| TextSearch {
+                query,
+                field: req.text_field,
+                weight: req.text_weight,
+            }),
         };
         if let Ok(search) = prepare_search(query, &def)
             && let Some(filter) = &search.filter

@@ -66,3 +66,53 @@ async def test_async_scroll_count_and_batch(server, name):
         [a] = await db.search_batch(name, [{"vector": [5.0, 1.0, 1.0], "k": 1}])
         assert a.ids == ["d005"]
         assert await db.delete(name, filter={"n": 1}) == 4
+
+
+_TEXTS = [
+    "python bindings for the mlt multimedia framework",
+    "a fast text editor",
+    "fonts for the x window system",
+    "python library to parse yaml",
+    "kernel headers",
+]
+
+
+def test_text_and_hybrid_search(server, name):
+    with Client(server.url) as db:
+        db.create_collection(name, dimension=2, metric="l2")
+        info = db.create_index(name, "body", "text")
+        assert [(p.field, p.type) for p in info.payload_indexes] == [("body", "text")]
+        db.upsert(
+            name,
+            ids=[f"t{i}" for i in range(len(_TEXTS))],
+            vectors=[[float(i), 0.0] for i in range(len(_TEXTS))],
+            metadata=[{"body": t, "n": i} for i, t in enumerate(_TEXTS)],
+        )
+        # By text alone: BM25 scores, only documents holding a query word.
+        hits = db.search(name, text="Python", k=10)
+        assert sorted(hits.ids) == ["t0", "t3"] and hits[0].score >= hits[1].score
+        assert db.search(name, text="python", filter={"n": 3}).ids == ["t3"]
+        # Hybrid: weight 0 is the vector ranking, 1 the text ranking.
+        assert db.search(name, [4.0, 0.0], k=3, text="python", text_weight=0.0).ids == ["t4", "t3", "t2"]
+        assert db.search(name, [4.0, 0.0], k=2, text="python yaml", text_weight=1.0).ids == ["t3", "t0"]
+        # t3 is second by vector and first by text: first when both count.
+        assert db.search(name, [4.0, 0.0], k=1, text="python yaml").ids == ["t3"]
+        answers = db.search_batch(name, [{"text": "editor", "k": 1}, {"vector": [0.0, 0.0], "text": "kernel", "k": 1}])
+        assert answers[0].ids == ["t1"] and answers[1].ids == ["t4"]
+        with pytest.raises(InvalidArgument) as e:
+            db.search(name, text="x", text_weight=2.0)
+        assert e.value.field == "text_weight"
+        with pytest.raises(InvalidArgument) as e:
+            db.search(name)
+        assert e.value.field == "vector"
+        with pytest.raises(InvalidArgument) as e:
+            db.create_index(name, "body", "fulltext")
+        assert e.value.field == "type"
+
+
+async def test_async_text_search(server, name):
+    async with AsyncClient(server.url) as db:
+        await db.create_collection(name, dimension=2, metric="l2")
+        await db.create_index(name, "body", "text")
+        await db.upsert(name, ids=["a", "b"], vectors=[[0.0, 0.0], [1.0, 0.0]], metadata=[{"body": "red fox"}, {"body": "blue whale"}])
+        assert (await db.search(name, text="whales")).ids == ["b"]

@@ -244,6 +244,8 @@ fn default_k() -> usize {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SearchRequest {
+    /// The query vector; may be left out (or empty) when `text` is given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vector: Vec<f32>,
     /// 1..=10000, default 10. Never capped: ask for k, get k (or every match if fewer exist).
     #[serde(default = "default_k")]
@@ -256,9 +258,21 @@ pub struct SearchRequest {
     /// more bytes. Hot collections ignore it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nprobe: Option<usize>,
-    /// `{"key": value, "key2": {"$in": [v1, v2]}}`, all clauses ANDed.
+    /// A filter over metadata (see the README's "Filters").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<Value>,
+    /// Full-text query over a `text` payload index (at most 4,096 bytes): alone it ranks by
+    /// BM25 (the scores are BM25's); with `vector`, the two rankings are fused by reciprocal
+    /// rank fusion (the scores are the fused ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// The `text` index's field; default: the collection's only text index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_field: Option<String>,
+    /// The text ranking's share of a hybrid search's fusion, 0..=1 (default 0.5; 0 ranks by
+    /// the vector alone, 1 by the text alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_weight: Option<f32>,
     /// Exact results: every live document is compared (the same answers in every tier).
     #[serde(default)]
     pub exact: bool,

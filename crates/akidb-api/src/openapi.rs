@@ -168,7 +168,7 @@ fn paths() -> Value {
         "/api/v1/collections/{name}/indexes": {
             "parameters": [name_param()],
             "post": {"summary": "Create a payload index on a metadata field (201; 200 when it exists)",
-                     "description": "keyword (strings), integer (integral numbers), float (any number), bool. Declared in the collection's manifest and built from the documents when the collection is loaded (in RAM, never stored); a hot collection builds it at once, holding its writes and searches meanwhile. Filters on indexed fields are answered from the index: a search scans the matching documents exactly when that costs less than walking the graph with the filter (estimated from the exact match count), and count, scroll and delete by filter read only the matches. type text (BM25) is not available yet (400).",
+                     "description": "keyword (strings), integer (integral numbers), float (any number), bool, text (full text). Declared in the collection's manifest and built from the documents when the collection is loaded (in RAM, never stored); a hot collection builds it at once, holding its writes and searches meanwhile. Filters on indexed fields are answered from the index: a search scans the matching documents exactly when that costs less than walking the graph with the filter (estimated from the exact match count), and count, scroll and delete by filter read only the matches. type text indexes strings for full-text search (BM25, through tantivy, in RAM; a search's text field), never filters.",
                      "requestBody": body("PayloadIndex"),
                      "responses": also_200(responses(("201", ok("created; the collection", "CollectionInfo")), &[400, 404, 413, 415, 422, 503]), ok("it existed already; the collection", "CollectionInfo"))}
         },
@@ -289,7 +289,7 @@ fn schemas() -> Value {
                 "UpsertResponse": {"type": "object", "required": ["upserted", "ids"], "properties": {"upserted": {"type": "integer"}, "ids": {"type": "array", "items": {"type": "string"}}}},
                 "PayloadIndex": {"type": "object", "required": ["field", "type"], "additionalProperties": false, "properties": {
                     "field": {"type": "string", "maxLength": 256, "description": "a field path: names joined by dots"},
-                    "type": {"type": "string", "enum": ["keyword", "integer", "float", "bool", "text"], "description": "text (BM25) is refused for now"}}},
+                    "type": {"type": "string", "enum": ["keyword", "integer", "float", "bool", "text"], "description": "text: full-text search (BM25) with a search's text; the others answer filters"}}},
                 "Filter": {"type": "object", "description": "a filter over metadata (MongoDB semantics): keys are ANDed; a key is a field path (dots reach into nested objects) or $and/$or (arrays of filters) or $not (a filter); a field's condition is a value (equality) or an object of operators $eq, $ne, $gt, $gte, $lt, $lte (numbers or strings, compared within their kind), $in, $nin (arrays), $exists (boolean), $not (an operator object). A condition on an array holds when it holds for an element; a missing field matches $ne, $nin, $exists: false and equality with null. At most 64 conditions, 1024 values and 16 levels of nesting; errors name the clause (filter.$or[1].year.$gt)"},
                 "DeleteDocumentsRequest": {"type": "object", "additionalProperties": false, "description": "exactly one of ids and filter", "properties": {
                     "ids": {"type": "array", "maxItems": 10000, "items": {"type": "string"}},
@@ -314,8 +314,13 @@ fn schemas() -> Value {
                 "DeleteDocumentsResponse": {"type": "object", "required": ["deleted"], "properties": {"deleted": {"type": "integer"}}},
                 "Document": {"type": "object", "required": ["id", "vector", "metadata"], "properties": {
                     "id": {"type": "string"}, "vector": {"type": "array", "items": {"type": "number"}}, "metadata": {"type": ["object", "null"]}}},
-                "SearchRequest": {"type": "object", "required": ["vector"], "additionalProperties": false, "properties": {
-                    "vector": {"type": "array", "items": {"type": "number"}},
+                "SearchRequest": {"type": "object", "anyOf": [{"required": ["vector"]}, {"required": ["text"]}], "additionalProperties": false,
+                    "description": "A vector search, a full-text search (text, over a text payload index: hits ranked and scored by BM25), or both (hybrid: the two rankings, each read 4k deep and at least 40, fused by reciprocal rank fusion, score = (1 - text_weight)/(60 + vector rank) + text_weight/(60 + text rank); the scores are the fused ones). A text search of a warm or cold collection loads the whole collection (a cold one is fetched to local disk).",
+                    "properties": {
+                    "vector": {"type": "array", "items": {"type": "number"}, "description": "may be left out when text is given"},
+                    "text": {"type": "string", "maxLength": 4096, "description": "full-text query (at most 4096 bytes): its words (lower-cased, English-stemmed) ORed, ranked by BM25"},
+                    "text_field": {"type": "string", "description": "the text index's field; default the collection's only text index"},
+                    "text_weight": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.5, "description": "the text ranking's share of a hybrid search's fusion: 0 ranks by the vector alone, 1 by the text alone"},
                     "k": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 10, "description": "at most 1000 with include_vector"},
                     "ef": {"type": "integer", "minimum": 1, "maximum": 10000},
                     "nprobe": {"type": "integer", "minimum": 1, "maximum": 65536, "description": "partitions a warm or cold query reads from a partitioned base; default 3% of them, at least 8"},

@@ -22,7 +22,7 @@ pub enum PayloadIndexType {
     Integer,
     Float,
     Bool,
-    /// Full-text (BM25): not available yet; refused with 400.
+    /// Full-text (BM25): strings, searched with a search's `text`.
     Text,
 }
 

@@ -41,6 +41,7 @@ fn query(v: &[f32]) -> SearchQuery {
         include_vector: false,
         include_metadata: false,
         deadline: None,
+        text: None,
     }
 }
 

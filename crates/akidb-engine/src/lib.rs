@@ -7,7 +7,8 @@
 //! - `collection`: one collection: state, local copies, durable writes, compaction, tier gate;
 //! - `identity`: which object store a data directory belongs to;
 //! - `disk`: the data-directory lock and the free-space guard;
-//! - `doc`, `filter`, `envelope`, `error`: documents, metadata filters, checksummed JSON, errors.
+//! - `doc`, `filter`, `envelope`, `error`: documents, metadata filters, checksummed JSON, errors;
+//! - `payload_index`, `fusion`: indexes over metadata (and full text), and hybrid search's fusion.
 //!
 //! Public building blocks (the benches, tests and tools use them directly):
 //! - [`partitioned`]: the partitioned base (IVF layout) that warm and cold queries read in part;
@@ -32,6 +33,7 @@ pub(crate) mod engine;
 pub(crate) mod envelope;
 pub(crate) mod error;
 pub(crate) mod filter;
+pub(crate) mod fusion;
 mod identity;
 pub mod manifest;
 pub mod partitioned;
@@ -64,7 +66,8 @@ pub use engine::{
     DEFAULT_INDEX_CHUNK, DEFAULT_MAX_OPEN_FILES, DEFAULT_MIN_FREE_DISK_BYTES,
     DEFAULT_WAL_BUDGET_BYTES, Engine, EngineConfig, MAX_BATCH, MAX_EF, MAX_K, MAX_NPROBE,
     MAX_SCROLL_LIMIT, MAX_SCROLL_LIMIT_WITH_VECTORS, NewDocument, PartitionConfig, ScrollQuery,
-    SearchQuery, TestFaults, TierAction, TierMoveStats, TierTotals, TieringConfig, metadata_value,
+    SearchQuery, TestFaults, TextSearch, TierAction, TierMoveStats, TierTotals, TieringConfig,
+    metadata_value,
 };
 pub use error::EngineError;
 pub use payload_index::{IndexType, PayloadIndexDef};

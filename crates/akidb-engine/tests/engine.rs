@@ -40,6 +40,7 @@ fn query(v: Vec<f32>, k: usize) -> SearchQuery {
         include_vector: false,
         include_metadata: true,
         deadline: None,
+        text: None,
     }
 }
 

@@ -282,6 +282,7 @@ async fn engine_recovers_from_the_bucket_alone() {
             include_vector: true,
             include_metadata: true,
             deadline: None,
+            text: None,
         };
         let before: Vec<_> = engine
             .search("dr", query.clone())

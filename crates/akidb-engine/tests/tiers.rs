@@ -76,6 +76,7 @@ fn hnsw_query(seed: u64) -> SearchQuery {
         include_vector: false,
         include_metadata: true,
         deadline: None,
+        text: None,
     }
 }
 

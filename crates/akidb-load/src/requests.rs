@@ -210,6 +210,9 @@ impl Requests {
             include_metadata: false,
             report: false,
             timeout_ms: None,
+            text: None,
+            text_field: None,
+            text_weight: None,
         }
     }
 

@@ -494,6 +494,7 @@ fn engine_query(v: &[f32], k: usize, ef: usize) -> SearchQuery {
         include_vector: false,
         include_metadata: false,
         deadline: None,
+        text: None,
     }
 }
 

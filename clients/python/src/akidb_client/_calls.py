@@ -114,6 +114,21 @@ def create_collection(
     return Call("POST", f"{API}/collections", Collection.from_json, _json(body), idempotent=False)
 
 
+INDEX_TYPES = ("keyword", "integer", "float", "bool", "text")
+
+
+def create_index(collection: str, field: str, type: str) -> Call:
+    if type not in INDEX_TYPES:
+        raise _invalid("type", f"must be one of {', '.join(INDEX_TYPES)}, got {type!r}")
+    # Idempotent: an index that exists answers 200 with the same description.
+    return Call(
+        "POST",
+        f"{API}/collections/{_seg(collection)}/indexes",
+        Collection.from_json,
+        _json({"field": field, "type": type}),
+    )
+
+
 def get_collection(name: str) -> Call:
     return Call("GET", f"{API}/collections/{_seg(name)}", Collection.from_json)
 
@@ -287,13 +302,15 @@ def scroll(
 
 
 def search_batch(collection: str, searches: Sequence[Mapping[str, Any]], as_numpy: bool) -> Call:
-    """Each search is a dict of :func:`search`'s keyword arguments with ``vector`` (and ``k``)."""
+    """Each search is a dict of :func:`search`'s keyword arguments with ``vector``, ``text`` or
+    both (and ``k``)."""
     bodies = []
     for i, s in enumerate(searches):
         s = dict(s)
-        if "vector" not in s:
-            raise _invalid(f"searches[{i}].vector", "each search needs a vector")
-        s["vector"] = one_vector(s["vector"], f"searches[{i}].vector")
+        if s.get("vector") is None and s.get("text") is None:
+            raise _invalid(f"searches[{i}].vector", "each search needs a vector, a text, or both")
+        if s.get("vector") is not None:
+            s["vector"] = one_vector(s["vector"], f"searches[{i}].vector")
         if s.get("filter") is not None:
             s["filter"] = finite_json(dict(s["filter"]), f"searches[{i}].filter")
         bodies.append({k: v for k, v in s.items() if v is not None})
@@ -324,6 +341,9 @@ def search(
     collection: str,
     vector: Any,
     k: int,
+    text: Optional[str],
+    text_field: Optional[str],
+    text_weight: Optional[float],
     filter: Optional[Mapping[str, Any]],
     ef: Optional[int],
     nprobe: Optional[int],
@@ -334,9 +354,14 @@ def search(
     timeout_ms: Optional[int],
     as_numpy: bool,
 ) -> Call:
+    if vector is None and text is None:
+        raise _invalid("vector", "a search needs a vector, a text, or both")
     body = _none_dropped(
         {
-            "vector": one_vector(vector),
+            "vector": None if vector is None else one_vector(vector),
+            "text": text,
+            "text_field": text_field,
+            "text_weight": text_weight,
             "k": k,
             "filter": None if filter is None else finite_json(dict(filter), "filter"),
             "ef": ef,

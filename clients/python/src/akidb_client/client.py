@@ -158,6 +158,14 @@ class Client:
                 raise
             return self.get_collection(name)
 
+    def create_index(self, collection: str, field: str, type: str) -> Collection:
+        """Indexes a metadata field (a dotted path, ``author.name``); returns the collection,
+        whose ``payload_indexes`` list it. ``type`` is ``keyword``, ``integer``, ``float`` or
+        ``bool`` (filters on the field read the index instead of every document) or ``text``
+        (BM25 full-text search: ``search(collection, text="...")``, alone or with a vector).
+        Creating an index that exists does nothing."""
+        return self._run(_calls.create_index(collection, field, type))
+
     def get_collection(self, name: str) -> Collection:
         """The collection's description; raises :class:`CollectionNotFound`."""
         return self._run(_calls.get_collection(name))
@@ -259,9 +267,12 @@ class Client:
     def search(
         self,
         collection: str,
-        vector: Any,
+        vector: Any = None,
         k: int = 10,
         *,
+        text: Optional[str] = None,
+        text_field: Optional[str] = None,
+        text_weight: Optional[float] = None,
         filter: Optional[Mapping[str, Any]] = None,
         ef: Optional[int] = None,
         nprobe: Optional[int] = None,
@@ -272,9 +283,15 @@ class Client:
         timeout_ms: Optional[int] = None,
         as_numpy: bool = False,
     ) -> SearchResult:
-        """The ``k`` documents nearest to ``vector`` (a list or a 1-d NumPy array), best first.
+        """The ``k`` documents nearest to ``vector`` (a list or a 1-d NumPy array), best first;
+        or the ``k`` best for ``text`` by BM25 (no vector); or both rankings fused (hybrid).
 
         Args:
+            text: full-text query over a ``text`` payload index (:meth:`create_index`). Alone,
+                hits are ranked and scored by BM25; with ``vector``, by reciprocal rank fusion of
+                the two rankings (scores are the fused ones).
+            text_field: the text index's field; default the collection's only text index.
+            text_weight: the text ranking's share of the fusion, 0..1 (default 0.5).
             filter: an AkiDB filter (README "Filters"): ``{"lang": "en", "year": {"$gte": 2020}}``.
             ef: HNSW search breadth (hot tier); default the collection's ``ef_search``.
             nprobe: partitions read by a warm or cold query; default the server's.
@@ -288,6 +305,9 @@ class Client:
             collection,
             vector,
             k,
+            text,
+            text_field,
+            text_weight,
             filter,
             ef,
             nprobe,

@@ -16,6 +16,7 @@ import numpy as np
 __all__ = [
     "Vector",
     "IndexInfo",
+    "PayloadIndex",
     "Collection",
     "Document",
     "Hit",
@@ -55,6 +56,15 @@ class IndexInfo:
 
 
 @dataclass
+class PayloadIndex:
+    """An index on a metadata field: ``type`` is ``keyword``, ``integer``, ``float``, ``bool``
+    (they speed up filters) or ``text`` (full-text search with ``search(text=...)``)."""
+
+    field: str
+    type: str
+
+
+@dataclass
 class Collection:
     """A collection as described by the server.
 
@@ -76,6 +86,7 @@ class Collection:
     unflushed: int = 0
     bytes_in_ram: int = 0
     tier: Optional[str] = None
+    payload_indexes: List[PayloadIndex] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, j: Json) -> "Collection":
@@ -94,6 +105,7 @@ class Collection:
             unflushed=j.get("unflushed", 0),
             bytes_in_ram=j.get("bytes_in_ram", 0),
             tier=j.get("tier"),
+            payload_indexes=[PayloadIndex(p["field"], p["type"]) for p in j.get("payload_indexes", [])],
         )
 
 

@@ -183,8 +183,8 @@ impl Collection {
     }
 
     /// Answers a search: from the state when hot (or promoted); from the partitioned base,
-    /// reading only what the query needs, when warm or cold with a base; else from a state
-    /// loaded for this call (see [`Collection::read`]).
+    /// reading only what the query needs, when warm or cold with a base and no text; else from
+    /// a state loaded for this call (see [`Collection::read`]).
     pub(crate) async fn search(
         self: &Arc<Self>,
         promote: bool,
@@ -226,7 +226,8 @@ impl Collection {
                 continue; // moved meanwhile
             }
             let manifest = self.manifest.lock().await.clone();
-            if manifest.base.is_some() {
+            // A text search needs the whole text index, which only a state has.
+            if manifest.base.is_some() && req.text.is_none() {
                 let out = self.search_partial(&manifest, req).await;
                 drop(guard);
                 return out;

@@ -45,7 +45,7 @@ pub struct Hit {
 
 #[derive(Debug, Clone)]
 pub struct SearchRequest {
-    /// Validated, and unit length for cosine.
+    /// Validated, and unit length for cosine; empty for a search by text alone.
     pub vector: Vec<f32>,
     pub k: usize,
     pub ef: Option<usize>,
@@ -56,6 +56,19 @@ pub struct SearchRequest {
     pub include_vector: bool,
     pub include_metadata: bool,
     pub deadline: Option<crate::Deadline>,
+    /// The full-text part: ranked by BM25 alone when `vector` is empty, else fused with the
+    /// vector ranking (see `fusion`).
+    pub text: Option<TextQuery>,
+}
+
+/// The full-text part of a search, validated.
+#[derive(Debug, Clone)]
+pub struct TextQuery {
+    /// The path of a `text` payload index.
+    pub field: String,
+    pub query: String,
+    /// The text ranking's share of the fusion, 0..=1.
+    pub weight: f32,
 }
 
 /// One listed document; the vector only when asked for.

@@ -66,7 +66,8 @@ use parking_lot::{Mutex, RwLock};
 
 pub(crate) use access::{AccessSnapshot, now_ms};
 pub use info::{
-    CollectionInfo, FlushError, Hit, Listed, ScrollPage, ScrollRequest, SearchRequest, TierInfo,
+    CollectionInfo, FlushError, Hit, Listed, ScrollPage, ScrollRequest, SearchRequest, TextQuery,
+    TierInfo,
 };
 pub use partial_read::ReadReport;
 

@@ -111,6 +111,7 @@ impl State {
         if let Some(old) = self.by_id.insert(id.clone(), slot) {
             self.index.delete(old);
             self.drop_metadata(old);
+            self.payload.kill(old);
         }
         // An Arc<str> allocation: two counters, then the bytes.
         self.id_bytes += heap_block(2 * std::mem::size_of::<usize>() + id.len());
@@ -136,6 +137,7 @@ impl State {
         if let Some((id, slot)) = self.by_id.remove_entry(id) {
             self.index.delete(slot);
             self.drop_metadata(slot);
+            self.payload.kill(slot);
             self.unflushed_deletes.insert(id);
         }
     }
@@ -243,7 +245,52 @@ impl State {
         self.by_id.contains_key(id)
     }
 
-    /// The `req.k` nearest live documents, best first (scores in the metric's sense).
+    /// The `req.k` best live documents, best first: the nearest to the vector (scores in the
+    /// metric's sense), the best by BM25 for a search by text alone, or the two rankings fused
+    /// for a hybrid search (scores are then the fused ones, see `fusion`).
+    pub fn search(&self, metric: Metric, req: &SearchRequest) -> io::Result<Vec<Hit>> {
+        let Some(text) = &req.text else {
+            return self
+                .nearest(req, req.k)?
+                .into_iter()
+                .map(|(slot, d)| self.hit(req, slot, metric.score(d)))
+                .collect();
+        };
+        let index = self.payload.text(&text.field).ok_or_else(|| {
+            io::Error::other(format!("the text index on {:?} is not built", text.field))
+        })?;
+        let filter = req.filter.as_ref();
+        let keep = |slot: u32| {
+            !self.index.is_deleted(slot)
+                && filter.is_none_or(|f| f.matches(self.metadata[slot as usize].as_deref()))
+        };
+        let slots = self.metadata.len() as u32;
+        let metadata = |slot: u32| self.metadata[slot as usize].as_deref();
+        if req.vector.is_empty() {
+            return index
+                .search(&text.query, req.k, slots, metadata, keep)?
+                .into_iter()
+                .map(|(slot, score)| self.hit(req, slot, score))
+                .collect();
+        }
+        let window = crate::fusion::window(req.k);
+        let by_text: Vec<u32> = index
+            .search(&text.query, window, slots, metadata, keep)?
+            .into_iter()
+            .map(|(slot, _)| slot)
+            .collect();
+        let by_vector: Vec<u32> = self
+            .nearest(req, window)?
+            .into_iter()
+            .map(|(slot, _)| slot)
+            .collect();
+        crate::fusion::rrf(&by_vector, &by_text, text.weight, req.k)
+            .into_iter()
+            .map(|(slot, score)| self.hit(req, slot, score))
+            .collect()
+    }
+
+    /// The `k` nearest live slots matching the filter, with their distances, nearest first.
     ///
     /// With a deadline, a filtered or exact search checks it every 1,024 documents and, once
     /// it has passed, admits no more (the caller then answers `DeadlineExceeded`).
@@ -251,17 +298,13 @@ impl State {
     /// A filter that the payload indexes bound gives the candidate slots; the planner then
     /// scans them (exactly) when that costs less than walking the graph (see
     /// `payload_index::planner`). An exact search with such a filter always scans them.
-    pub fn search(&self, metric: Metric, req: &SearchRequest) -> io::Result<Vec<Hit>> {
+    fn nearest(&self, req: &SearchRequest, k: usize) -> io::Result<Vec<(u32, f32)>> {
         if let Some(candidates) = req.filter.as_ref().and_then(|f| self.live_candidates(f)) {
             let ef = req.ef.unwrap_or(self.index.params().ef_search);
-            let plan = crate::payload_index::plan(
-                Some(candidates.len()),
-                self.index.live_len(),
-                ef,
-                req.k,
-            );
+            let plan =
+                crate::payload_index::plan(Some(candidates.len()), self.index.live_len(), ef, k);
             if req.exact || plan == crate::payload_index::Plan::Scan {
-                return self.scan_candidates(metric, req, candidates.as_slice());
+                return self.scan_candidates(req, k, candidates.as_slice());
             }
         }
         let filter_fn;
@@ -292,11 +335,11 @@ impl State {
             filter_fn = |slot: u32| live(slot, req.filter.as_ref());
             opts.filter = Some(&filter_fn);
         }
-        let neighbors: Vec<Neighbor> = self.index.search(&req.vector, req.k, &opts);
-        neighbors
+        let neighbors: Vec<Neighbor> = self.index.search(&req.vector, k, &opts);
+        Ok(neighbors
             .into_iter()
-            .map(|n| self.hit(metric, req, n.slot, n.distance))
-            .collect()
+            .map(|n| (n.slot, n.distance))
+            .collect())
     }
 
     /// The live slots a filter can match, when the payload indexes bound it.
@@ -309,16 +352,17 @@ impl State {
         Some(c)
     }
 
-    /// The `req.k` nearest of `slots` that match the filter, exactly (a deadline stops it as
-    /// in [`State::search`]).
+    /// The `k` nearest of `slots` that match the filter, exactly (a deadline stops it as in
+    /// [`State::nearest`]).
     fn scan_candidates(
         &self,
-        metric: Metric,
         req: &SearchRequest,
+        k: usize,
         slots: &[u32],
-    ) -> io::Result<Vec<Hit>> {
+    ) -> io::Result<Vec<(u32, f32)>> {
         let filter = req.filter.as_ref();
-        let mut best: Vec<(f32, u32)> = Vec::with_capacity(req.k + 1);
+        let metric = self.index.metric();
+        let mut best: Vec<(f32, u32)> = Vec::with_capacity(k + 1);
         for (i, &slot) in slots.iter().enumerate() {
             if i % 1024 == 1023 && req.deadline.as_ref().is_some_and(|d| d.passed()) {
                 break;
@@ -327,28 +371,20 @@ impl State {
                 continue;
             }
             let d = akidb_core::distance::distance(metric, &req.vector, &self.index.vector(slot)?);
-            if best.len() == req.k && d >= best[req.k - 1].0 {
+            if best.len() == k && d >= best[k - 1].0 {
                 continue;
             }
             let at = best.partition_point(|&(x, s)| (x, s) <= (d, slot));
             best.insert(at, (d, slot));
-            best.truncate(req.k);
+            best.truncate(k);
         }
-        best.into_iter()
-            .map(|(d, slot)| self.hit(metric, req, slot, d))
-            .collect()
+        Ok(best.into_iter().map(|(d, slot)| (slot, d)).collect())
     }
 
-    fn hit(
-        &self,
-        metric: Metric,
-        req: &SearchRequest,
-        slot: u32,
-        distance: f32,
-    ) -> io::Result<Hit> {
+    fn hit(&self, req: &SearchRequest, slot: u32, score: f32) -> io::Result<Hit> {
         Ok(Hit {
             id: self.ids[slot as usize].to_string(),
-            score: metric.score(distance),
+            score,
             vector: match req.include_vector {
                 true => Some(self.index.vector(slot)?.into_owned()),
                 false => None,

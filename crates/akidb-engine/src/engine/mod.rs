@@ -48,7 +48,8 @@ use parking_lot::{Condvar, Mutex};
 pub use self::config::*;
 pub use self::request::{
     CreateCollection, MAX_BATCH, MAX_EF, MAX_K, MAX_NPROBE, MAX_SCROLL_LIMIT,
-    MAX_SCROLL_LIMIT_WITH_VECTORS, NewDocument, ScrollQuery, SearchQuery, metadata_value,
+    MAX_SCROLL_LIMIT_WITH_VECTORS, NewDocument, ScrollQuery, SearchQuery, TextSearch,
+    metadata_value,
 };
 pub use self::tiering::{
     COMPACT_DEAD_FRACTION, COMPACT_MIN_DEAD, TierAction, TierMoveStats, TierTotals,
@@ -533,7 +534,11 @@ impl Engine {
         query: SearchQuery,
     ) -> Result<(Vec<Hit>, ReadReport), EngineError> {
         let (entry, collection) = self.collection(name).await?;
-        let req = request::prepare_search(query, collection.def())?;
+        // Text indexes are declared after creation: only a text search needs the current list.
+        let req = match &query.text {
+            None => request::prepare_search(query, collection.def())?,
+            Some(_) => request::prepare_search(query, &collection.current_def())?,
+        };
         let promote = self.touch(&collection);
         collection
             .search(promote, req)

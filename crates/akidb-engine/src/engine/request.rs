@@ -10,10 +10,11 @@ use akidb_core::{HnswParams, Metric, Quantization};
 use serde_json::Value;
 
 use crate::Deadline;
-use crate::collection::{ScrollRequest, SearchRequest};
+use crate::collection::{ScrollRequest, SearchRequest, TextQuery};
 use crate::doc::{Document, Metadata};
 use crate::filter::Filter;
 use crate::manifest::CollectionDef;
+use crate::payload_index::IndexType;
 
 /// Largest number of documents one upsert or delete batch may carry.
 pub const MAX_BATCH: usize = 10_000;
@@ -67,9 +68,13 @@ pub struct NewDocument {
     pub metadata: Option<Value>,
 }
 
+/// Longest text a search may carry.
+pub const MAX_TEXT_QUERY_BYTES: usize = 4_096;
+
 /// A search as a user sent it, before validation.
 #[derive(Debug, Clone)]
 pub struct SearchQuery {
+    /// Empty for a search by text alone.
     pub vector: Vec<f32>,
     pub k: usize,
     pub ef: Option<usize>,
@@ -82,6 +87,18 @@ pub struct SearchQuery {
     pub include_metadata: bool,
     /// Stop (with `EngineError::DeadlineExceeded`) once this passes; `None`: never.
     pub deadline: Option<Deadline>,
+    /// Full-text relevance (BM25 over a `text` payload index): alone, or fused with the vector.
+    pub text: Option<TextSearch>,
+}
+
+/// The full-text part of a search, as a user sent it.
+#[derive(Debug, Clone, Default)]
+pub struct TextSearch {
+    pub query: String,
+    /// The `text` index's field; default: the collection's only one.
+    pub field: Option<String>,
+    /// The text ranking's share of the fusion, 0..=1 (default 0.5; see `fusion`).
+    pub weight: Option<f32>,
 }
 
 impl SearchQuery {
@@ -97,6 +114,7 @@ impl SearchQuery {
             include_vector: false,
             include_metadata: false,
             deadline: None,
+            text: None,
         }
     }
 }
@@ -284,8 +302,17 @@ pub fn prepare_search(
     if let Some(nprobe) = query.nprobe {
         in_range("nprobe", nprobe, 1..=MAX_NPROBE)?;
     }
+    let text = query.text.map(|t| prepare_text(t, def)).transpose()?;
     let mut vector = query.vector;
-    prepare_vector("vector", &mut vector, def.dimension, def.metric)?;
+    if !(vector.is_empty() && text.is_some()) {
+        if vector.is_empty() {
+            return Err(ValidationError::new(
+                "vector",
+                "a search needs a vector, a text, or both",
+            ));
+        }
+        prepare_vector("vector", &mut vector, def.dimension, def.metric)?;
+    }
     let filter = prepare_filter(query.filter.as_ref())?;
     Ok(SearchRequest {
         vector,
@@ -297,6 +324,66 @@ pub fn prepare_search(
         include_vector: query.include_vector,
         include_metadata: query.include_metadata,
         deadline: query.deadline,
+        text,
+    })
+}
+
+/// Checks the text part of a search: a text of at most [`MAX_TEXT_QUERY_BYTES`], a field with
+/// a `text` index, a weight in 0..=1.
+fn prepare_text(t: TextSearch, def: &CollectionDef) -> Result<TextQuery, ValidationError> {
+    if t.query.len() > MAX_TEXT_QUERY_BYTES {
+        return Err(ValidationError::new(
+            "text",
+            format!("text is at most {MAX_TEXT_QUERY_BYTES} bytes"),
+        ));
+    }
+    let texts: Vec<&str> = def
+        .payload_indexes
+        .iter()
+        .filter(|d| d.kind == IndexType::Text)
+        .map(|d| d.field.as_str())
+        .collect();
+    let field = match (t.field, texts.as_slice()) {
+        (Some(f), _) if texts.contains(&f.as_str()) => f,
+        (Some(f), _) => {
+            return Err(ValidationError::new(
+                "text_field",
+                format!(
+                    "no text index on {f:?}; create one first (a POST to the collection's indexes with {{\"field\": {f:?}, \"type\": \"text\"}})"
+                ),
+            ));
+        }
+        (None, [only]) => only.to_string(),
+        (None, []) => {
+            return Err(ValidationError::new(
+                "text",
+                format!(
+                    "collection {:?} has no text index to search; create one first (a POST to the collection's indexes with {{\"field\": ..., \"type\": \"text\"}})",
+                    def.name
+                ),
+            ));
+        }
+        (None, several) => {
+            return Err(ValidationError::new(
+                "text_field",
+                format!(
+                    "the collection has text indexes on {}: name one in text_field",
+                    several.join(", ")
+                ),
+            ));
+        }
+    };
+    let weight = t.weight.unwrap_or(crate::fusion::DEFAULT_TEXT_WEIGHT);
+    if !(0.0..=1.0).contains(&weight) {
+        return Err(ValidationError::new(
+            "text_weight",
+            format!("text_weight must be between 0 and 1, got {weight}"),
+        ));
+    }
+    Ok(TextQuery {
+        field,
+        query: t.query,
+        weight,
     })
 }
 
@@ -439,6 +526,7 @@ mod tests {
             include_vector: false,
             include_metadata: true,
             deadline: None,
+            text: None,
         };
         let req = prepare_search(
             query(3, Some(50), Some(json!({"kind": "x"}))),

@@ -168,7 +168,8 @@ impl FieldIndex {
             path_str: path.to_string(),
             ty,
             lists: match ty {
-                IndexType::Keyword => Lists::Keyword(BTreeMap::new()),
+                // A `text` index is a `TextIndex`, never a `FieldIndex`.
+                IndexType::Keyword | IndexType::Text => Lists::Keyword(BTreeMap::new()),
                 IndexType::Integer | IndexType::Float => Lists::Number(BTreeMap::new()),
                 IndexType::Bool => Lists::Bool {
                     no: Vec::new(),
@@ -205,7 +206,7 @@ impl FieldIndex {
     /// The kind of values this index holds.
     fn own_kind(&self) -> u8 {
         match self.ty {
-            IndexType::Keyword => Kinds::STRING,
+            IndexType::Keyword | IndexType::Text => Kinds::STRING,
             IndexType::Integer | IndexType::Float => Kinds::NUMBER,
             IndexType::Bool => Kinds::BOOL,
         }

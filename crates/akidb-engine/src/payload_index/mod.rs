@@ -15,7 +15,9 @@
 //! - `integer`: numbers that are integers, i.e. JSON numbers serde_json holds as an `i64`
 //!   (`2` is one, `2.0` and integers above `i64::MAX` are not);
 //! - `float`: every number;
-//! - `bool`: `true` and `false`.
+//! - `bool`: `true` and `false`;
+//! - `text`: strings, for full-text search by BM25 ([`TextIndex`], through tantivy). A text
+//!   index answers `"text"` searches, never filter clauses.
 //!
 //! Slots arrive in increasing order ([`PayloadIndexes::insert`]), so lists stay sorted by
 //! pushing. Deletes are not applied: a dead slot stays in the lists until the state is rebuilt
@@ -66,6 +68,7 @@ mod field;
 mod planner;
 #[cfg(test)]
 mod tests;
+mod text;
 
 use serde::{Deserialize, Serialize};
 
@@ -76,6 +79,7 @@ pub(crate) use field::FieldIndex;
 #[allow(unused_imports)]
 pub(crate) use field::field_values;
 pub(crate) use planner::{Plan, plan};
+pub(crate) use text::TextIndex;
 
 /// Most payload indexes one collection may declare.
 pub const MAX_INDEXES: usize = 32;
@@ -89,7 +93,8 @@ pub struct PayloadIndexDef {
     pub kind: IndexType,
 }
 
-/// The type of a payload index (`"keyword"`, `"integer"`, `"float"`, `"bool"` in JSON).
+/// The type of a payload index (`"keyword"`, `"integer"`, `"float"`, `"bool"`, `"text"` in
+/// JSON).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IndexType {
@@ -97,6 +102,7 @@ pub enum IndexType {
     Integer,
     Float,
     Bool,
+    Text,
 }
 
 impl IndexType {
@@ -106,6 +112,7 @@ impl IndexType {
             IndexType::Integer => "integer",
             IndexType::Float => "float",
             IndexType::Bool => "bool",
+            IndexType::Text => "text",
         }
     }
 }
@@ -151,6 +158,7 @@ impl Candidates {
 #[derive(Debug, Default)]
 pub(crate) struct PayloadIndexes {
     fields: Vec<FieldIndex>,
+    texts: Vec<TextIndex>,
 }
 
 /// True for a path a filter can name: names joined by dots, none empty.
@@ -173,6 +181,19 @@ impl PayloadIndexes {
         existing: impl IntoIterator<Item = (u32, Option<&'a Metadata>)>,
     ) -> bool {
         debug_assert!(valid_path(path), "invalid index path {path:?}");
+        if ty == IndexType::Text {
+            if self.text(path).is_some() {
+                return false;
+            }
+            // Filled lazily, at the first text search (see `TextIndex`).
+            match TextIndex::new(path) {
+                Ok(index) => self.texts.push(index),
+                // Only if threads cannot be started; a text search on the field then says
+                // there is no index, and the next load tries again.
+                Err(e) => tracing::error!(field = path, error = %e, "could not build a text index"),
+            }
+            return true;
+        }
         if self.get(path, ty).is_some() {
             return false;
         }
@@ -193,6 +214,11 @@ impl PayloadIndexes {
         self.fields.len() != before
     }
 
+    /// The text index on `path`.
+    pub fn text(&self, path: &str) -> Option<&TextIndex> {
+        self.texts.iter().find(|t| t.path_str() == path)
+    }
+
     pub fn get(&self, path: &str, ty: IndexType) -> Option<&FieldIndex> {
         self.fields
             .iter()
@@ -205,6 +231,7 @@ impl PayloadIndexes {
         self.fields.iter()
     }
 
+    /// True without filter indexes (text indexes read the state's metadata when searched).
     pub fn is_empty(&self) -> bool {
         self.fields.is_empty()
     }
@@ -216,6 +243,13 @@ impl PayloadIndexes {
         }
     }
 
+    /// A slot died: text indexes forget it (the others keep dead slots, see the module docs).
+    pub fn kill(&self, slot: u32) {
+        for t in &self.texts {
+            t.kill(slot);
+        }
+    }
+
     /// Heap and inline bytes of every index (an estimate, as for the rest of the state).
     pub fn memory_bytes(&self) -> usize {
         std::mem::size_of::<PayloadIndexes>()
@@ -224,6 +258,11 @@ impl PayloadIndexes {
                 .fields
                 .iter()
                 .map(|f| f.memory_bytes() - std::mem::size_of::<FieldIndex>())
+                .sum::<usize>()
+            + self
+                .texts
+                .iter()
+                .map(TextIndex::memory_bytes)
                 .sum::<usize>()
     }
 

@@ -4,7 +4,7 @@ use super::*;
 use crate::filter::Cond;
 use akidb_testkit::filters::{Rng, filter_oracle, random_filter, random_metadata};
 
-use IndexType::{Bool, Float, Integer, Keyword};
+use IndexType::{Bool, Float, Integer, Keyword, Text};
 
 fn metadata(doc: &Value) -> Option<Metadata> {
     doc.as_object().cloned()
@@ -642,6 +642,7 @@ fn index_types_serialize_lowercase() {
         (Integer, "integer"),
         (Float, "float"),
         (Bool, "bool"),
+        (Text, "text"),
     ] {
         assert_eq!(serde_json::to_value(ty).unwrap(), json!(name));
         assert_eq!(
@@ -650,7 +651,7 @@ fn index_types_serialize_lowercase() {
         );
         assert_eq!(ty.as_str(), name);
     }
-    assert!(serde_json::from_value::<IndexType>(json!("text")).is_err());
+    assert!(serde_json::from_value::<IndexType>(json!("fulltext")).is_err());
 }
 
 #[test]

@@ -267,14 +267,7 @@ pub(super) async fn create_payload_index(
         api::PayloadIndexType::Integer => IndexType::Integer,
         api::PayloadIndexType::Float => IndexType::Float,
         api::PayloadIndexType::Bool => IndexType::Bool,
-        api::PayloadIndexType::Text => {
-            return Err(ApiError::new(
-                ErrorCode::InvalidArgument,
-                "type text (full-text BM25 search) is not available yet; use keyword for exact \
-                 matches",
-            )
-            .field("type"));
-        }
+        api::PayloadIndexType::Text => IndexType::Text,
     };
     let created = state
         .engine
@@ -303,6 +296,7 @@ fn payload_indexes_to_api(defs: &[akidb_engine::PayloadIndexDef]) -> Vec<api::Pa
                 IndexType::Integer => api::PayloadIndexType::Integer,
                 IndexType::Float => api::PayloadIndexType::Float,
                 IndexType::Bool => api::PayloadIndexType::Bool,
+                IndexType::Text => api::PayloadIndexType::Text,
             },
         })
         .collect()

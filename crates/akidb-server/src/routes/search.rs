@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use akidb_api as api;
 use akidb_api::ErrorCode;
-use akidb_engine::{Deadline, EngineError, SearchQuery};
+use akidb_engine::{Deadline, EngineError, SearchQuery, TextSearch};
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -137,6 +137,7 @@ async fn run_search(
             .field("timeout_ms"));
         }
     };
+    let text = text_search(&req)?;
     // Dropped with this future: a search whose client went away stops early.
     let (deadline, cancel_on_drop) = Deadline::after(within);
     let mut gone = ClientGone {
@@ -158,6 +159,7 @@ async fn run_search(
                 include_vector: req.include_vector,
                 include_metadata: req.include_metadata,
                 deadline: Some(deadline),
+                text,
             },
         )
         .await;
@@ -193,4 +195,28 @@ async fn run_search(
             partitions: report.partitions,
         }),
     })
+}
+
+/// The full-text part of a search; `text_field` and `text_weight` only go with a `text`.
+fn text_search(req: &api::SearchRequest) -> Result<Option<TextSearch>, ApiError> {
+    let Some(query) = &req.text else {
+        for (field, given) in [
+            ("text_field", req.text_field.is_some()),
+            ("text_weight", req.text_weight.is_some()),
+        ] {
+            if given {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidArgument,
+                    format!("{field} goes with a text to search for; this search has no text"),
+                )
+                .field(field));
+            }
+        }
+        return Ok(None);
+    };
+    Ok(Some(TextSearch {
+        query: query.clone(),
+        field: req.text_field.clone(),
+        weight: req.text_weight,
+    }))
 }

@@ -53,6 +53,7 @@ fn query(x: f32, k: usize, filter: Option<serde_json::Value>) -> SearchRequest {
         include_vector: false,
         include_metadata: true,
         deadline: None,
+        text: None,
     }
 }
 
@@ -183,4 +184,140 @@ fn metadata_counts_in_bytes_in_ram_and_leaves_with_its_document() {
     );
     s.apply(2, Operation::Delete(vec!["a".into()]));
     assert_eq!(s.metadata_bytes, 0);
+}
+
+/// A state with a text index on `body`, holding documents `(id, x, body, lang)`.
+fn text_state(docs: &[(&str, f32, &str, &str)]) -> State {
+    let mut d = def();
+    d.payload_indexes.push(PayloadIndexDef {
+        field: "body".into(),
+        kind: crate::payload_index::IndexType::Text,
+    });
+    let mut s = State::new(&d, 0);
+    let docs = docs
+        .iter()
+        .map(|&(id, x, body, lang)| Document {
+            id: id.into(),
+            vector: vec![x, 0.0],
+            metadata: Some(
+                json!({"body": body, "lang": lang})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
+        })
+        .collect();
+    s.apply(1, Operation::Upsert(docs));
+    s
+}
+
+fn text_query(x: Option<f32>, text: &str, k: usize, weight: f32) -> SearchRequest {
+    SearchRequest {
+        vector: x.map_or(Vec::new(), |x| vec![x, 0.0]),
+        exact: true,
+        text: Some(super::super::TextQuery {
+            field: "body".into(),
+            query: text.into(),
+            weight,
+        }),
+        ..query(0.0, k, None)
+    }
+}
+
+#[test]
+fn a_text_search_ranks_by_bm25_and_follows_replaces_deletes_and_filters() {
+    let mut s = text_state(&[
+        (
+            "a",
+            0.0,
+            "the quick brown fox jumps over the lazy dog",
+            "en",
+        ),
+        ("b", 1.0, "a fox, a fox, foxes everywhere", "en"),
+        ("c", 2.0, "nothing to see here", "en"),
+        ("d", 3.0, "le renard brun (fox)", "fr"),
+        ("e", 4.0, "", "en"),
+    ]);
+    let search = |s: &State, text: &str, filter: Option<serde_json::Value>| {
+        let mut q = text_query(None, text, 10, 0.5);
+        q.filter = filter.map(|f| Filter::parse(&f).unwrap());
+        let hits = s.search(Metric::L2, &q).unwrap();
+        assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
+        hits.into_iter().map(|h| h.id).collect::<Vec<_>>()
+    };
+    // "fox" is stemmed from "foxes" too; b says it most and is short.
+    assert_eq!(search(&s, "Fox", None)[0], "b");
+    assert_eq!(search(&s, "fox", None).len(), 3);
+    assert_eq!(search(&s, "FOXES jumping", None)[..2], ["a", "b"]);
+    assert!(search(&s, "zebra", None).is_empty());
+    assert!(search(&s, "  ,. ", None).is_empty());
+    assert_eq!(search(&s, "fox", Some(json!({"lang": "fr"}))), ["d"]);
+
+    // Replaced: the old text no longer matches, the new one does. Deleted: gone.
+    s.apply(
+        2,
+        Operation::Upsert(vec![Document {
+            id: "b".into(),
+            vector: vec![1.0, 0.0],
+            metadata: Some(json!({"body": "a zebra"}).as_object().unwrap().clone()),
+        }]),
+    );
+    s.apply(3, Operation::Delete(vec!["a".into()]));
+    assert_eq!(search(&s, "fox", None), ["d"]);
+    assert_eq!(search(&s, "zebra", None), ["b"]);
+    // Text in an array counts, each element; other kinds and missing fields are skipped.
+    s.apply(
+        4,
+        Operation::Upsert(vec![
+            Document {
+                id: "f".into(),
+                vector: vec![5.0, 0.0],
+                metadata: Some(
+                    json!({"body": ["red fox", 7, "zebra"]})
+                        .as_object()
+                        .unwrap()
+                        .clone(),
+                ),
+            },
+            Document {
+                id: "g".into(),
+                vector: vec![6.0, 0.0],
+                metadata: Some(json!({"body": 12}).as_object().unwrap().clone()),
+            },
+        ]),
+    );
+    let mut got = search(&s, "zebra fox", None);
+    got.sort();
+    assert_eq!(got, ["b", "d", "f"]);
+}
+
+#[test]
+fn a_hybrid_search_fuses_the_vector_and_text_rankings() {
+    // Vector order from x = 0: v0, v1, ...; only v3 and v5 mention "kernel", v5 most.
+    let s = text_state(&[
+        ("v0", 0.0, "desktop wallpaper", "en"),
+        ("v1", 1.0, "games and toys", "en"),
+        ("v2", 2.0, "a text editor", "en"),
+        ("v3", 3.0, "kernel headers for building modules", "en"),
+        ("v4", 4.0, "fonts", "en"),
+        ("v5", 5.0, "kernel kernel kernel", "en"),
+    ]);
+    let ids = |weight: f32, k: usize| {
+        let hits = s
+            .search(Metric::L2, &text_query(Some(0.0), "kernel", k, weight))
+            .unwrap();
+        hits.into_iter().map(|h| h.id).collect::<Vec<_>>()
+    };
+    // Weight 0: the vector ranking; weight 1: the text ranking (two matches only).
+    assert_eq!(ids(0.0, 3), ["v0", "v1", "v2"]);
+    assert_eq!(ids(1.0, 2), ["v5", "v3"]);
+    // Half and half: being in both rankings beats a first place in one. v3 (4th by vector,
+    // 2nd by text) and v5 (6th, 1st) come before v0 (1st by vector only), then the vector
+    // order.
+    assert_eq!(ids(0.5, 6), ["v3", "v5", "v0", "v1", "v2", "v4"]);
+    // The scores are the fused ones: v3 earns 0.5/(60 + 4) + 0.5/(60 + 2).
+    let top = s
+        .search(Metric::L2, &text_query(Some(0.0), "kernel", 1, 0.5))
+        .unwrap();
+    assert!((top[0].score - (0.5 / 64.0 + 0.5 / 62.0)).abs() < 1e-6);
 }
