@@ -46,7 +46,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
-    let metrics = Arc::new(metrics::Metrics::new());
+    let metrics = Arc::new(metrics::Metrics::new(engine.clone()));
     let auth_on = !keys.is_empty();
     let state = AppState {
         engine: engine.clone(),

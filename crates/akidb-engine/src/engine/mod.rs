@@ -421,6 +421,11 @@ impl Engine {
         )
     }
 
+    /// Unflushed WAL bytes, all collections together, at which writes are refused.
+    pub fn wal_budget_bytes(&self) -> u64 {
+        self.shared.config.wal_budget_bytes
+    }
+
     /// Refuses a write while unflushed WAL is at the local budget.
     fn check_wal_budget(&self) -> Result<(), EngineError> {
         let wal_bytes = self.shared.env.wal_stats.live_bytes.load(Ordering::Relaxed);

@@ -1,10 +1,18 @@
-//! Prometheus metrics: per-route request counts and latency histograms, and engine figures
-//! (collections, documents, WAL appends, fsyncs and bytes) read at scrape time.
+//! Metrics, all through one library (prometheus-client) and one registry: per-route request
+//! counts, latency histograms, errors by code and requests in flight (this file), the
+//! engine's figures (`engine`) and the process's (`process`), both read at scrape time.
+//!
+//! `GET /metrics` answers in the format the scraper asks for ([`Format::negotiate`]):
+//! OpenMetrics 1.0 when its `Accept` names `application/openmetrics-text` (Prometheus does by
+//! default), else the Prometheus text format 0.0.4. Both come from the same registry.
+
+mod engine;
+mod process;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use akidb_api::ErrorCode;
 use akidb_engine::Engine;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
@@ -12,7 +20,9 @@ use axum::response::Response;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 use crate::routes::AppState;
@@ -22,6 +32,12 @@ pub struct RequestLabels {
     pub method: String,
     pub route: String,
     pub status: u16,
+}
+
+/// The stable code of an error answer.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CodeLabel {
+    pub code: &'static str,
 }
 
 /// One label, `reason`, whose values are fixed strings in the code.
@@ -41,16 +57,41 @@ pub struct Metrics {
     connections_open: prometheus_client::metrics::gauge::Gauge,
     /// Searches stopped at their deadline or when their client went away.
     searches_stopped: Family<ReasonLabel, Counter>,
+    errors: Family<CodeLabel, Counter>,
+    in_flight: Gauge,
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
+/// The exposition formats `GET /metrics` serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The Prometheus text format, version 0.0.4.
+    Prometheus,
+    /// OpenMetrics 1.0 text.
+    OpenMetrics,
+}
+
+impl Format {
+    /// OpenMetrics when the `Accept` header names it (Prometheus sends
+    /// `application/openmetrics-text;version=1.0.0,...;q=0.5,text/plain;version=0.0.4;q=0.4,...`),
+    /// else the Prometheus text format.
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        match accept {
+            Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
+            _ => Format::Prometheus,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Prometheus => prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
     }
 }
 
 impl Metrics {
-    pub fn new() -> Self {
+    /// The server's metrics; `engine` is read at each scrape.
+    pub fn new(engine: Engine) -> Self {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -97,6 +138,25 @@ impl Metrics {
             "Searches stopped before the end (deadline, client_gone)",
             searches_stopped.clone(),
         );
+        let errors = Family::<CodeLabel, Counter>::default();
+        registry.register(
+            "akidb_http_errors",
+            "Error answers by their stable code (the body's error.code)",
+            errors.clone(),
+        );
+        let in_flight = Gauge::default();
+        registry.register(
+            "akidb_http_requests_in_flight",
+            "Requests being served now (bounded by the quota's max_in_flight; beyond it, 429)",
+            in_flight.clone(),
+        );
+        registry.register(
+            "akidb_build",
+            "The server's version",
+            Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
+        );
+        registry.register_collector(Box::new(engine::EngineCollector { engine }));
+        registry.register_collector(Box::new(process::ProcessCollector));
         Metrics {
             registry,
             requests,
@@ -106,6 +166,8 @@ impl Metrics {
             connections_refused,
             connections_open,
             searches_stopped,
+            errors,
+            in_flight,
         }
     }
 
@@ -142,310 +204,18 @@ impl Metrics {
         self.latency.get_or_create(&labels).observe(seconds);
     }
 
-    /// The Prometheus text exposition: registered metrics plus engine figures.
-    pub fn render(&self, engine: &Engine) -> String {
+    /// The exposition of every metric in `format`.
+    pub fn render(&self, format: Format) -> String {
         let mut out = String::new();
-        prometheus_client::encoding::text::encode_registry(&mut out, &self.registry)
-            .expect("writing to a String cannot fail");
-        let t = engine.catalog_totals();
-        let (ready, failed, docs, pending, ram, unflushed) = (
-            t.ready,
-            t.unavailable,
-            t.documents,
-            t.index_pending,
-            t.bytes_in_ram,
-            t.unflushed,
-        );
-        let wal = engine.wal_stats();
-        let mut put = |name: &str, kind: &str, help: &str, value: String| {
-            out.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
-            ));
-        };
-        put(
-            "akidb_collections",
-            "gauge",
-            "Collections that serve",
-            ready.to_string(),
-        );
-        put(
-            "akidb_collections_unavailable",
-            "gauge",
-            "Collections that failed to open",
-            failed.to_string(),
-        );
-        put(
-            "akidb_documents",
-            "gauge",
-            "Live documents in all collections",
-            docs.to_string(),
-        );
-        put(
-            "akidb_index_pending_vectors",
-            "gauge",
-            "Vectors written but not yet in an HNSW graph",
-            pending.to_string(),
-        );
-        put(
-            "akidb_unflushed_operations",
-            "gauge",
-            "Documents and deletes only in the WAL so far",
-            unflushed.to_string(),
-        );
-        put(
-            "akidb_collection_ram_bytes",
-            "gauge",
-            "Bytes held in RAM by collections",
-            ram.to_string(),
-        );
-        put(
-            "akidb_collections_closed",
-            "gauge",
-            "Cold collections closed to their catalog entry (no RAM, no file descriptor)",
-            t.closed.to_string(),
-        );
-        put(
-            "akidb_quarantined_collection_dirs",
-            "gauge",
-            "Local collection directories the object store does not know, set aside at start",
-            engine.quarantined().to_string(),
-        );
-        put(
-            "akidb_wal_open_files",
-            "gauge",
-            "WAL files open now (bounded by max_open_files)",
-            engine.file_pool().open_files().to_string(),
-        );
-        put(
-            "akidb_wal_open_files_limit",
-            "gauge",
-            "max_open_files: WAL files open at once, at most",
-            engine.file_pool().limit().to_string(),
-        );
-        put(
-            "akidb_wal_file_evictions_total",
-            "counter",
-            "WAL files closed to stay under max_open_files",
-            engine
-                .file_pool()
-                .evictions
-                .load(Ordering::Relaxed)
-                .to_string(),
-        );
-        put(
-            "akidb_wal_disk_full_total",
-            "counter",
-            "WAL appends refused because the disk was full (cut back out of the log)",
-            wal.disk_full.load(Ordering::Relaxed).to_string(),
-        );
-        put(
-            "akidb_wal_appends_total",
-            "counter",
-            "WAL records appended",
-            wal.appends.load(Ordering::Relaxed).to_string(),
-        );
-        put(
-            "akidb_wal_fsyncs_total",
-            "counter",
-            "WAL fsyncs (group commit shares them)",
-            wal.fsyncs.load(Ordering::Relaxed).to_string(),
-        );
-        put(
-            "akidb_wal_bytes_total",
-            "counter",
-            "WAL bytes appended",
-            wal.bytes.load(Ordering::Relaxed).to_string(),
-        );
-        let up = &engine.uploader().stats;
-        let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed).to_string();
-        put(
-            "akidb_uploads_total",
-            "counter",
-            "Objects uploaded to the object store",
-            load(&up.uploads),
-        );
-        put(
-            "akidb_upload_bytes_total",
-            "counter",
-            "Bytes uploaded to the object store",
-            load(&up.bytes),
-        );
-        put(
-            "akidb_upload_seconds_total",
-            "counter",
-            "Time spent in uploads (divide by akidb_uploads_total for the mean)",
-            format!(
-                "{:.6}",
-                up.upload_micros.load(Ordering::Relaxed) as f64 / 1e6
-            ),
-        );
-        put(
-            "akidb_object_deletes_total",
-            "counter",
-            "Objects deleted from the object store",
-            load(&up.deletes),
-        );
-        put(
-            "akidb_object_reads_total",
-            "counter",
-            "Objects read (gets and heads) from the object store",
-            load(&up.reads),
-        );
-        put(
-            "akidb_object_gets_total",
-            "counter",
-            "GET requests to the object store, whole and ranged (each range one request)",
-            load(&up.gets),
-        );
-        put(
-            "akidb_object_get_bytes_total",
-            "counter",
-            "Bytes the object store's GETs returned",
-            load(&up.get_bytes),
-        );
-        let blocks = engine.block_cache();
-        put(
-            "akidb_block_cache_hits_total",
-            "counter",
-            "Ranges of partitioned bases a cold query found in the block cache",
-            load(&blocks.hits),
-        );
-        put(
-            "akidb_block_cache_misses_total",
-            "counter",
-            "Ranges of partitioned bases a cold query fetched from the object store",
-            load(&blocks.misses),
-        );
-        put(
-            "akidb_block_cache_evictions_total",
-            "counter",
-            "Blocks dropped from the block cache to stay within its disk budget",
-            load(&blocks.evictions),
-        );
-        put(
-            "akidb_block_cache_bytes",
-            "gauge",
-            "Bytes of local disk the block cache holds",
-            blocks.bytes().to_string(),
-        );
-        put(
-            "akidb_object_lists_total",
-            "counter",
-            "Listings of the object store",
-            load(&up.lists),
-        );
-        put(
-            "akidb_upload_multipart_total",
-            "counter",
-            "Uploads sent as multipart uploads",
-            load(&up.multipart_uploads),
-        );
-        put(
-            "akidb_upload_retries_total",
-            "counter",
-            "Upload attempts beyond the first",
-            load(&up.retries),
-        );
-        put(
-            "akidb_upload_failures_transient_total",
-            "counter",
-            "Uploads that exhausted their retries on transient errors",
-            load(&up.failures_transient),
-        );
-        put(
-            "akidb_upload_failures_permanent_total",
-            "counter",
-            "Uploads that failed permanently (dead-lettered)",
-            load(&up.failures_permanent),
-        );
-        put(
-            "akidb_upload_breaker_rejections_total",
-            "counter",
-            "Uploads not attempted because the circuit breaker was open",
-            load(&up.breaker_rejections),
-        );
-        put(
-            "akidb_upload_breaker_open",
-            "gauge",
-            "1 while the object-store circuit breaker is open",
-            u8::from(engine.uploader().breaker_open()).to_string(),
-        );
-        put(
-            "akidb_upload_breaker_opened_total",
-            "counter",
-            "Times the circuit breaker opened",
-            engine.uploader().breaker_opened_total().to_string(),
-        );
-        put(
-            "akidb_dlq_entries",
-            "gauge",
-            "Dead-lettered flushes waiting for a re-drive",
-            engine.dead_letters().len().to_string(),
-        );
-        let labeled =
-            |out: &mut String, name: &str, kind: &str, help: &str, rows: Vec<(String, String)>| {
-                out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
-                for (labels, value) in rows {
-                    out.push_str(&format!("{name}{{{labels}}} {value}\n"));
-                }
-            };
-        let totals = engine.tier_totals();
-        let per_tier = |f: &dyn Fn(&akidb_engine::TierTotals) -> u64| {
-            totals
-                .iter()
-                .map(|(t, v)| (format!("tier=\"{t}\""), f(v).to_string()))
-                .collect::<Vec<_>>()
-        };
-        labeled(
-            &mut out,
-            "akidb_tier_collections",
-            "gauge",
-            "Collections per tier",
-            per_tier(&|t| t.collections as u64),
-        );
-        labeled(
-            &mut out,
-            "akidb_tier_ram_bytes",
-            "gauge",
-            "Bytes in RAM per tier",
-            per_tier(&|t| t.bytes_in_ram),
-        );
-        labeled(
-            &mut out,
-            "akidb_tier_disk_bytes",
-            "gauge",
-            "Bytes on local disk (object copies and WAL) per tier",
-            per_tier(&|t| t.bytes_on_disk),
-        );
-        labeled(
-            &mut out,
-            "akidb_tier_object_store_bytes",
-            "gauge",
-            "Bytes in the object store per tier",
-            per_tier(&|t| t.bytes_in_object_store),
-        );
-        let moves = engine.tier_moves().moves;
-        let move_rows = |f: &dyn Fn(u64, f64) -> String| {
-            moves
-                .iter()
-                .map(|(from, to, n, secs)| (format!("from=\"{from}\",to=\"{to}\""), f(*n, *secs)))
-                .collect::<Vec<_>>()
-        };
-        labeled(
-            &mut out,
-            "akidb_tier_moves_total",
-            "counter",
-            "Tier moves done",
-            move_rows(&|n, _| n.to_string()),
-        );
-        labeled(
-            &mut out,
-            "akidb_tier_move_seconds_total",
-            "counter",
-            "Time spent in tier moves (divide by akidb_tier_moves_total for the mean)",
-            move_rows(&|_, s| format!("{s:.6}")),
-        );
-        out.push_str("# EOF\n");
+        match format {
+            Format::Prometheus => {
+                prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)
+            }
+            Format::OpenMetrics => {
+                prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            }
+        }
+        .expect("writing to a String cannot fail");
         out
     }
 }
@@ -470,12 +240,23 @@ fn method_label(method: &axum::http::Method) -> &'static str {
 
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
+    let in_flight = InFlight::enter(&state.metrics.in_flight);
     let method = method_label(req.method()).to_string();
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let response = next.run(req).await;
+    drop(in_flight);
+    if let Some(code) = response.extensions().get::<ErrorCode>() {
+        state
+            .metrics
+            .errors
+            .get_or_create(&CodeLabel {
+                code: code.as_str(),
+            })
+            .inc();
+    }
     let labels = RequestLabels {
         method,
         route,
@@ -485,6 +266,22 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
         .metrics
         .observe(labels, started.elapsed().as_secs_f64());
     response
+}
+
+/// A request counted in flight until dropped (also when its client goes away mid-way).
+struct InFlight<'a>(&'a Gauge);
+
+impl<'a> InFlight<'a> {
+    fn enter(gauge: &'a Gauge) -> InFlight<'a> {
+        gauge.inc();
+        InFlight(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 pub type SharedMetrics = Arc<Metrics>;

@@ -78,6 +78,8 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (status, Json(body)).into_response();
+        // For the metrics middleware (errors by code).
+        response.extensions_mut().insert(self.code);
         if let Some(secs) = self.retry_after {
             response
                 .headers_mut()

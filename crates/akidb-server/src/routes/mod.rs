@@ -153,16 +153,11 @@ async fn ready(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
-    let text = state.metrics.render(&state.engine);
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response()
+async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = crate::metrics::Format::negotiate(accept);
+    let text = state.metrics.render(format);
+    ([(header::CONTENT_TYPE, format.content_type())], text).into_response()
 }
 
 async fn openapi() -> Json<Value> {
