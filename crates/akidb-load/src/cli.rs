@@ -60,8 +60,9 @@ pub struct Args {
     /// [scenario: spike 5, others 1]
     #[arg(long)]
     pub spike_factor: Option<f64>,
-    /// Operation weights. Known operations: search, insert, tier (tier = tier status read,
-    /// GET /api/v1/collections/{name}/tier).
+    /// Operation weights. Known operations: search, insert, tier (tier = tier control: in turn
+    /// a status read, pin, demote one tier, unpin and promote to hot, on the chosen collection;
+    /// churn only reads the status).
     #[arg(long, default_value = Mix::DEFAULT)]
     pub mix: Mix,
     /// Number of collections, named load-<scenario>-<i>. [scenario: baseline 2, many-collections
@@ -131,6 +132,15 @@ pub struct Args {
     /// exceeds this fraction, 0..1.
     #[arg(long)]
     pub max_error_rate: Option<f64>,
+    /// Fail (exit 3) when the server's RSS grew by more than this over the measured phase
+    /// (last sample minus first, MiB). Needs the server's process (found by its port or
+    /// `--server-pid`).
+    #[arg(long)]
+    pub max_rss_growth_mib: Option<f64>,
+    /// Fail (exit 3) when the server's mean CPU over the measured phase exceeds this, in
+    /// percent of one core (200 = both cores of a 2-core machine).
+    #[arg(long)]
+    pub max_cpu_percent: Option<f64>,
 }
 
 /// The resolved settings of a run (recorded in the report).
@@ -171,6 +181,8 @@ pub struct Config {
     pub max_p95_ms: Option<f64>,
     pub max_p99_ms: Option<f64>,
     pub max_error_rate: Option<f64>,
+    pub max_rss_growth_mib: Option<f64>,
+    pub max_cpu_percent: Option<f64>,
     /// Scenario `churn` only (absent otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub churn_noise: Option<f64>,
@@ -285,10 +297,16 @@ pub fn resolve(args: &Args) -> Result<Config> {
     for (name, v) in [
         ("--max-p95-ms", args.max_p95_ms),
         ("--max-p99-ms", args.max_p99_ms),
+        ("--max-cpu-percent", args.max_cpu_percent),
     ] {
         if let Some(v) = v {
             positive(name, v)?;
         }
+    }
+    if let Some(g) = args.max_rss_growth_mib
+        && !(g.is_finite() && g >= 0.0)
+    {
+        bail!("--max-rss-growth-mib must be >= 0, got {g}");
     }
     if let Some(r) = args.max_error_rate
         && !(0.0..=1.0).contains(&r)
@@ -334,6 +352,8 @@ pub fn resolve(args: &Args) -> Result<Config> {
         max_p95_ms: args.max_p95_ms,
         max_p99_ms: args.max_p99_ms,
         max_error_rate: args.max_error_rate,
+        max_rss_growth_mib: args.max_rss_growth_mib,
+        max_cpu_percent: args.max_cpu_percent,
         churn_noise,
     })
 }

@@ -13,8 +13,8 @@ pub enum Op {
     Search,
     /// `POST /api/v1/collections/{name}/documents`
     Insert,
-    /// A tier status read, `GET /api/v1/collections/{name}/tier` (not an access: it never moves
-    /// the collection; see `requests::tier_op`).
+    /// Tier control on the collection: in turn a status read, pin, demote, unpin and promote
+    /// (`POST /api/v1/collections/{name}/tier`; see `requests::tier_op`).
     Tier,
 }
 

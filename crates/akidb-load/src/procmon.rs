@@ -196,6 +196,8 @@ pub struct ProcessSummary {
     pub rss_mib_min: Option<f64>,
     pub rss_mib_max: Option<f64>,
     pub rss_mib_mean: Option<f64>,
+    /// The last measured sample's RSS minus the first's (what `--max-rss-growth-mib` checks).
+    pub rss_mib_growth: Option<f64>,
     /// Percent of one core.
     pub cpu_percent_mean: Option<f64>,
     pub cpu_percent_max: Option<f64>,
@@ -212,6 +214,7 @@ impl ProcessSummary {
             rss_mib_min: None,
             rss_mib_max: None,
             rss_mib_mean: None,
+            rss_mib_growth: None,
             cpu_percent_mean: None,
             cpu_percent_max: None,
             samples: Vec::new(),
@@ -243,6 +246,7 @@ impl ProcessSummary {
             rss_mib_min: rss.iter().copied().reduce(f64::min),
             rss_mib_max: max(&rss),
             rss_mib_mean: mean(&rss),
+            rss_mib_growth: rss.first().zip(rss.last()).map(|(a, b)| b - a),
             cpu_percent_mean: mean(&cpu),
             cpu_percent_max: max(&cpu),
             samples,

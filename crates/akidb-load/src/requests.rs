@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use akidb_api::{
-    DocumentIn, SearchRequest, SearchResponse, TierStatus, UpsertRequest, UpsertResponse,
+    DocumentIn, SearchRequest, SearchResponse, TierAction, TierRequest, TierStatus, UpsertRequest,
+    UpsertResponse,
 };
 
 use crate::churn::log::{ChurnLog, Sample, recall_by_score, replacement};
@@ -101,7 +102,13 @@ impl Requests {
             match op {
                 Op::Search => return self.churn_search(churn, c, rng).await,
                 Op::Insert => return self.churn_replace(churn, c, rng).await,
-                Op::Tier => {}
+                // Churn measures recall, not tier moves: its tier operations only read.
+                Op::Tier => {
+                    return Done {
+                        outcome: tier_read(&self.raw, name).await,
+                        ended: Instant::now(),
+                    };
+                }
             }
         }
         let outcome = match op {
@@ -157,7 +164,7 @@ impl Requests {
                     Err(f) => f.outcome(),
                 }
             }
-            Op::Tier => tier_op(&self.raw, name).await,
+            Op::Tier => tier_op(&self.raw, name, i).await,
         };
         Done {
             outcome,
@@ -322,10 +329,40 @@ pub fn row_of(id: &str) -> Option<usize> {
     id.strip_prefix("base-").unwrap_or(id).parse().ok()
 }
 
-/// A "tier" operation: a tier status read, `GET /api/v1/collections/{name}/tier`. It reads
-/// where the data is without counting as an access, so it never moves the collection itself.
-pub async fn tier_op(raw: &Raw, name: &str) -> Outcome {
+/// A tier status read, `GET /api/v1/collections/{name}/tier`. It reads where the data is
+/// without counting as an access, so it never moves the collection itself.
+pub async fn tier_read(raw: &Raw, name: &str) -> Outcome {
     match raw.get::<TierStatus>(&collection_path(name, "/tier")).await {
+        Ok(_) => Outcome::Ok { recall: None },
+        Err(f) => f.outcome(),
+    }
+}
+
+/// What the tier operation of request `i` does: the actions in turn (as the seed's tier
+/// control: promotes, demotes, pins and unpins besides status reads). `None` is a status read.
+pub const TIER_ROTATION: [Option<TierAction>; 5] = [
+    None,
+    Some(TierAction::Pin),
+    Some(TierAction::Demote),
+    Some(TierAction::Unpin),
+    Some(TierAction::Promote),
+];
+
+/// A "tier" operation: request `i`'s turn of [`TIER_ROTATION`] on the collection: a status
+/// read, or `POST .../tier` with pin, demote (one tier down; a cold collection stays cold),
+/// unpin or promote (to hot; a write waits for the load).
+pub async fn tier_op(raw: &Raw, name: &str, i: u64) -> Outcome {
+    let Some(action) = TIER_ROTATION[(i % TIER_ROTATION.len() as u64) as usize] else {
+        return tier_read(raw, name).await;
+    };
+    let req = TierRequest {
+        action,
+        target: None,
+    };
+    match raw
+        .post::<_, TierStatus>(&collection_path(name, "/tier"), &req)
+        .await
+    {
         Ok(_) => Outcome::Ok { recall: None },
         Err(f) => f.outcome(),
     }

@@ -172,7 +172,7 @@ pub fn error_rate(failed: u64, attempted: u64) -> Option<f64> {
 /// One `--max-*` check.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ThresholdCheck {
-    /// `p95_ms`, `p99_ms` or `error_rate`.
+    /// `p95_ms`, `p99_ms`, `error_rate`, `rss_growth_mib` or `cpu_percent`.
     pub threshold: String,
     /// The operation checked, or `all`.
     pub scope: String,
@@ -188,10 +188,11 @@ pub struct ThresholdCheck {
 impl ThresholdCheck {
     /// `p95 of search: 12.500 ms > limit 10.000 ms (over by 2.500 ms, +25.0%)`.
     pub fn describe(&self) -> String {
-        let unit = if self.threshold == "error_rate" {
-            ""
-        } else {
-            " ms"
+        let unit = match self.threshold.as_str() {
+            "error_rate" => "",
+            "rss_growth_mib" => " MiB",
+            "cpu_percent" => "%",
+            _ => " ms",
         };
         let verb = if self.passed { "<=" } else { ">" };
         let over_repeats = match self.median_of_repeats {
@@ -289,6 +290,34 @@ pub fn check_thresholds_over_repeats(
         });
     }
     checks
+}
+
+/// The server resource checks (`--max-rss-growth-mib`, `--max-cpu-percent`) against its RSS
+/// growth over the measured phase (MiB, last sample minus first) and its mean CPU (percent of
+/// one core). A check whose figure is missing is left out (the caller reports why).
+pub fn check_resources(
+    rss_growth_mib: Option<f64>,
+    cpu_percent_mean: Option<f64>,
+    max_rss_growth_mib: Option<f64>,
+    max_cpu_percent: Option<f64>,
+) -> Vec<ThresholdCheck> {
+    [
+        ("rss_growth_mib", max_rss_growth_mib, rss_growth_mib),
+        ("cpu_percent", max_cpu_percent, cpu_percent_mean),
+    ]
+    .into_iter()
+    .filter_map(|(name, limit, actual)| {
+        let (limit, actual) = (limit?, actual?);
+        Some(ThresholdCheck {
+            threshold: name.into(),
+            scope: "server".into(),
+            limit,
+            median_of_repeats: None,
+            actual,
+            passed: actual <= limit,
+        })
+    })
+    .collect()
 }
 
 /// The median of `values` (the mean of the two middle values for an even count); `None` when
@@ -495,6 +524,23 @@ mod tests {
         assert_eq!(Spread::of(&[0.0, 0.0]).unwrap().spread_percent, Some(0.0));
         assert_eq!(Spread::of(&[0.0, 0.0, 5.0]).unwrap().spread_percent, None);
         assert_eq!(Spread::of(&[]), None);
+    }
+
+    #[test]
+    fn resource_thresholds_check_growth_and_cpu_and_skip_missing_figures() {
+        let checks = check_resources(Some(12.5), Some(80.0), Some(10.0), Some(90.0));
+        assert_eq!(checks.len(), 2);
+        assert!(!checks[0].passed && checks[1].passed);
+        assert_eq!(
+            checks[0].describe(),
+            "rss_growth_mib of server: 12.500 MiB > limit 10.000 MiB (over by 2.500 MiB, +25.0%)"
+        );
+        assert_eq!(
+            checks[1].describe(),
+            "cpu_percent of server: 80.000% <= limit 90.000%"
+        );
+        assert!(check_resources(None, None, Some(1.0), Some(1.0)).is_empty());
+        assert!(check_resources(Some(1.0), Some(1.0), None, None).is_empty());
     }
 
     #[test]

@@ -138,14 +138,18 @@ fn process_md(out: &mut String, title: &str, p: &ProcessSummary) {
         let _ = writeln!(out, "**Not (fully) available:** {r}\n");
     }
     if p.samples_measured > 0 {
-        let _ = writeln!(out, "| RSS min | RSS max | RSS mean | CPU mean | CPU max |");
-        let _ = writeln!(out, "|---:|---:|---:|---:|---:|");
         let _ = writeln!(
             out,
-            "| {} MiB | {} MiB | {} MiB | {} % | {} % |",
+            "| RSS min | RSS max | RSS mean | RSS growth (last − first) | CPU mean | CPU max |"
+        );
+        let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(
+            out,
+            "| {} MiB | {} MiB | {} MiB | {} MiB | {} % | {} % |",
             opt(p.rss_mib_min, 1),
             opt(p.rss_mib_max, 1),
             opt(p.rss_mib_mean, 1),
+            opt(p.rss_mib_growth, 1),
             opt(p.cpu_percent_mean, 1),
             opt(p.cpu_percent_max, 1)
         );

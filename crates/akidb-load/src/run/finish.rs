@@ -20,7 +20,7 @@ use crate::report::{
     OpReport, RecallReport, RepeatsReport, Report, ScheduleReport, op_reports, totals_of,
 };
 use crate::section::{ReportSection, Section};
-use crate::stats::{OpStats, check_thresholds_over_repeats};
+use crate::stats::{OpStats, check_resources, check_thresholds_over_repeats};
 
 /// The measured requests: per repeat, and every repeat together (`operations` and `totals`
 /// cover every repeat together; thresholds use the median repeat).
@@ -143,6 +143,42 @@ pub fn build_report<S: ReportSection>(
             &p.cfg.mix_parsed,
         )
     });
+    let sampled = driven.sampled;
+    let server_process = match p.server.pid {
+        Some(pid) => ProcessSummary::from_samples(
+            pid,
+            p.server.found_by,
+            sampled.server,
+            sampled.server_error,
+        ),
+        None => ProcessSummary::unavailable(
+            p.server
+                .problem
+                .unwrap_or_else(|| "server process not found".into()),
+        ),
+    };
+    let generator_process =
+        ProcessSummary::from_samples(std::process::id(), "self", sampled.own, sampled.own_error);
+    let mut thresholds = thresholds;
+    let resources = check_resources(
+        server_process.rss_mib_growth,
+        server_process.cpu_percent_mean,
+        p.cfg.max_rss_growth_mib,
+        p.cfg.max_cpu_percent,
+    );
+    if resources.len()
+        < usize::from(p.cfg.max_rss_growth_mib.is_some())
+            + usize::from(p.cfg.max_cpu_percent.is_some())
+    {
+        problems.push(format!(
+            "a server resource threshold was given but the server's RSS or CPU was not sampled: {}",
+            server_process
+                .unavailable_reason
+                .as_deref()
+                .unwrap_or("no samples")
+        ));
+    }
+    thresholds.extend(resources);
     let passed = problems.is_empty() && thresholds.iter().all(|t| t.passed);
     let shared = &driven.shared;
     let schedule = driven.open_loop.then(|| ScheduleReport {
@@ -168,22 +204,6 @@ pub fn build_report<S: ReportSection>(
             note: p.recall_note.clone(),
         }
     });
-    let sampled = driven.sampled;
-    let server_process = match p.server.pid {
-        Some(pid) => ProcessSummary::from_samples(
-            pid,
-            p.server.found_by,
-            sampled.server,
-            sampled.server_error,
-        ),
-        None => ProcessSummary::unavailable(
-            p.server
-                .problem
-                .unwrap_or_else(|| "server process not found".into()),
-        ),
-    };
-    let generator_process =
-        ProcessSummary::from_samples(std::process::id(), "self", sampled.own, sampled.own_error);
     Report {
         tool: "akidb-load",
         version: env!("CARGO_PKG_VERSION"),

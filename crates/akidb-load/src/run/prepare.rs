@@ -61,9 +61,9 @@ pub struct ServerProcess {
 pub async fn prepare<H: ScenarioHooks>(args: &Args, hooks: &mut H) -> Result<Prepared> {
     let mut cfg = resolve(args)?;
     let mut notes = vec![
-        "tier operations are tier status reads through the tier API (GET \
-         /api/v1/collections/{name}/tier); the server does not count them as accesses, so they \
-         never move a collection themselves."
+        "tier operations are tier control through the tier API, in turn: a status read, pin, \
+         demote (one tier down), unpin, promote (to hot) of the chosen collection (churn: \
+         status reads only)."
             .to_string(),
     ];
 
