@@ -14,7 +14,12 @@
 //! 20,000 documents to moto and to SeaweedFS on 127.0.0.1, against the 100,000 documents/s
 //! target.
 //!
-//! Run: `cargo bench -p akidb-engine --bench upload`, or with the S3 servers:
+//! `matrix` is the seed's benchmark matrix (sequential vs batched by size, batch sizes,
+//! parallel by size, the fault-injecting store against the local file store, single
+//! operations by added latency); see its doc.
+//!
+//! Run: `cargo bench -p akidb-engine --bench upload` (`-- matrix` for the matrix alone; HTML
+//! reports in target/criterion/), or with the S3 servers:
 //! `bash -c 'source scripts/s3-servers && cargo bench -p akidb-engine --bench upload -- s3_loopback'`
 
 use std::sync::Arc;
@@ -231,7 +236,151 @@ fn s3_loopback(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, pipeline, s3_loopback);
+/// The seed's matrix, over object_store's in-memory store with 20 ms added to every put
+/// (`ThrottledStore`) unless said: documents made durable one per object vs all in one object
+/// at 10/50/100/500 documents; 200 documents at 5/10/20/50 per object (8 uploads in flight);
+/// 100/500/1,000 documents at 4 per object, 10 in flight; the fault-injecting store (no fault
+/// armed) over the local file store against the local file store alone; and single PUT
+/// (64 KiB), GET, DELETE and LIST calls at 0, 20 and 50 ms of added latency.
+fn matrix(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let docs = documents(1_000, 13);
+    let flush = |group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+                 id: BenchmarkId,
+                 n: usize,
+                 batch: usize,
+                 in_flight: usize,
+                 store: &dyn Fn() -> Arc<dyn ObjectStore>| {
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(id, |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| rt.block_on(flush_time(store(), &docs[..n], batch, in_flight)))
+                    .sum()
+            })
+        });
+    };
+    let mut group = c.benchmark_group("matrix_20ms");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5));
+    for n in [10, 50, 100, 500] {
+        flush(
+            &mut group,
+            BenchmarkId::new("sequential", n),
+            n,
+            1,
+            1,
+            &throttled,
+        );
+        flush(
+            &mut group,
+            BenchmarkId::new("batched", n),
+            n,
+            n,
+            1,
+            &throttled,
+        );
+    }
+    for per_object in [5, 10, 20, 50] {
+        flush(
+            &mut group,
+            BenchmarkId::new("batch_size_200docs", per_object),
+            200,
+            per_object,
+            8,
+            &throttled,
+        );
+    }
+    for n in [100, 500, 1_000] {
+        flush(
+            &mut group,
+            BenchmarkId::new("parallel_4docs_per_object_10_in_flight", n),
+            n,
+            4,
+            10,
+            &throttled,
+        );
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("matrix_store_200docs_20_per_object");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5));
+    let dir = tempfile::tempdir().unwrap();
+    let local = || -> Arc<dyn ObjectStore> {
+        let d = dir.path().join(uuid_like().to_string());
+        std::fs::create_dir_all(&d).unwrap();
+        Arc::new(object_store::local::LocalFileSystem::new_with_prefix(d).unwrap())
+    };
+    let faulty = || -> Arc<dyn ObjectStore> {
+        Arc::new(akidb_engine::store::faulty::FaultyStore::new(local()))
+    };
+    flush(
+        &mut group,
+        BenchmarkId::new("local_file", 200),
+        200,
+        20,
+        8,
+        &local,
+    );
+    flush(
+        &mut group,
+        BenchmarkId::new("faulty_over_local_file", 200),
+        200,
+        20,
+        8,
+        &faulty,
+    );
+    group.finish();
+
+    use object_store::ObjectStoreExt;
+    let mut group = c.benchmark_group("matrix_single_op");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(2));
+    let body = bytes::Bytes::from(vec![7u8; 64 * 1024]);
+    for ms in [0u64, 20, 50] {
+        let wait = Duration::from_millis(ms);
+        let store = ThrottledStore::new(
+            InMemory::new(),
+            ThrottleConfig {
+                wait_put_per_call: wait,
+                wait_get_per_call: wait,
+                wait_delete_per_call: wait,
+                wait_list_per_call: wait,
+                ..Default::default()
+            },
+        );
+        let path = object_store::path::Path::from("bench/object");
+        rt.block_on(store.put(&path, body.clone().into())).unwrap();
+        group.bench_function(BenchmarkId::new("put_64KiB", format!("{ms}ms")), |b| {
+            b.iter(|| rt.block_on(store.put(&path, body.clone().into())).unwrap())
+        });
+        group.bench_function(BenchmarkId::new("get_64KiB", format!("{ms}ms")), |b| {
+            b.iter(|| rt.block_on(async { store.get(&path).await.unwrap().bytes().await.unwrap() }))
+        });
+        group.bench_function(BenchmarkId::new("delete", format!("{ms}ms")), |b| {
+            b.iter(|| rt.block_on(store.delete(&path)).unwrap())
+        });
+        group.bench_function(BenchmarkId::new("list", format!("{ms}ms")), |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    use futures::TryStreamExt;
+                    store.list(None).try_collect::<Vec<_>>().await.unwrap()
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, pipeline, matrix, s3_loopback);
 criterion_main!(benches);
 
 /// The engine's S3 settings for a loopback server.
