@@ -10,6 +10,7 @@ pub mod quota;
 pub mod remote;
 pub mod routes;
 pub mod serve;
+pub mod telemetry;
 
 use std::sync::Arc;
 

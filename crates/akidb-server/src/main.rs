@@ -29,15 +29,8 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
-            let config = Config::resolve(*args)?;
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info")),
-                )
-                .with_writer(std::io::stderr)
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-                .init();
-            let mut config = config;
+            let mut config = Config::resolve(*args)?;
+            let telemetry = akidb_server::telemetry::init(&config.log, config.otlp.as_ref())?;
             akidb_server::limits::apply(&mut config);
             let mut runtime = tokio::runtime::Builder::new_multi_thread();
             runtime
@@ -46,7 +39,9 @@ fn main() -> anyhow::Result<()> {
             if let Some(n) = config.worker_threads {
                 runtime.worker_threads(n);
             }
-            runtime.build()?.block_on(akidb_server::serve(config))
+            let served = runtime.build()?.block_on(akidb_server::serve(config));
+            telemetry.shutdown();
+            served
         }
         Command::Import(args) => {
             tracing_subscriber::fmt()

@@ -186,6 +186,7 @@ impl Collection {
     /// Makes the local copy of every object `m` names intact (the warm tier), streaming what
     /// is missing or damaged from the object store to disk: the collection never passes through
     /// RAM, however large.
+    #[tracing::instrument(name = "download", skip_all, fields(collection = %self.def.name))]
     pub(super) async fn download_all(&self, m: &Manifest) -> Result<(), EngineError> {
         futures::stream::iter(owned_objects(m))
             .map(|(path, bytes, crc32c)| async move {
@@ -279,6 +280,7 @@ impl Collection {
     /// Builds the in-memory state from `m`'s objects (one parallel round of fetches) and then
     /// `replay`; a state that is to become hot (`to_hot`) is also quantized as the collection
     /// asks, off the locks (a transient one, read once and dropped, is not).
+    #[tracing::instrument(name = "load", skip_all, fields(collection = %self.def.name, bytes = m.object_bytes()))]
     pub(super) async fn load_state(
         &self,
         m: &Manifest,

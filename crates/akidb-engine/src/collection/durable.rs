@@ -119,6 +119,7 @@ impl Collection {
 
     /// Seals everything applied so far into segments and a new manifest. Returns false when
     /// there was nothing to flush (or the collection is not hot).
+    #[tracing::instrument(name = "flush", skip_all, fields(collection = %self.def.name))]
     pub async fn flush(&self) -> Result<bool, FlushError> {
         let mut manifest = self.manifest.lock().await;
         self.flush_locked(&mut manifest).await

@@ -28,6 +28,7 @@ impl Collection {
     /// Moves the collection to `target`: loads it (hot, see [`Collection::promote`]), frees its
     /// RAM after saving it (warm; a cold one is downloaded), or also removes its local copies
     /// (cold). Returns the tier it came from.
+    #[tracing::instrument(name = "tier.move", skip_all, fields(collection = %self.def.name, to = %target))]
     pub async fn move_to(&self, target: Tier) -> Result<Tier, EngineError> {
         if target == Tier::Hot {
             return self.promote().await;

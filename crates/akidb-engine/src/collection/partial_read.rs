@@ -66,6 +66,7 @@ struct Found {
 
 impl Collection {
     /// Answers `req` from the base and the tail of `manifest` (which must have a base).
+    #[tracing::instrument(name = "partial_read", skip_all, fields(collection = %self.def.name))]
     pub(super) async fn search_partial(
         &self,
         manifest: &Manifest,

@@ -441,6 +441,7 @@ impl Engine {
     }
 
     /// Validates and durably upserts a batch; returns the ids written, in request order.
+    #[tracing::instrument(name = "upsert", skip_all, fields(collection = name, documents = docs.len()))]
     pub async fn upsert(
         &self,
         name: &str,
@@ -462,6 +463,7 @@ impl Engine {
     }
 
     /// Durably deletes documents by id; returns how many existed.
+    #[tracing::instrument(name = "delete", skip_all, fields(collection = name, ids = ids.len()))]
     pub async fn delete_documents(
         &self,
         name: &str,
@@ -484,6 +486,7 @@ impl Engine {
             .map_err(|e| self.note_failure(&entry, e))
     }
 
+    #[tracing::instrument(name = "get", skip_all, fields(collection = name))]
     pub async fn get_document(&self, name: &str, id: &str) -> Result<Document, EngineError> {
         let (entry, collection) = self.collection(name).await?;
         let promote = self.touch(&collection);
@@ -532,7 +535,22 @@ impl Engine {
             .map(|(hits, _)| hits)
     }
 
-    /// [`Engine::search`], and which tier answered and what it read.
+    /// [`Engine::search`], and which tier answered and what it read (also recorded on its
+    /// `search` span).
+    #[tracing::instrument(
+        name = "search",
+        skip_all,
+        fields(
+            collection = name,
+            k = query.k,
+            tier,
+            hits,
+            bytes_local,
+            bytes_object_store,
+            object_store_gets,
+            partitions
+        )
+    )]
     pub async fn search_with_report(
         &self,
         name: &str,
@@ -545,10 +563,20 @@ impl Engine {
             Some(_) => request::prepare_search(query, &collection.current_def())?,
         };
         let promote = self.touch(&collection);
-        collection
+        let (hits, report) = collection
             .search(promote, req)
             .await
-            .map_err(|e| self.note_failure(&entry, e))
+            .map_err(|e| self.note_failure(&entry, e))?;
+        let span = tracing::Span::current();
+        if let Some(tier) = report.tier {
+            span.record("tier", tier.as_str());
+        }
+        span.record("hits", hits.len());
+        span.record("bytes_local", report.bytes_local);
+        span.record("bytes_object_store", report.bytes_object_store);
+        span.record("object_store_gets", report.object_store_gets);
+        span.record("partitions", report.partitions);
+        Ok((hits, report))
     }
 
     /// The cache of ranges that cold queries fetched (counters and bytes, for metrics).

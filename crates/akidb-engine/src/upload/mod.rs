@@ -13,6 +13,10 @@
 //! - a **circuit breaker** ([`breaker`]) consulted before every attempt;
 //! - the **dead-letter queue** ([`dlq`]) for permanent failures.
 //!
+//! Every call is a `tracing` span named `object_store.<op>` (a child of whatever request,
+//! tier move or flush made it) with the object's `path`, the `bytes` moved and the `retries`
+//! it took: with `--otlp-endpoint` set these become the client spans of a trace.
+//!
 //! Batching (many small writes become few larger objects) is the flush policy: a collection's
 //! writes accumulate in its WAL and memtable until `flush_max_docs` of them, or a timer, seal
 //! them; a flush cuts them into segments of at most `flush_max_docs` rows.
@@ -145,9 +149,7 @@ impl Uploader {
     }
 
     fn account<T>(&self, attempts: &Attempts, result: &Result<T, RetryError>) {
-        self.stats
-            .retries
-            .fetch_add(attempts.count.saturating_sub(1) as u64, Ordering::Relaxed);
+        self.count_retries(attempts);
         match result {
             Ok(_) => {}
             Err(RetryError::Permanent { .. }) => {
@@ -181,17 +183,21 @@ impl Uploader {
             Err(RetryError::Permanent {
                 source: object_store::Error::NotFound { .. },
                 ..
-            }) => {
-                self.stats
-                    .retries
-                    .fetch_add(attempts.count.saturating_sub(1) as u64, Ordering::Relaxed);
-            }
+            }) => self.count_retries(&attempts),
             _ => self.account(&attempts, &result),
         }
         result
     }
 
+    /// Counts the attempts beyond the first, and records them on the call's span.
+    fn count_retries(&self, attempts: &Attempts) {
+        let retries = attempts.count.saturating_sub(1) as u64;
+        self.stats.retries.fetch_add(retries, Ordering::Relaxed);
+        tracing::Span::current().record("retries", retries);
+    }
+
     /// An object's bytes.
+    #[tracing::instrument(name = "object_store.get", skip_all, fields(otel.kind = "client", %path, bytes, retries))]
     pub async fn get(&self, path: &Path) -> Result<Bytes, RetryError> {
         let result = self
             .call(|| async { self.store.get(path).await?.bytes().await })
@@ -203,6 +209,7 @@ impl Uploader {
     /// An object's bytes as a stream, for copies too large to hold in RAM: the GET is opened
     /// with the retries and breaker of every call and counted; its bytes are counted as they
     /// arrive. A stream that breaks part-way is the caller's to open again.
+    #[tracing::instrument(name = "object_store.get_stream", skip_all, fields(otel.kind = "client", %path, retries))]
     pub async fn get_stream(
         &self,
         path: &Path,
@@ -224,6 +231,7 @@ impl Uploader {
     /// every call. Callers plan ranges from sizes they know (the manifest's): a range past the
     /// end is refused with 416 by S3 (permanent) but by `memory://` and `file://` with an error
     /// object_store does not expose, which is retried like any unknown one.
+    #[tracing::instrument(name = "object_store.get_range", skip_all, fields(otel.kind = "client", %path, offset = range.start, bytes, retries))]
     pub async fn get_range(&self, path: &Path, range: Range<u64>) -> Result<Bytes, RetryError> {
         let result = self
             .call(|| async {
@@ -249,6 +257,7 @@ impl Uploader {
 
     fn count_get(&self, result: &Result<Bytes, RetryError>) {
         if let Ok(bytes) = result {
+            tracing::Span::current().record("bytes", bytes.len());
             self.stats.reads.fetch_add(1, Ordering::Relaxed);
             self.stats.gets.fetch_add(1, Ordering::Relaxed);
             self.stats
@@ -258,6 +267,7 @@ impl Uploader {
     }
 
     /// An object's metadata (whether it exists: `NotFound` otherwise).
+    #[tracing::instrument(name = "object_store.head", skip_all, fields(otel.kind = "client", %path, retries))]
     pub async fn head(&self, path: &Path) -> Result<ObjectMeta, RetryError> {
         let result = self.call(|| self.store.head(path)).await;
         if result.is_ok() {
@@ -267,6 +277,7 @@ impl Uploader {
     }
 
     /// Every object under `prefix`.
+    #[tracing::instrument(name = "object_store.list", skip_all, fields(otel.kind = "client", path = %prefix, retries))]
     pub async fn list(&self, prefix: &Path) -> Result<Vec<ObjectMeta>, RetryError> {
         use futures::TryStreamExt;
         let result = self
@@ -279,6 +290,7 @@ impl Uploader {
     }
 
     /// The objects and common prefixes directly under `prefix` (one level).
+    #[tracing::instrument(name = "object_store.list", skip_all, fields(otel.kind = "client", path = %prefix, retries))]
     pub async fn list_with_delimiter(&self, prefix: &Path) -> Result<ListResult, RetryError> {
         let result = self
             .call(|| self.store.list_with_delimiter(Some(prefix)))
@@ -291,6 +303,7 @@ impl Uploader {
 
     /// Deletes an object (one that is already gone counts as deleted), with the same retries,
     /// breaker and counters as uploads.
+    #[tracing::instrument(name = "object_store.delete", skip_all, fields(otel.kind = "client", %path, retries))]
     pub async fn delete(&self, path: &Path) -> Result<(), RetryError> {
         let (result, attempts) = retry(
             &self.config.retry,
@@ -313,6 +326,7 @@ impl Uploader {
 
     /// Stores an immutable object (a segment), retrying transient failures. Idempotent:
     /// segment keys are unique, so a retry after a lost response rewrites identical bytes.
+    #[tracing::instrument(name = "object_store.put", skip_all, fields(otel.kind = "client", %path, bytes = data.len(), retries))]
     pub async fn put_object(&self, path: &Path, data: Bytes) -> Result<(), RetryError> {
         let _permit = self
             .permits
@@ -373,6 +387,7 @@ impl Uploader {
 
     /// Commits an object with a create-only put (manifests). If the object exists with the
     /// same bytes, an earlier attempt succeeded and lost its response: that is success.
+    #[tracing::instrument(name = "object_store.put", skip_all, fields(otel.kind = "client", %path, bytes = data.len(), retries))]
     pub async fn put_create_only(&self, path: &Path, data: Bytes) -> Result<(), RetryError> {
         let (result, attempts) = retry(&self.config.retry, &self.breaker, self.next_seed(), || {
             let data = data.clone();

@@ -91,6 +91,14 @@ impl Default for ServerLimits {
     }
 }
 
+/// `[otlp]`, resolved: where traces go and which share of requests is traced.
+#[derive(Debug, Clone)]
+pub struct OtlpConfig {
+    /// The collector's traces URL (`.../v1/traces`).
+    pub endpoint: String,
+    pub sample_ratio: f64,
+}
+
 /// A secret given directly or as a file (not both); the file's trailing whitespace is dropped.
 fn secret(
     value: Option<String>,
@@ -121,6 +129,8 @@ pub struct Config {
     pub quota: crate::quota::QuotaConfig,
     pub max_body_bytes: usize,
     pub log: String,
+    /// Trace export (`None`: off).
+    pub otlp: Option<OtlpConfig>,
     /// Async runtime threads (`None`: one per core).
     pub worker_threads: Option<usize>,
     pub max_blocking_threads: usize,
@@ -279,6 +289,7 @@ impl Config {
         if let Some(n) = limits.max_connections {
             anyhow::ensure!(n >= 1, "limits.max_connections must be at least 1");
         }
+        let otlp = otlp_config(&s.otlp)?;
         let mut quota = crate::quota::QuotaConfig::default();
         set(&mut quota.max_in_flight, s.limits.max_in_flight);
         let q = &s.quota;
@@ -304,12 +315,49 @@ impl Config {
             quota,
             max_body_bytes: s.max_body.map_or(DEFAULT_MAX_BODY_BYTES, Size::usize),
             log: s.log.unwrap_or_else(|| DEFAULT_LOG.to_string()),
+            otlp,
             worker_threads: s.worker_threads,
             max_blocking_threads,
             max_open_files_set: s.max_open_files.is_some(),
             engine: e,
         })
     }
+}
+
+/// `[otlp]`: the endpoint must be an http(s) URL; the traces path is added to a base URL, as
+/// OpenTelemetry's `OTEL_EXPORTER_OTLP_ENDPOINT` does.
+fn otlp_config(s: &settings::Otlp) -> anyhow::Result<Option<OtlpConfig>> {
+    let ratio = s.sample_ratio.unwrap_or(1.0);
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&ratio),
+        "otlp.sample_ratio must be between 0 and 1, got {ratio}"
+    );
+    let Some(url) = s
+        .endpoint
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    else {
+        anyhow::ensure!(
+            s.sample_ratio.is_none(),
+            "otlp.sample_ratio is set but otlp.endpoint is not: nothing would be exported"
+        );
+        return Ok(None);
+    };
+    anyhow::ensure!(
+        url.starts_with("http://") || url.starts_with("https://"),
+        "otlp.endpoint must be an http:// or https:// URL (OTLP/HTTP), got {url:?}"
+    );
+    let base = url.trim_end_matches('/');
+    let endpoint = if base.ends_with("/v1/traces") {
+        base.to_string()
+    } else {
+        format!("{base}/v1/traces")
+    };
+    Ok(Some(OtlpConfig {
+        endpoint,
+        sample_ratio: ratio,
+    }))
 }
 
 fn set<T>(field: &mut T, value: Option<T>) {
@@ -437,6 +485,43 @@ mod tests {
         assert_eq!(c.engine.tiering.policy.disk_budget_bytes, 2 << 30);
         let c = Config::resolve(parse(&["--cache-disk-budget", "1GiB"])).unwrap();
         assert_eq!(c.engine.tiering.policy.disk_budget_bytes, 0);
+        let c = Config::resolve(parse(&["--otlp-endpoint", "http://127.0.0.1:4318"])).unwrap();
+        assert_eq!(c.engine.s3.endpoint, None);
+    }
+
+    #[test]
+    fn traces_are_off_unless_an_endpoint_is_given() {
+        assert!(Config::resolve(parse(&[])).unwrap().otlp.is_none());
+        for (url, endpoint) in [
+            ("http://127.0.0.1:4318", "http://127.0.0.1:4318/v1/traces"),
+            ("http://collector:4318/", "http://collector:4318/v1/traces"),
+            (
+                "https://otel.example/v1/traces",
+                "https://otel.example/v1/traces",
+            ),
+        ] {
+            let c = Config::resolve(parse(&["--otlp-endpoint", url])).unwrap();
+            let otlp = c.otlp.unwrap();
+            assert_eq!(otlp.endpoint, endpoint);
+            assert_eq!(otlp.sample_ratio, 1.0);
+        }
+        let c = with_file(
+            "[otlp]\nendpoint = \"http://c:4318\"\nsample_ratio = 0.1\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.otlp.unwrap().sample_ratio, 0.1);
+        for (argv, says) in [
+            (&["--otlp-endpoint", "grpc://c:4317"][..], "otlp.endpoint"),
+            (
+                &["--otlp-endpoint", "http://c", "--otlp-sample-ratio", "2"],
+                "otlp.sample_ratio",
+            ),
+            (&["--otlp-sample-ratio", "0.5"], "otlp.endpoint is not"),
+        ] {
+            let err = Config::resolve(parse(argv)).unwrap_err();
+            assert!(format!("{err:#}").contains(says), "{argv:?}: {err:#}");
+        }
     }
 
     #[test]

@@ -122,6 +122,9 @@ pub struct ServeArgs {
     #[command(flatten)]
     #[serde(default)]
     pub quota: QuotaSettings,
+    #[command(flatten)]
+    #[serde(default)]
+    pub otlp: Otlp,
 }
 
 /// `[s3]`: the S3 client for `s3://` object-store URLs.
@@ -214,7 +217,7 @@ pub struct Hnsw {
     /// Build breadth, 1 to 10000. Default 200.
     #[arg(long = "hnsw-ef-construction", env = "AKIDB_HNSW_EF_CONSTRUCTION")]
     pub ef_construction: Option<usize>,
-    /// Search breadth, 1 to 10000 (a query's `ef` overrides it). Default 24.
+    /// Search breadth, 1 to 10000 (a query's `ef` overrides it). Default 64.
     #[arg(long = "hnsw-ef-search", env = "AKIDB_HNSW_EF_SEARCH")]
     pub ef_search: Option<usize>,
 }
@@ -554,4 +557,27 @@ pub struct QuotaSettings {
         value_name = "SIZE"
     )]
     pub max_bytes_per_collection: Option<Size>,
+}
+
+/// `[otlp]`: traces exported over OTLP/HTTP (protobuf). Off unless an endpoint is given.
+#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[command(next_help_heading = "Traces (TOML [otlp])")]
+pub struct Otlp {
+    /// Export traces to this OTLP/HTTP collector, e.g. http://127.0.0.1:4318 (`/v1/traces` is added unless the URL ends with it). Default: off.
+    #[arg(
+        id = "otlp_endpoint",
+        long = "otlp-endpoint",
+        env = "AKIDB_OTLP_ENDPOINT",
+        value_name = "URL"
+    )]
+    pub endpoint: Option<String>,
+    /// Share of requests traced, 0 to 1 (a request that arrives with a sampled W3C `traceparent` is always traced). Default 1.
+    #[arg(
+        id = "otlp_sample_ratio",
+        long = "otlp-sample-ratio",
+        env = "AKIDB_OTLP_SAMPLE_RATIO",
+        value_name = "RATIO"
+    )]
+    pub sample_ratio: Option<f64>,
 }

@@ -220,11 +220,9 @@ impl Metrics {
     }
 }
 
-/// Middleware: counts and times every request under its route template (not its raw path, so
-/// that collection names do not explode the label set).
 /// A request's method as a label: the standard ones by name, any other as `unmatched`, so that
 /// made-up methods (each answered 405) cannot add label values without bound.
-fn method_label(method: &axum::http::Method) -> &'static str {
+pub fn method_label(method: &axum::http::Method) -> &'static str {
     use axum::http::Method;
     match *method {
         Method::GET => "GET",
@@ -238,6 +236,8 @@ fn method_label(method: &axum::http::Method) -> &'static str {
     }
 }
 
+/// Middleware: counts and times every request under its route template (not its raw path, so
+/// that collection names do not explode the label set).
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let in_flight = InFlight::enter(&state.metrics.in_flight);

@@ -125,6 +125,9 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             state.clone(),
             crate::metrics::track,
         ))
+        .layer(axum::middleware::from_fn(
+            crate::telemetry::request_span::trace,
+        ))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
 }
