@@ -352,12 +352,15 @@ impl Engine {
         self.shared.config.tiering.policy.promote_window_ms
     }
 
-    /// Records an access; returns whether the access-rate rule wants the collection hot.
+    /// Records an access; returns whether the access-rate rule wants the collection hot,
+    /// whatever its tier at this moment: a request that finds it hot ignores the answer, and
+    /// one that finds it warm only after waiting behind a demotion must promote it, not load
+    /// the whole collection for itself (every request queued behind the demotion did that, one
+    /// after another: the tail of the load test's tier control).
     fn touch(&self, c: &Collection) -> bool {
         let now = now_ms();
         let policy = &self.shared.config.tiering.policy;
-        let recent = c.touch(now, policy.promote_window_ms);
-        c.tier() != Tier::Hot && policy::promotes(recent, policy)
+        policy::promotes(c.touch(now, policy.promote_window_ms), policy)
     }
 
     /// A failed load of damaged data marks the collection unavailable, as a failed open would.

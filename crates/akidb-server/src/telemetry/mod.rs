@@ -1,6 +1,7 @@
 //! Logs and traces: one `tracing` subscriber, two outputs.
 //!
-//! - **Logs** go to stderr, filtered by `--log` (EnvFilter syntax).
+//! - **Logs** go to stderr, filtered by `--log` (EnvFilter syntax): events only, so that the
+//!   spans cost nothing unless traces are exported (measured: BENCHMARKS.md, "Traces").
 //! - **Traces** go over OTLP/HTTP (protobuf) to `--otlp-endpoint` when it is set, and nowhere
 //!   otherwise. AkiDB's own spans (`akidb*` targets, INFO and up) become OpenTelemetry spans
 //!   through `tracing-opentelemetry`; the SDK's batch processor queues them (2,048 at most:
@@ -11,8 +12,8 @@
 //!   knows. Background work (flushes, tier moves the policy makes) starts traces of its own.
 //!
 //! Each output has its own filter, so `--log warn` does not silence traces and traces do not
-//! make the log louder. With neither wanting a span (no endpoint, `--log warn`) its callsite is
-//! disabled and costs a branch.
+//! make the log louder. Without an endpoint no output wants a span: its callsite is disabled and
+//! costs a branch.
 
 pub mod request_span;
 
@@ -24,7 +25,8 @@ use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
-use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::filter::FilterExt;
+use tracing_subscriber::filter::{LevelFilter, Targets, filter_fn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -44,7 +46,11 @@ pub fn init(log: &str, otlp: Option<&OtlpConfig>) -> anyhow::Result<Telemetry> {
     let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_filter(EnvFilter::try_new(log).unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG)));
+        .with_filter(
+            EnvFilter::try_new(log)
+                .unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG))
+                .and(filter_fn(|meta| meta.is_event())),
+        );
     let provider = otlp.map(tracer_provider).transpose()?;
     let traces = provider.as_ref().map(|p| {
         tracing_opentelemetry::layer()
