@@ -97,7 +97,7 @@ def summary(path, slowest):
     roots.sort(key=lambda s: -s["ms"])
 
     def show(s, depth):
-        attrs = {k: v for k, v in s["attributes"].items() if k in ("collection", "tier", "to", "bytes", "retries", "hits")}
+        attrs = {k: v for k, v in s["attributes"].items() if k in ("collection", "tier", "to", "on", "bytes", "retries", "hits")}
         print(f"{'  ' * depth}{s['name']} {s['ms']:.1f} ms {attrs if attrs else ''}")
         for c in sorted(children[s["span"]], key=lambda c: c["start_ms"]):
             show(c, depth + 1)

@@ -3,8 +3,14 @@
 //! collection loads a temporary state (one at a time) unless it is promoted; a write makes the
 //! collection hot first and is applied only once its WAL record is durable (see the write path
 //! in the module docs of [`super`]).
+//!
+//! A request or move that cannot take a lock at once waits in a `wait` span naming what it waits
+//! `on` (`tier_lock`, `tier_lock_exclusive`, `promotion`, `transient_load`): in a trace, the time
+//! a request spends behind a move. An uncontended lock makes no span.
 
 use std::sync::Arc;
+
+use tracing::Instrument;
 
 use super::Collection;
 use super::cache::replay_wal;
@@ -20,6 +26,36 @@ use crate::tier::Tier;
 /// Keeps the collection in its tier while held (pass it to the end of the blocking work).
 pub type TierGuard = tokio::sync::OwnedRwLockReadGuard<()>;
 
+impl Collection {
+    /// `now` if it holds the lock already (a `try_` acquisition that succeeded), else `acquire`
+    /// awaited in a `wait` span naming what it waits `on`.
+    async fn wait_for<G, E>(
+        &self,
+        on: &'static str,
+        now: Result<G, E>,
+        acquire: impl Future<Output = G>,
+    ) -> G {
+        match now {
+            Ok(guard) => guard,
+            Err(_) => {
+                let span = tracing::info_span!("wait", collection = %self.def.name, on);
+                acquire.instrument(span).await
+            }
+        }
+    }
+
+    /// The tier lock held shared (waiting in a `wait` span if a move holds or wants it).
+    async fn shared_tier_lock(&self) -> TierGuard {
+        let lock = &self.tier_lock;
+        self.wait_for(
+            "tier_lock",
+            lock.clone().try_read_owned(),
+            lock.clone().read_owned(),
+        )
+        .await
+    }
+}
+
 pub(super) fn not_loaded() -> EngineError {
     EngineError::Unavailable("collection is not loaded (a tier move is in progress)".into())
 }
@@ -33,7 +69,10 @@ impl Collection {
         if target == Tier::Hot {
             return self.promote().await;
         }
-        let _moving = self.tier_lock.write().await;
+        let lock = &self.tier_lock;
+        let _moving = self
+            .wait_for("tier_lock_exclusive", lock.try_write(), lock.write())
+            .await;
         self.check_live()?;
         let from = self.tier();
         if from == target {
@@ -82,10 +121,19 @@ impl Collection {
     /// second copy), and only the install (the WAL records past the manifest replayed, the state
     /// set) takes it exclusively. One promotion at a time; writes wait for it.
     async fn promote(&self) -> Result<Tier, EngineError> {
-        let _one = self.promoting.lock().await;
+        let _one = self
+            .wait_for(
+                "promotion",
+                self.promoting.try_lock(),
+                self.promoting.lock(),
+            )
+            .await;
         let started = std::time::Instant::now();
         let (manifest, loaded) = {
-            let _shared = self.tier_lock.read().await;
+            let lock = &self.tier_lock;
+            let _shared = self
+                .wait_for("tier_lock", lock.try_read(), lock.read())
+                .await;
             self.check_live()?;
             if self.tier() == Tier::Hot {
                 return Ok(Tier::Hot);
@@ -94,7 +142,10 @@ impl Collection {
             let loaded = self.load_state(&manifest, Arc::default(), true).await;
             (manifest, loaded)
         };
-        let _moving = self.tier_lock.write().await;
+        let lock = &self.tier_lock;
+        let _moving = self
+            .wait_for("tier_lock_exclusive", lock.try_write(), lock.write())
+            .await;
         self.check_live()?;
         let from = self.tier();
         if from == Tier::Hot {
@@ -158,14 +209,22 @@ impl Collection {
             }
             if self.promoting.try_lock().is_err() {
                 // Loading already: wait for it rather than hold a second copy.
-                drop(self.promoting.lock().await);
+                let span =
+                    tracing::info_span!("wait", collection = %self.def.name, on = "promotion");
+                drop(self.promoting.lock().instrument(span).await);
                 continue;
             }
             if self.tier() == Tier::Cold {
                 self.move_to(Tier::Warm).await?;
             }
-            let one_at_a_time = self.transient.lock().await;
-            let guard = self.tier_lock.clone().read_owned().await;
+            let one_at_a_time = self
+                .wait_for(
+                    "transient_load",
+                    self.transient.try_lock(),
+                    self.transient.lock(),
+                )
+                .await;
+            let guard = self.shared_tier_lock().await;
             self.check_live()?;
             if self.tier() != Tier::Warm {
                 continue; // moved meanwhile
@@ -220,7 +279,7 @@ impl Collection {
                 self.move_to(Tier::Hot).await?;
                 continue;
             }
-            let guard = self.tier_lock.clone().read_owned().await;
+            let guard = self.shared_tier_lock().await;
             self.check_live()?;
             let tier = self.tier();
             if tier == Tier::Hot {
@@ -258,7 +317,7 @@ impl Collection {
         id: String,
     ) -> Result<Option<Document>, EngineError> {
         if !promote && !self.has_pending_wal() {
-            let guard = self.tier_lock.clone().read_owned().await;
+            let guard = self.shared_tier_lock().await;
             self.check_live()?;
             if self.tier() != Tier::Hot {
                 let manifest = self.manifest.lock().await.clone();
@@ -292,7 +351,7 @@ impl Collection {
 
     /// The tier lock held shared, if the collection is hot.
     async fn hot(&self) -> Result<Option<TierGuard>, EngineError> {
-        let guard = self.tier_lock.clone().read_owned().await;
+        let guard = self.shared_tier_lock().await;
         self.check_live()?;
         Ok((self.tier() == Tier::Hot).then_some(guard))
     }
