@@ -36,6 +36,7 @@ mod config;
 mod flushing;
 mod listing;
 pub(crate) mod request;
+mod search;
 mod tiering;
 
 use std::sync::Arc;
@@ -57,7 +58,7 @@ pub use self::tiering::{
 use crate::blockcache::BlockCache;
 pub use crate::catalog::CollectionStatus;
 use crate::catalog::{Catalog, Entry, purge_collection};
-use crate::collection::{Collection, CollectionInfo, Env, Hit, ReadReport, now_ms};
+use crate::collection::{Collection, CollectionInfo, Env, now_ms};
 use crate::doc::{Document, Operation};
 use crate::error::EngineError;
 use crate::manifest::{CollectionDef, Manifest, tombstone_path};
@@ -530,56 +531,6 @@ impl Engine {
             .await
             .and_then(|r| r);
         exported.map_err(|e| self.note_failure(&entry, e))
-    }
-
-    pub async fn search(&self, name: &str, query: SearchQuery) -> Result<Vec<Hit>, EngineError> {
-        self.search_with_report(name, query)
-            .await
-            .map(|(hits, _)| hits)
-    }
-
-    /// [`Engine::search`], and which tier answered and what it read (also recorded on its
-    /// `search` span).
-    #[tracing::instrument(
-        name = "search",
-        skip_all,
-        fields(
-            collection = name,
-            k = query.k,
-            tier,
-            hits,
-            bytes_local,
-            bytes_object_store,
-            object_store_gets,
-            partitions
-        )
-    )]
-    pub async fn search_with_report(
-        &self,
-        name: &str,
-        query: SearchQuery,
-    ) -> Result<(Vec<Hit>, ReadReport), EngineError> {
-        let (entry, collection) = self.collection(name).await?;
-        // Text indexes are declared after creation: only a text search needs the current list.
-        let req = match &query.text {
-            None => request::prepare_search(query, collection.def())?,
-            Some(_) => request::prepare_search(query, &collection.current_def())?,
-        };
-        let promote = self.touch(&collection);
-        let (hits, report) = collection
-            .search(promote, req)
-            .await
-            .map_err(|e| self.note_failure(&entry, e))?;
-        let span = tracing::Span::current();
-        if let Some(tier) = report.tier {
-            span.record("tier", tier.as_str());
-        }
-        span.record("hits", hits.len());
-        span.record("bytes_local", report.bytes_local);
-        span.record("bytes_object_store", report.bytes_object_store);
-        span.record("object_store_gets", report.object_store_gets);
-        span.record("partitions", report.partitions);
-        Ok((hits, report))
     }
 
     /// The cache of ranges that cold queries fetched (counters and bytes, for metrics).
