@@ -8,10 +8,21 @@ import subprocess
 
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 
 from akidb_client import Client
 
-from conftest import akidb_bin
+from conftest import Server, akidb_bin
+
+
+@pytest.fixture
+def server():
+    """A server of its own with the access-rate rule off: the shared one's policy loop may
+    promote a collection read twice within a minute (the exports below) at any tick, which
+    would hide whether the export itself promoted it."""
+    s = Server(args=["--tier-promote-accesses", "0"])
+    yield s
+    s.close()
 
 
 def test_an_export_read_with_pyarrow_equals_the_imported_source(server, name, tmp_path):
