@@ -69,8 +69,14 @@ impl Collection {
         if target == Tier::Hot {
             return self.promote().await;
         }
+        if self.tier() == Tier::Hot {
+            // Flush and save the graph while requests still run: the checkpoint under the
+            // exclusive lock below then has only what was written meanwhile, usually nothing
+            // (it was the slowest part of a demotion, and every request waited behind it).
+            self.checkpoint().await?;
+        }
         let lock = &self.tier_lock;
-        let _moving = self
+        let moving = self
             .wait_for("tier_lock_exclusive", lock.try_write(), lock.write())
             .await;
         self.check_live()?;
@@ -79,11 +85,10 @@ impl Collection {
             return Ok(from);
         }
         let started = std::time::Instant::now();
+        let mut unloaded = None;
         if from == Tier::Hot {
             self.checkpoint().await?;
-            let state = self.state.write().take();
-            drop(state);
-            release_free_memory();
+            unloaded = self.state.write().take();
             // Everything is flushed: the WAL file needs no descriptor until the next write.
             self.wal.close_file()?;
             self.set_tier(Tier::Warm);
@@ -99,6 +104,11 @@ impl Collection {
             }
         }
         self.finish_move(&manifest, from, target, started);
+        // The state is freed after the lock is released: requests need not wait for that.
+        drop(moving);
+        if unloaded.take().is_some() {
+            release_free_memory();
+        }
         Ok(from)
     }
 
