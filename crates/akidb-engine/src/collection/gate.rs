@@ -74,6 +74,11 @@ impl Collection {
             // exclusive lock below then has only what was written meanwhile, usually nothing
             // (it was the slowest part of a demotion, and every request waited behind it).
             self.checkpoint().await?;
+            // Each demotion flushes a segment: merge the small ones before the collection's
+            // loads have to read them one by one.
+            if let Err(e) = self.merge_segments().await {
+                tracing::warn!(collection = %self.def.name, error = %e, "merging segments failed; moving without");
+            }
         }
         let lock = &self.tier_lock;
         let moving = self

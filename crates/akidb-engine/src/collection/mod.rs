@@ -52,6 +52,7 @@ mod compaction;
 mod durable;
 mod gate;
 mod info;
+mod merge;
 mod partial_read;
 mod seal;
 mod state;

@@ -175,10 +175,19 @@ impl Engine {
                     if engine.shared.dlq.contains(&c.def().id) {
                         continue;
                     }
-                    if c.flush_due(cfg.flush_max_docs, cfg.flush_idle, cfg.flush_max_age)
-                        && let Err(e) = engine.flush_collection(&c).await
-                    {
-                        tracing::warn!(collection = %c.def().name, error = %e, "background flush failed; will try again");
+                    if !c.flush_due(cfg.flush_max_docs, cfg.flush_idle, cfg.flush_max_age) {
+                        continue;
+                    }
+                    match engine.flush_collection(&c).await {
+                        Ok(true) => {
+                            if let Err(e) = c.merge_segments().await {
+                                tracing::warn!(collection = %c.def().name, error = %e, "merging segments failed; will try after the next flush");
+                            }
+                        }
+                        Ok(false) => {}
+                        Err(e) => {
+                            tracing::warn!(collection = %c.def().name, error = %e, "background flush failed; will try again")
+                        }
                     }
                 }
             },
