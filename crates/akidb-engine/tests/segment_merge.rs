@@ -137,10 +137,10 @@ async fn demotions_after_small_writes_keep_few_segments_and_every_answer() {
             .tier_action("m", TierAction::Promote, None)
             .await
             .unwrap();
-        for _ in 0..6_000 {
-            if engine.collection_info("m").await.unwrap().index_pending == 0 {
-                break;
-            }
+        let mut polls = 0;
+        while engine.collection_info("m").await.unwrap().index_pending > 0 {
+            polls += 1;
+            assert!(polls < 6_000, "{kind}: not indexed within 60 s");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let hnsw = answers(&engine, false).await;

@@ -90,14 +90,16 @@ impl Collection {
             return Ok(from);
         }
         let started = std::time::Instant::now();
-        let mut unloaded = None;
-        if from == Tier::Hot {
+        let unloaded = if from == Tier::Hot {
             self.checkpoint().await?;
-            unloaded = self.state.write().take();
+            let state = self.state.write().take();
             // Everything is flushed: the WAL file needs no descriptor until the next write.
             self.wal.close_file()?;
             self.set_tier(Tier::Warm);
-        }
+            state
+        } else {
+            None
+        };
         let manifest = self.manifest.lock().await.clone();
         if target == Tier::Warm {
             self.download_all(&manifest).await?;
@@ -111,7 +113,8 @@ impl Collection {
         self.finish_move(&manifest, from, target, started);
         // The state is freed after the lock is released: requests need not wait for that.
         drop(moving);
-        if unloaded.take().is_some() {
+        if let Some(state) = unloaded {
+            drop(state);
             release_free_memory();
         }
         Ok(from)

@@ -2,10 +2,11 @@
 //! time, or demoted often (each demotion flushes), piles up small ones: the seed's load test
 //! left 30–35 segments per collection after a minute, and a load fetches (cold) or reads (warm)
 //! each of them. The newest segments are merged a level at a time, as in a log-structured merge:
-//! a segment's level is `floor(log_8(rows))`, and when the newest [`FANIN`] segments are all at
-//! or below one level they become one segment (about [`FANIN`] times larger, a level up). A row
-//! is rewritten at most once per level, and a collection keeps at most `FANIN - 1` small
-//! segments per level.
+//! a segment's level is `floor(log_8(rows))`, and when at least [`FANIN`] of the newest segments
+//! are at or below one level and their merge lands a level higher than each of them, they become
+//! one segment. A row is rewritten only when it climbs a level, and a collection keeps a few
+//! small segments per level (fewer than [`FANIN`] at each, but for the smaller ones waiting
+//! behind a larger one until a later merge takes them along; see the tests).
 //!
 //! A merge concatenates: the merged segment holds the same rows in the same order, so every
 //! slot keeps its number and the saved graph and the partitioned base stay valid. Dropping dead
